@@ -1,0 +1,181 @@
+"""The `mailer` command: Flask's CLI (run, shell, routes) plus Mailer's own commands."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup, FlaskGroup
+
+from mailer import create_app
+from mailer.db import session
+
+db_cli = AppGroup("db", help="Database schema migrations (Alembic).")
+officers_cli = AppGroup("officers", help="Officer accounts.")
+members_cli = AppGroup("members", help="Members and the membership export.")
+
+
+def init_app(app: Flask) -> None:
+    """Attach Mailer's commands to the app's CLI."""
+    from mailer import up
+
+    for group in (db_cli, officers_cli, members_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(up.up_command)
+    app.cli.add_command(worker_command)
+    app.cli.add_command(config_command)
+
+
+def main() -> None:
+    """Entry point of the `mailer` console script."""
+    FlaskGroup(create_app=create_app, help="Mailer: email for a local Labour Party's officers.")(prog_name="mailer")
+
+
+# --- worker ---------------------------------------------------------------------------------
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker_command(burst: bool) -> None:
+    """Start an RQ worker (with scheduler): the same as `python worker.py`."""
+    from mailer.queue import run_worker
+
+    run_worker(current_app._get_current_object(), burst=burst)
+
+
+@click.command("config")
+def config_command() -> None:
+    """Print every setting as a Markdown table (the README's configuration table)."""
+    from mailer.config import describe
+
+    click.echo("| Variable | Default | Meaning |\n| --- | --- | --- |")
+    for row in describe():
+        default = f"`{row['default']}`" if row["default"] else ""
+        click.echo(f"| `{row['env']}` | {default} | {row['help']} |")
+
+
+# --- db -------------------------------------------------------------------------------------
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Migrate the database up to REVISION (the newest by default)."""
+    from mailer import migrate
+
+    migrate.upgrade(revision)
+    click.echo(f"Database at revision {migrate.current()}.")
+
+
+@db_cli.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION."""
+    from mailer import migrate
+
+    migrate.downgrade(revision)
+    click.echo(f"Database at revision {migrate.current()}.")
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Print the database's revision and whether it is the newest."""
+    from mailer import migrate
+
+    click.echo(f"{migrate.current() or '(empty)'}{' (head)' if migrate.is_current() else ''}")
+
+
+@db_cli.command("revision")
+@click.option("-m", "--message", required=True)
+@click.option("--empty", is_flag=True, help="Write an empty migration instead of comparing with the models.")
+def db_revision(message: str, empty: bool) -> None:
+    """Write a new migration from the difference between the models and the database."""
+    from mailer import migrate
+
+    migrate.revision(message, autogenerate=not empty)
+
+
+# --- officers -------------------------------------------------------------------------------
+
+@officers_cli.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["clp_secretary", "clp_officer", "branch_secretary"]))
+@click.option("--branch", help="The branch (required for a branch secretary).")
+@click.option("--name", default="")
+def officers_create(email: str, role: str, branch: str | None, name: str) -> None:
+    """Create an officer and print their first password once."""
+    from mailer.members.service import branch_by_name
+    from mailer.models import Role
+    from mailer.officers import service
+
+    try:
+        branch_row = branch_by_name(branch, create=False) if branch else None
+        if branch and branch_row is None:
+            raise service.OfficerError(f"There is no branch called {branch!r}.")
+        officer, password = service.create_officer(email, Role(role), branch_row, name)
+        session.commit()
+    except service.OfficerError as exc:
+        session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {officer.email} ({officer.role.label}). Password, shown once: {password}")
+
+
+@officers_cli.command("list")
+def officers_list() -> None:
+    """List officers with their role and branch."""
+    from sqlalchemy import select
+
+    from mailer.models import Officer
+
+    for o in session.scalars(select(Officer).order_by(Officer.email)):
+        click.echo(f"{o.email}\t{o.role.value}\t{o.branch.name if o.branch else '-'}\t"
+                   f"{'active' if o.active else 'disabled'}")
+
+
+# --- members --------------------------------------------------------------------------------
+
+@members_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--full", "full_export", is_flag=True, help="The file lists every member: report those missing.")
+def members_import(file: Path, dry_run: bool, full_export: bool) -> None:
+    """Import a membership export (CSV): new and changed members, with line-numbered errors."""
+    from mailer.members import exportfile, importer
+
+    data = file.read_bytes()
+    try:
+        run = importer.start(file.name, data, officer=None)
+        run.full_export = full_export
+        mapping = run.mapping
+        click.echo("Columns: " + ", ".join(f"{h} -> {exportfile.FIELDS.get(f, 'not imported')}"
+                                          for h, f in mapping.items()))
+        result = importer.plan(data, mapping, full_export) if dry_run else importer.apply(run, officer=None)
+    except exportfile.ExportFileError as exc:
+        session.rollback()
+        raise click.ClickException(str(exc)) from None
+    if dry_run:
+        session.rollback()  # nothing is kept, not even the record of the attempt
+    _print_plan(result, dry_run)
+    if result.errors and not (result.new or result.updated or result.unchanged):
+        sys.exit(1)
+
+
+def _print_plan(result, dry_run: bool) -> None:
+    from mailer.models import MemberStatus
+
+    verb = "Would import" if dry_run else "Imported"
+    click.echo(f"{verb} {result.rows_read} rows ({result.encoding}, '{result.delimiter}' separated): "
+               f"{len(result.new)} new, {len(result.updated)} updated, {result.unchanged} unchanged, "
+               f"{len(result.moved)} moved, {len(result.with_status(MemberStatus.LAPSED))} lapsed, "
+               f"{len(result.with_status(MemberStatus.RESIGNED))} resigned, {len(result.errors)} errors.")
+    if result.new_branches:
+        click.echo("New branches: " + ", ".join(result.new_branches))
+    for change in result.updated:
+        click.echo(f"  line {change.line}: {change.label}: " +
+                   ", ".join(f"{k} {v[0]!s} -> {v[1]!s}" for k, v in change.changes.items()))
+    if result.missing:
+        click.echo(f"{len(result.missing)} members held are not in this full export:")
+        for m in result.missing:
+            click.echo(f"  {m.full_name} ({m.membership_number or m.email})")
+    for err in result.errors:
+        click.echo(f"  line {err.line}: {err.reason}" + (f" [{err.who}]" if err.who else ""), err=True)

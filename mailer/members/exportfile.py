@@ -1,0 +1,154 @@
+"""Reading a membership export as it really comes: any of the usual encodings and separators,
+quoted fields with newlines, and column headers that vary from one system to the next."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+# Member fields an export column can fill, with the headers seen for each (compared normalised:
+# lower case, letters and digits only). "full_name" is split into first and last name.
+FIELDS = {
+    "membership_number": "Membership number",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "full_name": "Full name",
+    "email": "Email",
+    "phone": "Phone",
+    "postcode": "Postcode",
+    "ward": "Ward",
+    "polling_district": "Polling district",
+    "branch": "Branch",
+    "status": "Status",
+    "joined_on": "Joined",
+    "bulletins_consent": "Bulletins consent",
+}
+
+SYNONYMS = {
+    "membership_number": ["membershipnumber", "memberid", "membershipno", "memberno", "membernumber",
+                          "membershipid", "membership", "membershipref", "memberref", "membernum"],
+    "first_name": ["firstname", "forename", "forenames", "givenname", "first", "preferredname"],
+    "last_name": ["lastname", "surname", "familyname", "last"],
+    "full_name": ["name", "fullname", "membername", "displayname"],
+    "email": ["email", "emailaddress", "email1", "primaryemail", "emailaddress1", "mail", "personalemail"],
+    "phone": ["phone", "telephone", "mobile", "mobilephone", "phonenumber", "mobilenumber", "homephone",
+              "tel", "telephonenumber", "landline"],
+    "postcode": ["postcode", "postalcode", "zip", "zipcode", "postcodezip"],
+    "ward": ["ward", "wardname", "electoralward", "localauthorityward"],
+    "polling_district": ["pollingdistrict", "pd", "pollingdistrictcode", "pollingdistrictname", "polldistrict"],
+    "branch": ["branch", "branchname", "localbranch", "clpbranch", "branchclp"],
+    "status": ["status", "membershipstatus", "memberstatus"],
+    "joined_on": ["joined", "joindate", "joineddate", "datejoined", "joiningdate", "membersince", "startdate",
+                  "joinedon", "dateofjoining"],
+    "bulletins_consent": ["emailconsent", "emailoptin", "canemail", "bulletinsconsent", "marketingconsent",
+                          "emailmarketing", "contactbyemail", "okaytoemail", "oktoemail"],
+}
+_SYNONYM_LOOKUP = {syn: name for name, syns in SYNONYMS.items() for syn in syns}
+
+
+class ExportFileError(ValueError):
+    """The file as a whole cannot be read; the message says why."""
+
+
+def normalise_header(header: str) -> str:
+    """Compare headers by their letters and digits only: "Membership No." == "membership_no"."""
+    return re.sub(r"[^a-z0-9]", "", header.lower())
+
+
+def guess_field(header: str) -> str:
+    """The member field a header names, or "" when it is not one Mailer keeps."""
+    return _SYNONYM_LOOKUP.get(normalise_header(header), "")
+
+
+@dataclass
+class ExportFile:
+    """A decoded export: its headers and its records, each with the line it starts on."""
+
+    encoding: str
+    delimiter: str
+    headers: list[str]
+    records: list[tuple[int, list[str]]]
+
+    def preview(self, n: int = 5) -> list[list[str]]:
+        return [cells for _line, cells in self.records[:n]]
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Text and encoding name: UTF-8 (with or without BOM), else Windows-1252 (Excel's default here)."""
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), "windows-1252"
+
+
+def _delimiter(text: str) -> str:
+    first_line = text.split("\n", 1)[0]
+    try:
+        return csv.Sniffer().sniff(text[:20_000], delimiters=",;\t").delimiter
+    except csv.Error:
+        counts = {d: first_line.count(d) for d in ",;\t"}
+        return max(counts, key=counts.get) if any(counts.values()) else ","
+
+
+def read(data: bytes) -> ExportFile:
+    """Parse an export's bytes. Raises ExportFileError when there is nothing to import."""
+    if not data.strip():
+        raise ExportFileError("The file is empty.")
+    if b"\x00" in data[:4096]:
+        raise ExportFileError("This looks like a spreadsheet, not a CSV file: save it as CSV and try again.")
+    text, encoding = decode(data)
+    delimiter = _delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    headers: list[str] | None = None
+    records: list[tuple[int, list[str]]] = []
+    last_line = 0
+    try:
+        for cells in reader:
+            start, last_line = last_line + 1, reader.line_num
+            if not any(c.strip() for c in cells):
+                continue
+            if headers is None:
+                headers = [c.strip() for c in cells]
+            else:
+                records.append((start, cells))
+    except csv.Error as exc:
+        raise ExportFileError(f"Line {reader.line_num}: the file cannot be read as CSV ({exc}).") from None
+    if headers is None:
+        raise ExportFileError("The file has no header row.")
+    if not any(guess_field(h) for h in headers) and len(headers) < 2:
+        raise ExportFileError("No columns found: is this a CSV export with a header row?")
+    return ExportFile(encoding, delimiter, headers, records)
+
+
+def check_mapping(mapping: dict[str, str]) -> list[str]:
+    """Problems with a header -> field mapping (an empty list when it can be used)."""
+    problems = []
+    used: dict[str, str] = {}
+    for header, name in mapping.items():
+        if not name:
+            continue
+        if name not in FIELDS:
+            problems.append(f"Column {header!r}: unknown field {name!r}.")
+        elif name in used:
+            problems.append(f"Columns {used[name]!r} and {header!r} are both mapped to {FIELDS[name]}.")
+        used[name] = header
+    if "membership_number" not in used and "email" not in used:
+        problems.append("Map a column to Membership number or Email: members are matched by one of them.")
+    return problems
+
+
+def rows(export: ExportFile, mapping: dict[str, str]) -> list[tuple[int, dict[str, str]]]:
+    """Each record as {field: raw text}, only for mapped columns (unmapped ones are never kept)."""
+    index = {name: export.headers.index(header) for header, name in mapping.items()
+             if name and header in export.headers}
+    out = []
+    for line, cells in export.records:
+        raw = {name: (cells[i] if i < len(cells) else "") for name, i in index.items()}
+        if "full_name" in raw:
+            first, _, last = raw.pop("full_name").strip().rpartition(" ")
+            raw.setdefault("first_name", first if first else last)
+            raw.setdefault("last_name", last if first else "")
+        out.append((line, raw))
+    return out

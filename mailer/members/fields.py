@@ -1,0 +1,103 @@
+"""Member fields as they arrive from people and spreadsheets: cleaned and checked in one place,
+so the import, the edit form and the CLI all agree on what is valid."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+from email_validator import EmailNotValidError, validate_email
+
+from mailer.models import MemberStatus
+
+
+class FieldError(ValueError):
+    """A value that cannot be stored; the message is shown to the officer as it is."""
+
+
+# Words membership systems use for each status (Organise / Admin Hub, MemberCentre, spreadsheets).
+STATUS_WORDS = {
+    MemberStatus.NEW: {"new", "new member", "newmember", "pending", "recent"},
+    MemberStatus.ACTIVE: {"active", "current", "member", "in good standing", "good standing", "paid", "ok"},
+    MemberStatus.ARREARS: {"arrears", "in arrears", "inarrears", "overdue", "grace", "grace period"},
+    MemberStatus.LAPSED: {"lapsed", "lapsing", "expired", "former", "ex-member", "ex member"},
+    MemberStatus.RESIGNED: {"resigned", "cancelled", "canceled", "left", "deceased", "expelled", "terminated"},
+}
+_STATUS_LOOKUP = {word: status for status, words in STATUS_WORDS.items() for word in words}
+
+DATE_FORMATS = ("%d/%m/%Y", "%d/%m/%y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y", "%d %b %Y", "%d %B %Y",
+                "%Y/%m/%d", "%d-%b-%Y", "%d-%b-%y")
+
+_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)\s*([0-9][A-Z]{2})$")
+
+
+def clean_text(value: str | None, limit: int) -> str | None:
+    """Trimmed text or None, refused when longer than the column holds."""
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise FieldError(f"is longer than {limit} characters")
+    return value or None
+
+
+def clean_email(value: str | None) -> str | None:
+    """A syntactically valid address, lower-cased; None when blank."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return validate_email(value, check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        raise FieldError(f"invalid email address {value!r}") from None
+
+
+def clean_status(value: str | None, default: MemberStatus | None = None) -> MemberStatus:
+    """A membership status from the words exports use; blank gives `default`."""
+    word = " ".join((value or "").strip().lower().replace("_", " ").split())
+    if not word:
+        if default is None:
+            raise FieldError("no membership status")
+        return default
+    if word in _STATUS_LOOKUP:
+        return _STATUS_LOOKUP[word]
+    raise FieldError(f"unknown status {value!r} (expected one of: new, active, arrears, lapsed, resigned)")
+
+
+def clean_date(value: str | None) -> date | None:
+    """A date written the British way (dd/mm/yyyy) or in ISO form; None when blank."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    value = value.split(" 00:00")[0].split("T00:00")[0]  # spreadsheets add midnight to dates
+    for fmt in DATE_FORMATS:
+        try:
+            parsed = datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+        if parsed > date.today():
+            raise FieldError(f"date {value!r} is in the future")
+        return parsed
+    raise FieldError(f"malformed date {value!r} (expected dd/mm/yyyy)")
+
+
+def clean_postcode(value: str | None) -> str | None:
+    """A UK postcode in its usual form ("SW1A 1AA"); anything else is kept as written."""
+    value = " ".join((value or "").upper().split())
+    if not value:
+        return None
+    m = _POSTCODE.match(value)
+    cleaned = f"{m.group(1)} {m.group(2)}" if m else value
+    if len(cleaned) > 10:
+        raise FieldError(f"postcode {value!r} is too long")
+    return cleaned
+
+
+def clean_bool(value: str | None, default: bool) -> bool:
+    """Yes/no words from a spreadsheet; blank gives `default`."""
+    word = (value or "").strip().lower()
+    if not word:
+        return default
+    if word in {"y", "yes", "true", "1", "opt in", "opted in", "opt-in", "subscribed"}:
+        return True
+    if word in {"n", "no", "false", "0", "opt out", "opted out", "opt-out", "unsubscribed", "do not email"}:
+        return False
+    raise FieldError(f"expected yes or no, got {value!r}")

@@ -1,0 +1,258 @@
+"""Importing the membership export: plan it as a diff against what Mailer holds, show it, then
+apply it in one transaction. Bad rows are reported with their line and never stop good ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import current_app
+from sqlalchemy import select
+
+from mailer import audit
+from mailer.db import session, utcnow
+from mailer.members import exportfile
+from mailer.members.service import clean_values, snapshot
+from mailer.models import Branch, ImportMapping, ImportRun, ImportStatus, Member, MemberStatus, Officer
+
+SHOWN_FIELDS = ("membership_number", "first_name", "last_name", "email", "phone", "postcode", "ward",
+                "polling_district", "branch", "status", "joined_on", "bulletins_consent")
+
+
+@dataclass
+class RowError:
+    line: int
+    reason: str
+    who: str = ""
+
+
+@dataclass
+class RowChange:
+    """One member the import adds or changes, with the cleaned values to write."""
+
+    line: int
+    label: str
+    values: dict
+    member: Member | None = None          # None for a new member
+    changes: dict = field(default_factory=dict)
+
+    @property
+    def moved(self) -> bool:
+        return self.member is not None and bool({"branch", "ward"} & self.changes.keys())
+
+    @property
+    def new_status(self) -> str | None:
+        return self.changes["status"][1] if "status" in self.changes else None
+
+
+@dataclass
+class ImportPlan:
+    """What applying the import would do: the diff an officer confirms."""
+
+    encoding: str
+    delimiter: str
+    rows_read: int = 0
+    new: list[RowChange] = field(default_factory=list)
+    updated: list[RowChange] = field(default_factory=list)
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    missing: list[Member] = field(default_factory=list)   # full export only: held, but not in the file
+    new_branches: list[str] = field(default_factory=list)
+
+    @property
+    def moved(self) -> list[RowChange]:
+        return [c for c in self.updated if c.moved]
+
+    def with_status(self, status: MemberStatus) -> list[RowChange]:
+        return [c for c in self.updated if c.new_status == status.value]
+
+    def summary(self) -> dict:
+        """Counts and errors, as kept on the import's record."""
+        return {
+            "encoding": self.encoding, "delimiter": self.delimiter, "rows": self.rows_read,
+            "new": len(self.new), "updated": len(self.updated), "unchanged": self.unchanged,
+            "moved": len(self.moved), "lapsed": len(self.with_status(MemberStatus.LAPSED)),
+            "resigned": len(self.with_status(MemberStatus.RESIGNED)), "missing": len(self.missing),
+            "errors": [{"line": e.line, "reason": e.reason, "who": e.who} for e in self.errors],
+            "new_branches": self.new_branches,
+        }
+
+
+def suggest_mapping(headers: list[str]) -> dict[str, str]:
+    """header -> field: the officer's earlier choice for this header, else the usual synonyms."""
+    remembered = {m.header: m.field for m in session.scalars(select(ImportMapping))}
+    return {h: remembered.get(exportfile.normalise_header(h), exportfile.guess_field(h)) for h in headers}
+
+
+def remember_mapping(mapping: dict[str, str]) -> None:
+    """Keep the officer's mapping so the next export with these headers maps itself."""
+    for header, name in mapping.items():
+        key = exportfile.normalise_header(header)
+        if not key:
+            continue
+        row = session.get(ImportMapping, key)
+        if row is None:
+            session.add(ImportMapping(header=key, field=name))
+        else:
+            row.field = name
+
+
+def _label(values: dict, line: int) -> str:
+    name = " ".join(p for p in (values.get("first_name"), values.get("last_name")) if p)
+    ident = values.get("membership_number") or values.get("email") or f"line {line}"
+    return f"{name} ({ident})" if name else str(ident)
+
+
+def plan(data: bytes, mapping: dict[str, str], full_export: bool = False) -> ImportPlan:
+    """Compare the export with the members held, without changing anything."""
+    export = exportfile.read(data)
+    problems = exportfile.check_mapping(mapping)
+    if problems:
+        raise exportfile.ExportFileError(" ".join(problems))
+    result = ImportPlan(export.encoding, export.delimiter)
+
+    members = list(session.scalars(select(Member).where(Member.last_name != "[erased]")))
+    by_number = {m.membership_number: m for m in members if m.membership_number}
+    by_email: dict[str, list[Member]] = {}
+    for m in members:
+        if m.email:
+            by_email.setdefault(m.email, []).append(m)
+    branches = {b.name.lower() for b in session.scalars(select(Branch))}
+    defaults = {"bulletins_consent": current_app.config["IMPORT_DEFAULT_BULLETINS"]}
+    seen_numbers: dict[str, int] = {}
+    seen_emails: dict[str, int] = {}
+    matched: set[int] = set()
+
+    for line, raw in exportfile.rows(export, mapping):
+        result.rows_read += 1
+        for optional in ("status", "bulletins_consent"):
+            if not (raw.get(optional) or "").strip():
+                raw.pop(optional, None)  # blank: keep what is held (a new member gets the default)
+        values, errors = clean_values(raw, defaults)
+        who = (raw.get("membership_number") or raw.get("email") or "").strip()
+        if errors:
+            result.errors.append(RowError(line, "; ".join(errors.values()), who))
+            continue
+        number, email = values.get("membership_number"), values.get("email")
+        if not number and not email:
+            result.errors.append(RowError(line, "no membership number or email address", who))
+            continue
+        if number and number in seen_numbers:
+            result.errors.append(RowError(line, f"membership number {number} is also on line {seen_numbers[number]}", who))
+            continue
+
+        member = by_number.get(number) if number else None
+        if member is None and email:
+            candidates = [m for m in by_email.get(email, []) if not number or not m.membership_number]
+            if len(candidates) > 1:
+                result.errors.append(RowError(line, f"{email} belongs to several members: add the membership number", who))
+                continue
+            member = candidates[0] if candidates else None
+        if not number and email in seen_emails:
+            result.errors.append(RowError(line, f"{email} is also on line {seen_emails[email]} with no membership number", who))
+            continue
+        if number:
+            seen_numbers[number] = line
+        if email:
+            seen_emails.setdefault(email, line)
+
+        branch = values.get("branch")
+        if branch and branch.lower() not in branches:
+            branches.add(branch.lower())
+            result.new_branches.append(branch)
+
+        if member is None:
+            if "status" not in values:
+                values["status"] = MemberStatus.ACTIVE
+            values.setdefault("bulletins_consent", defaults["bulletins_consent"])
+            result.new.append(RowChange(line, _label(values, line), values))
+            continue
+        if member.id in matched:
+            result.errors.append(RowError(line, "matches a member already updated by an earlier line", who))
+            continue
+        matched.add(member.id)
+        if "bulletins_consent" not in raw:
+            values.pop("bulletins_consent", None)  # no column: leave what the member told us alone
+        before = snapshot(member)
+        changes = audit.diff({k: before.get(k) for k in values}, values)
+        if changes:
+            result.updated.append(RowChange(line, _label(before | values, line), values, member, changes))
+        else:
+            result.unchanged += 1
+
+    if full_export:
+        result.missing = sorted((m for m in members if m.id not in matched and m.status is not MemberStatus.RESIGNED),
+                                key=lambda m: (m.last_name, m.first_name))
+    return result
+
+
+def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None) -> None:
+    branches = {b.name.lower(): b for b in session.scalars(select(Branch))}
+    for name in result.new_branches:
+        branches[name.lower()] = Branch(name=name)
+        session.add(branches[name.lower()])
+    session.flush()
+
+    def write(member: Member, values: dict) -> None:
+        for name, value in values.items():
+            if name == "branch":
+                member.branch = branches[value.lower()] if value else None
+            else:
+                setattr(member, name, value)
+
+    note = f"import #{run.id} ({run.filename})"
+    for change in result.new:
+        member = Member(to_welcome=True)
+        write(member, change.values)
+        session.add(member)
+        change.member = member
+    session.flush()
+    for change in result.new:
+        audit.record("member.import", "member", change.member.id,
+                     {k: [None, audit.plain(v)] for k, v in change.values.items() if v not in (None, "")},
+                     note=note, officer=officer, actor=None if officer else "cli")
+    for change in result.updated:
+        write(change.member, change.values)
+        audit.record("member.import", "member", change.member.id, change.changes, note=note, officer=officer,
+                     actor=None if officer else "cli")
+
+
+def start(filename: str, data: bytes, officer: Officer | None) -> ImportRun:
+    """Record an uploaded export, pending the officer's confirmation. Not committed."""
+    export = exportfile.read(data)  # refuse an unreadable file now, with its reason
+    run = ImportRun(filename=filename[:255], content=data, officer=officer,
+                    mapping=suggest_mapping(export.headers))
+    session.add(run)
+    session.flush()
+    return run
+
+
+def apply(run: ImportRun, officer: Officer | None) -> ImportPlan:
+    """Re-plan from the stored file and apply it, all in one transaction, then forget the file.
+    On any failure nothing is changed and the run is marked failed with the reason."""
+    if run.status is not ImportStatus.PENDING or run.content is None:
+        raise exportfile.ExportFileError(f"Import #{run.id} was already {run.status.value}.")
+    run_id = run.id
+    try:
+        result = plan(run.content, run.mapping, run.full_export)
+        _apply(result, run, officer)
+        remember_mapping(run.mapping)
+        run.status, run.finished_at, run.content, run.summary = ImportStatus.APPLIED, utcnow(), None, result.summary()
+        audit.record("import.apply", "import", run.id,
+                     {k: v for k, v in result.summary().items() if isinstance(v, int)},
+                     note=run.filename, officer=officer, actor=None if officer else "cli")
+        session.commit()
+        return result
+    except Exception as exc:
+        session.rollback()
+        failed = session.get(ImportRun, run_id)
+        failed.status, failed.finished_at, failed.error = ImportStatus.FAILED, utcnow(), str(exc)[:2000]
+        failed.content = None
+        session.commit()
+        raise
+
+
+def cancel(run: ImportRun, officer: Officer | None) -> None:
+    """Drop a pending import: nothing changes, and the uploaded file is forgotten. Not committed."""
+    if run.status is ImportStatus.PENDING:
+        run.status, run.finished_at, run.content = ImportStatus.CANCELLED, utcnow(), None
+        audit.record("import.cancel", "import", run.id, note=run.filename, officer=officer)

@@ -1,0 +1,269 @@
+"""Members: finding, reading, adding, editing, exporting and erasing, always within the
+officer's scope and always audited. Views and the CLI call these; the rules live here."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import joinedload
+
+from mailer import audit
+from mailer.auth import can_see_member, scope_members
+from mailer.db import session
+from mailer.members.fields import FieldError, clean_bool, clean_date, clean_email, clean_postcode, clean_status, clean_text
+from mailer.models import AuditEvent, Branch, EmailHealth, Member, MemberStatus, Officer
+
+# Fields an officer may set on a member, in the order forms and exports show them.
+EDITABLE = ("membership_number", "first_name", "last_name", "email", "phone", "postcode", "ward",
+            "polling_district", "branch", "status", "joined_on", "notices_consent", "bulletins_consent")
+
+SORTS = {
+    "name": (Member.last_name, Member.first_name, Member.id),
+    "number": (Member.membership_number, Member.id),
+    "joined": (Member.joined_on, Member.id),
+    "status": (Member.status, Member.last_name, Member.id),
+    "branch": (Branch.name, Member.last_name, Member.id),
+    "updated": (Member.updated_at, Member.id),
+}
+
+
+class MemberError(ValueError):
+    """Values that cannot be saved: `errors` maps each field to what is wrong with it."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass
+class MemberQuery:
+    """What the members page asks for: search text, filters, sort and page."""
+
+    q: str = ""
+    branch_id: int | None = None
+    ward: str | None = None
+    polling_district: str | None = None
+    status: MemberStatus | None = None
+    to_welcome: bool = False
+    sort: str = "name"
+    descending: bool = False
+    page: int = 1
+
+
+@dataclass
+class Page:
+    items: list
+    total: int
+    page: int
+    per_page: int
+    pages: int = field(init=False)
+
+    def __post_init__(self):
+        self.pages = max(1, math.ceil(self.total / self.per_page))
+
+
+def _filtered(officer: Officer, mq: MemberQuery) -> Select:
+    stmt = scope_members(select(Member).outerjoin(Member.branch), officer)
+    if mq.q.strip():
+        term = f"%{mq.q.strip().lower()}%"
+        full_name = func.lower(Member.first_name + " " + Member.last_name)
+        stmt = stmt.where(or_(full_name.like(term), func.lower(Member.email).like(term),
+                              func.lower(Member.membership_number).like(term), func.lower(Member.last_name).like(term)))
+    if mq.branch_id:
+        stmt = stmt.where(Member.branch_id == mq.branch_id)
+    if mq.ward:
+        stmt = stmt.where(Member.ward == mq.ward)
+    if mq.polling_district:
+        stmt = stmt.where(Member.polling_district == mq.polling_district)
+    if mq.status:
+        stmt = stmt.where(Member.status == mq.status)
+    if mq.to_welcome:
+        stmt = stmt.where(Member.to_welcome.is_(True))
+    return stmt
+
+
+def search(officer: Officer, mq: MemberQuery, per_page: int = 50) -> Page:
+    """One page of the members `officer` may see that match `mq`."""
+    stmt = _filtered(officer, mq)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    columns = SORTS.get(mq.sort, SORTS["name"])
+    order = [c.desc() for c in columns] if mq.descending else list(columns)
+    page = max(1, mq.page)
+    rows = session.scalars(stmt.options(joinedload(Member.branch)).order_by(*order)
+                           .limit(per_page).offset((page - 1) * per_page)).all()
+    return Page(list(rows), total, page, per_page)
+
+
+def filter_choices(officer: Officer) -> dict:
+    """Branches, wards and polling districts present among the members `officer` may see."""
+    def distinct(col):
+        stmt = scope_members(select(col).where(col.is_not(None)).distinct().order_by(col), officer)
+        return list(session.scalars(stmt))
+
+    branches = select(Branch).order_by(Branch.name)
+    if not officer.sees_all_branches:
+        branches = branches.where(Branch.id == officer.branch_id)
+    return {"branches": list(session.scalars(branches)), "wards": distinct(Member.ward),
+            "polling_districts": distinct(Member.polling_district), "statuses": list(MemberStatus)}
+
+
+def get_member(officer: Officer, member_id: int) -> Member | None:
+    """The member, or None when it does not exist or `officer` may not see it (never tell which)."""
+    member = session.get(Member, member_id)
+    if member is None or not can_see_member(officer, member):
+        return None
+    return member
+
+
+def branch_by_name(name: str | None, create: bool = True) -> Branch | None:
+    """The branch called `name` (case-insensitive), created when new."""
+    name = " ".join((name or "").split())
+    if not name:
+        return None
+    branch = session.scalar(select(Branch).where(func.lower(Branch.name) == name.lower()))
+    if branch is None and create:
+        branch = Branch(name=name)
+        session.add(branch)
+        session.flush()
+    return branch
+
+
+def clean_values(raw: dict[str, str | None], defaults: dict | None = None) -> tuple[dict, dict[str, str]]:
+    """Check raw member values (text as typed or exported). Returns (values, errors by field).
+    Only fields present in `raw` are returned, so an import without a column leaves it alone."""
+    defaults = defaults or {}
+    cleaners = {
+        "membership_number": lambda v: clean_text(v, 40),
+        "first_name": lambda v: clean_text(v, 100) or "",
+        "last_name": lambda v: clean_text(v, 100) or "",
+        "email": clean_email,
+        "phone": lambda v: clean_text(v, 40),
+        "postcode": clean_postcode,
+        "ward": lambda v: clean_text(v, 120),
+        "polling_district": lambda v: clean_text(v, 40),
+        "branch": lambda v: clean_text(v, 120),
+        "status": lambda v: clean_status(v, defaults.get("status")),
+        "joined_on": clean_date,
+        "notices_consent": lambda v: clean_bool(v, defaults.get("notices_consent", True)),
+        "bulletins_consent": lambda v: clean_bool(v, defaults.get("bulletins_consent", True)),
+    }
+    values, errors = {}, {}
+    for name, value in raw.items():
+        if name not in cleaners:
+            continue
+        try:
+            values[name] = cleaners[name](value)
+        except FieldError as exc:
+            errors[name] = str(exc)
+    return values, errors
+
+
+def snapshot(member: Member) -> dict:
+    """The member's editable values, with the branch by name (as the audit log records it)."""
+    data = {name: getattr(member, name) for name in EDITABLE if name != "branch"}
+    data["branch"] = member.branch.name if member.branch else None
+    return data
+
+
+def assign(member: Member, values: dict) -> dict:
+    """Set `values` on `member`; returns {field: [old, new]} of what changed."""
+    before = snapshot(member)
+    for name, value in values.items():
+        if name == "branch":
+            member.branch = branch_by_name(value)
+        else:
+            setattr(member, name, value)
+    return audit.diff(before, {k: v for k, v in values.items()})
+
+
+def _check_unique_number(values: dict, member: Member | None) -> None:
+    number = values.get("membership_number")
+    if number:
+        clash = session.scalar(select(Member).where(Member.membership_number == number))
+        if clash is not None and clash is not member:
+            raise MemberError({"membership_number": f"membership number {number} belongs to another member"})
+
+
+def _check_branch_scope(officer: Officer, values: dict) -> None:
+    if officer.sees_all_branches:
+        return
+    own = officer.branch.name if officer.branch else None
+    if (values.get("branch") or "").lower() != (own or "").lower():
+        raise MemberError({"branch": f"as a branch secretary you can only keep members in {own}"})
+
+
+def create_member(officer: Officer, raw: dict[str, str | None]) -> Member:
+    """Add a member typed in by an officer. Not committed."""
+    values, errors = clean_values(raw, {"status": MemberStatus.NEW})
+    if not values.get("membership_number") and not values.get("email"):
+        errors.setdefault("membership_number", "a member needs a membership number or an email address")
+    if errors:
+        raise MemberError(errors)
+    _check_branch_scope(officer, values)
+    _check_unique_number(values, None)
+    member = Member(email_health=EmailHealth.OK)
+    session.add(member)
+    changes = assign(member, values)
+    session.flush()
+    audit.record("member.create", "member", member.id, changes, officer=officer)
+    return member
+
+
+def update_member(officer: Officer, member: Member, raw: dict[str, str | None]) -> dict:
+    """Apply an officer's edit; returns the changes recorded. Not committed."""
+    if not can_see_member(officer, member):
+        raise MemberError({"member": "not found"})
+    values, errors = clean_values(raw, {"status": member.status})
+    if "membership_number" in values and not values.get("membership_number") and not values.get("email", member.email):
+        errors.setdefault("membership_number", "a member needs a membership number or an email address")
+    if errors:
+        raise MemberError(errors)
+    if "branch" in values:
+        _check_branch_scope(officer, values)
+    _check_unique_number(values, member)
+    changes = assign(member, values)
+    if changes:
+        audit.record("member.update", "member", member.id, changes, officer=officer)
+    return changes
+
+
+def mark_welcomed(officer: Officer, member: Member) -> None:
+    """Take a member off the to-welcome list. Not committed."""
+    if member.to_welcome:
+        member.to_welcome = False
+        audit.record("member.welcomed", "member", member.id, {"to_welcome": [True, False]}, officer=officer)
+
+
+def history(member: Member, limit: int = 100) -> list[AuditEvent]:
+    """The audit events about this member, newest first."""
+    return list(session.scalars(select(AuditEvent).where(AuditEvent.subject_type == "member",
+                                                         AuditEvent.subject_id == member.id)
+                                .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)))
+
+
+def export_data(officer: Officer, member: Member) -> dict:
+    """Everything Mailer holds about a member (a subject access request), and log that it was taken."""
+    data = {name: audit.plain(value) for name, value in snapshot(member).items()}
+    data.update(id=member.id, email_health=member.email_health.value, to_welcome=member.to_welcome,
+                created_at=member.created_at.isoformat(), updated_at=member.updated_at.isoformat(),
+                history=[{"at": e.at.isoformat(), "by": e.actor, "action": e.action, "changes": e.changes,
+                          "note": e.note} for e in history(member, limit=10_000)])
+    audit.record("member.export", "member", member.id, note="personal data exported", officer=officer)
+    return data
+
+
+def erase(officer: Officer, member: Member, reason: str) -> None:
+    """Erase a member's personal data on request; the history keeps only that it happened. Not committed."""
+    if not reason.strip():
+        raise MemberError({"reason": "say why (for example: erasure request received on a date)"})
+    for event in session.scalars(select(AuditEvent).where(AuditEvent.subject_type == "member",
+                                                          AuditEvent.subject_id == member.id)):
+        event.changes = {name: ["[erased]", "[erased]"] for name in event.changes}
+    for name in ("membership_number", "email", "phone", "postcode", "ward", "polling_district", "joined_on"):
+        setattr(member, name, None)
+    member.first_name, member.last_name = "", "[erased]"
+    member.status, member.notices_consent, member.bulletins_consent = MemberStatus.RESIGNED, False, False
+    member.to_welcome = False
+    audit.record("member.erase", "member", member.id, note=reason.strip(), officer=officer)

@@ -1,0 +1,55 @@
+"""Officers: the people who log in, and what their role lets them see."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mailer.db import Base, UTCDateTime, utcnow
+from mailer.models.members import Branch, _enum
+
+
+class Role(enum.StrEnum):
+    CLP_SECRETARY = "clp_secretary"       # everything, and manages officers
+    CLP_OFFICER = "clp_officer"           # chair, treasurer, membership...: every branch, no officer admin
+    BRANCH_SECRETARY = "branch_secretary"  # their own branch's members only
+
+    @property
+    def label(self) -> str:
+        return {"clp_secretary": "CLP secretary", "clp_officer": "CLP officer",
+                "branch_secretary": "Branch secretary"}[self.value]
+
+
+class Officer(UserMixin, Base):
+    __tablename__ = "officers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255), default="")
+    role: Mapped[Role] = mapped_column(_enum(Role, "officer_role"))
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    branch: Mapped[Branch | None] = relationship()
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive officers
+        return self.active
+
+    @property
+    def sees_all_branches(self) -> bool:
+        return self.role in (Role.CLP_SECRETARY, Role.CLP_OFFICER)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.email
+
+    def __repr__(self) -> str:
+        return f"<Officer {self.email} {self.role.value}>"

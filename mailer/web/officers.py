@@ -1,0 +1,77 @@
+"""Officer accounts, managed by the CLP secretary."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+
+from mailer.db import session
+from mailer.models import Branch, Officer, Role
+from mailer.officers import service
+
+bp = Blueprint("officers", __name__, url_prefix="/officers")
+
+
+@bp.before_request
+def _secretary_only():
+    if current_user.role is not Role.CLP_SECRETARY:
+        abort(403)
+
+
+def _choices():
+    return {"roles": list(Role), "branches": session.scalars(select(Branch).order_by(Branch.name)).all()}
+
+
+def _submitted() -> tuple[Role, Branch | None]:
+    role_value = request.form.get("role", "")
+    if role_value not in Role._value2member_map_:
+        raise service.OfficerError("Choose a role.")
+    branch_id = request.form.get("branch", type=int)
+    branch = session.get(Branch, branch_id) if branch_id else None
+    return Role(role_value), branch
+
+
+@bp.route("/")
+def index():
+    officers = session.scalars(select(Officer).order_by(Officer.active.desc(), Officer.email)).all()
+    return render_template("web/officers/list.html", officers=officers)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def create():
+    form, error, password = FlaskForm(), None, None
+    if form.validate_on_submit():
+        try:
+            role, branch = _submitted()
+            officer, password = service.create_officer(request.form.get("email", ""), role, branch,
+                                                       request.form.get("name", ""), by=current_user)
+            session.commit()
+            return render_template("web/officers/created.html", officer=officer, password=password)
+        except service.OfficerError as exc:
+            session.rollback()
+            error = str(exc)
+    return render_template("web/officers/form.html", form=form, error=error, officer=None, values=request.form,
+                           **_choices()), 400 if error else 200
+
+
+@bp.route("/<int:officer_id>", methods=["GET", "POST"])
+def edit(officer_id: int):
+    officer = session.get(Officer, officer_id) or abort(404)
+    form, error = FlaskForm(), None
+    if form.validate_on_submit():
+        try:
+            role, branch = _submitted()
+            service.update_officer(officer, role, branch, request.form.get("active") == "1",
+                                   request.form.get("name", ""), by=current_user)
+            session.commit()
+            flash(f"{officer.email} saved.", "info")
+            return redirect(url_for(".index"))
+        except service.OfficerError as exc:
+            session.rollback()
+            error = str(exc)
+    values = {"email": officer.email, "name": officer.name, "role": officer.role.value,
+              "branch": officer.branch_id, "active": officer.active}
+    return render_template("web/officers/form.html", form=form, error=error, officer=officer, values=values,
+                           **_choices()), 400 if error else 200
