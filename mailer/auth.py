@@ -7,7 +7,7 @@ from functools import wraps
 from flask import Flask, abort
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import Select
+from sqlalchemy import Select, false
 
 from mailer.db import session
 from mailer.models import Member, Officer, Role
@@ -53,6 +53,8 @@ def scope_members(stmt: Select, officer: Officer) -> Select:
     """Limit a query over members to those `officer` may see (their branch, for a branch secretary)."""
     if officer.sees_all_branches:
         return stmt
+    if officer.branch_id is None:  # never "branch IS NULL": a secretary without a branch sees no one
+        return stmt.where(false())
     return stmt.where(Member.branch_id == officer.branch_id)
 
 

@@ -153,6 +153,9 @@ def members_import(file: Path, dry_run: bool, full_export: bool) -> None:
     except exportfile.ExportFileError as exc:
         session.rollback()
         raise click.ClickException(str(exc)) from None
+    except Exception as exc:  # the import is one transaction: say so, rather than show a traceback
+        session.rollback()
+        raise click.ClickException(f"The import failed and nothing was changed: {exc}") from None
     if dry_run:
         session.rollback()  # nothing is kept, not even the record of the attempt
     _print_plan(result, dry_run)

@@ -53,6 +53,33 @@ SETTINGS: tuple[Setting, ...] = (
     _mailer("PASSWORD_RESET_MAX_AGE", 3600, "Seconds a password-reset link stays valid."),
     _mailer("PAGE_SIZE", 50, "Rows per page in lists."),
     _mailer("MAIL_CATCHER", False, "Set by `mailer up` while its local mail catcher runs: shows the Outbox page."),
+    _mailer("ORG_COLOUR", "#c8102e", "Header colour of emails (a CSS colour)."),
+    _mailer("IMPRINT", "Promoted by the Secretary on behalf of Anytown CLP, at 1 High Street, Anytown AN1 1AA.",
+            "The digital imprint every email carries (electronic campaign material must say who promotes it)."),
+    _mailer("BULLETIN_REASON", "You receive this bulletin as a member of the Labour Party who agreed to news by "
+            "email.", "Why a member receives bulletins (shown in each bulletin's footer)."),
+    _mailer("NOTICE_REASON", "You receive this notice as a member entitled to attend. Notices are sent to every "
+            "entitled member unless you ask for them by post.", "Why a member receives notices (footer)."),
+    _mailer("BOUNCE_ADDRESS", "", "Envelope sender for bounces (plus-addressed with a token). "
+            "Default: the reply address."),
+    _mailer("VERP", True, "Put a bounce token in the envelope sender (turn off where the relay refuses it)."),
+    _mailer("MESSAGE_ID_DOMAIN", "", "Domain of Message-IDs. Default: the sender address's domain."),
+    _mailer("LIST_ID_DOMAIN", "", "Domain in List-Id headers. Default: the sender address's domain."),
+    _mailer("DKIM_PRIVATE_KEY", "", "PEM private key: when set, every message is DKIM-signed (dkimpy)."),
+    _mailer("DKIM_SELECTOR", "mailer", "DKIM selector (the DNS record is SELECTOR._domainkey.DOMAIN)."),
+    _mailer("DKIM_DOMAIN", "", "DKIM signing domain. Default: the sender address's domain."),
+    _mailer("BATCH_SIZE", 500, "Recipients per batch job."),
+    _mailer("SEND_CHUNK", 25, "Messages claimed at a time within a batch; consent and suppression are re-checked "
+            "for each chunk just before it is sent."),
+    _mailer("BATCH_TIMEOUT", 3600, "Seconds a batch job may run."),
+    _mailer("BATCH_LOCK_TTL", 60, "Seconds a killed batch keeps its lock before another run may take over."),
+    _mailer("MAX_ATTEMPTS", 5, "Tries per message for temporary failures (4xx, dropped connections)."),
+    _mailer("RETRY_BASE_SECONDS", 60, "First retry delay after a temporary failure; it doubles with each attempt."),
+    _mailer("RATE_PER_MINUTE", 0, "Relay limit: messages per minute across all workers (0: no limit)."),
+    _mailer("RATE_PER_HOUR", 0, "Relay limit: messages per hour (Microsoft 365 allows 10,000 a day, 30 a minute)."),
+    _mailer("RATE_PER_DAY", 0, "Relay limit: messages per day (Google Workspace allows about 2,000)."),
+    _mailer("RATE_CONNECTIONS", 0, "Relay limit: SMTP connections open at once across all workers (0: no limit)."),
+    _mailer("ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024, "Total size of a campaign's attachments."),
     _mail("MAIL_SERVER", None, "SMTP relay host. Unset: `mailer up` runs a local mail catcher and an Outbox page."),
     _mail("MAIL_PORT", 25, "SMTP relay port."),
     _mail("MAIL_USE_TLS", False, "STARTTLS to the relay."),
@@ -64,12 +91,20 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_KEY = {s.key: s for s in SETTINGS}
 
 
-def _parse_env(raw: str, default: object) -> object:
-    """Read an environment string as the type of its default (JSON for ints and booleans)."""
-    if isinstance(default, bool):
+def setting(key: str) -> Setting:
+    """The setting called `key` (KeyError for an unknown one)."""
+    return _BY_KEY[key]
+
+
+def _parse_env(setting: Setting, raw: str) -> object:
+    """Read an environment string as the type of the setting's default."""
+    if isinstance(setting.default, bool):
         return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if isinstance(default, int):
-        return int(raw)
+    if isinstance(setting.default, int):
+        try:
+            return int(raw)
+        except ValueError:  # name the variable: a bare int() error would not say which one is wrong
+            raise ValueError(f"{setting.env}={raw!r}: a whole number is needed.") from None
     return raw
 
 
@@ -78,8 +113,13 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
     app.config.from_mapping({s.key: s.default for s in SETTINGS})
     app.config.from_pyfile("mailer.cfg", silent=True)
     for setting in SETTINGS:
+        # The file may also use the environment's names (MAILER_ORG_NAME = ...), which is what the
+        # settings table documents; without this they would be ignored without a word.
+        if setting.env != setting.key and setting.env in app.config:
+            app.config[setting.key] = app.config.pop(setting.env)
+    for setting in SETTINGS:
         if setting.env in os.environ:
-            app.config[setting.key] = _parse_env(os.environ[setting.env], setting.default)
+            app.config[setting.key] = _parse_env(setting, os.environ[setting.env])
     if test_config:
         app.config.from_mapping(test_config)
 
@@ -108,16 +148,28 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
 def _instance_secret(path: Path) -> str:
     """Read the instance's secret key, creating it (readable by its owner only) on first run."""
     key = secrets.token_hex(32)
+    # Write it whole under a private name, then link it into place: a web process and a worker
+    # starting together must never read a half-written (empty) key, and the first one wins.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # made earlier, or just now by a worker starting beside us
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        os.link(tmp, path)
+    except FileExistsError:  # made earlier, or just now by a process starting beside us
+        key = path.read_text().strip()
+    finally:
+        tmp.unlink()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it to have a new secret key made, or set MAILER_SECRET_KEY.")
     return key
 
 
 def describe() -> list[dict]:
     """The settings as rows, for the README table and `mailer config`."""
-    return [{"env": s.env, "default": json.dumps(s.default) if s.default is not None else "", "help": s.help}
-            for s in SETTINGS]
+    def shown(default: object) -> str:
+        if default is None or default == "":
+            return ""
+        return json.dumps(default) if isinstance(default, (bool, int)) else str(default)
+
+    return [{"env": s.env, "default": shown(s.default), "help": s.help} for s in SETTINGS]

@@ -65,9 +65,15 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the worker's writes
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # SQLite's own lower() knows only ASCII: "SIÂN" would never find "Siân".
+            dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _unicode_lower(value):
+    return value.lower() if isinstance(value, str) else value
 
 
 def init_app(app: Flask) -> None:

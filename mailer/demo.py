@@ -50,6 +50,7 @@ def seed(members: int = 320, echo=print) -> bool:
 
     statuses, weights = zip(*STATUS_WEIGHTS.items())
     used_emails: set[str] = set()
+    today = date.today()
     for n in range(1, members + 1):
         branch_name = rng.choice(list(AREAS))
         ward = rng.choice(list(AREAS[branch_name]))
@@ -60,7 +61,8 @@ def seed(members: int = 320, echo=print) -> bool:
         else:
             used_emails.add(email)
         status = rng.choices(statuses, weights)[0]
-        joined = date(2026, 11, 1) - timedelta(days=rng.randint(10, 365 * 30) if status is not MemberStatus.NEW
+        # Relative to today, so "new" members stay recent joiners whenever the demo is made.
+        joined = today - timedelta(days=rng.randint(10, 365 * 30) if status is not MemberStatus.NEW
                                                else rng.randint(1, 60))
         session.add(Member(
             membership_number=f"{DEMO_MARKER}{n:05d}", first_name=first, last_name=last, email=email,

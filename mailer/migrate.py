@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
 
 from mailer import PACKAGE_DIR
 from mailer.db import engine
@@ -18,15 +22,42 @@ def _config(connection=None) -> Config:
     return cfg
 
 
+@contextmanager
+def _migrating() -> Iterator[Connection]:
+    """A connection in one transaction to run migrations on.
+
+    SQLite alters a table by copying it and dropping the old one. With foreign keys enforced, that
+    DROP first deletes every row, firing the ON DELETE rules of the tables that refer to it (the
+    audit log would lose who did what; cascades would delete rows). So on SQLite they are off while
+    migrating (it only switches them outside a transaction) and checked before the commit.
+    """
+    with engine().connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                yield conn
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"The migration left rows referring to rows that do not exist: {broken[:5]}")
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")  # the pooled connection goes back as it came
+                conn.commit()
+
+
 def upgrade(revision: str = "head") -> None:
     """Bring the database up to `revision` (the newest by default)."""
-    with engine().begin() as conn:
+    with _migrating() as conn:
         command.upgrade(_config(conn), revision)
 
 
 def downgrade(revision: str) -> None:
     """Take the database back to `revision`."""
-    with engine().begin() as conn:
+    with _migrating() as conn:
         command.downgrade(_config(conn), revision)
 
 

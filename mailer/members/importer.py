@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from mailer import audit
 from mailer.db import session, utcnow
-from mailer.members import exportfile
+from mailer.members import consent, exportfile
 from mailer.members.service import clean_values, snapshot
 from mailer.models import Branch, ImportMapping, ImportRun, ImportStatus, Member, MemberStatus, Officer
 
@@ -78,9 +78,17 @@ class ImportPlan:
 
 
 def suggest_mapping(headers: list[str]) -> dict[str, str]:
-    """header -> field: the officer's earlier choice for this header, else the usual synonyms."""
+    """header -> field: the officer's earlier choice for this header, else the usual synonyms.
+    No field is suggested twice (a usable mapping even when a synonym meets a remembered header)."""
     remembered = {m.header: m.field for m in session.scalars(select(ImportMapping))}
-    return {h: remembered.get(exportfile.normalise_header(h), exportfile.guess_field(h)) for h in headers}
+    mapping = {h: remembered.get(exportfile.normalise_header(h)) for h in headers}
+    taken = {name for name in mapping.values() if name}
+    for header, name in mapping.items():
+        if name is None:
+            guess = exportfile.guess_field(header)
+            mapping[header] = "" if guess in taken else guess
+            taken.add(mapping[header])
+    return mapping
 
 
 def remember_mapping(mapping: dict[str, str]) -> None:
@@ -102,6 +110,14 @@ def _label(values: dict, line: int) -> str:
     return f"{name} ({ident})" if name else str(ident)
 
 
+def _named(raw: dict[str, str], by_number: dict[str, Member], by_email: dict[str, list[Member]]) -> list[Member]:
+    """The held members a row names by its raw membership number, else by its email."""
+    number = (raw.get("membership_number") or "").strip()
+    if number:
+        return [by_number[number]] if number in by_number else []
+    return by_email.get((raw.get("email") or "").strip().lower(), [])
+
+
 def plan(data: bytes, mapping: dict[str, str], full_export: bool = False) -> ImportPlan:
     """Compare the export with the members held, without changing anything."""
     export = exportfile.read(data)
@@ -116,14 +132,16 @@ def plan(data: bytes, mapping: dict[str, str], full_export: bool = False) -> Imp
     for m in members:
         if m.email:
             by_email.setdefault(m.email, []).append(m)
-    branches = {b.name.lower() for b in session.scalars(select(Branch))}
+    branches = {b.name.lower(): b.name for b in session.scalars(select(Branch))}
     defaults = {"bulletins_consent": current_app.config["IMPORT_DEFAULT_BULLETINS"]}
     seen_numbers: dict[str, int] = {}
     seen_emails: dict[str, int] = {}
     matched: set[int] = set()
+    present: set[int] = set()  # held members the file names, even on a row with errors
 
     for line, raw in exportfile.rows(export, mapping):
         result.rows_read += 1
+        present.update(m.id for m in _named(raw, by_number, by_email))
         for optional in ("status", "bulletins_consent"):
             if not (raw.get(optional) or "").strip():
                 raw.pop(optional, None)  # blank: keep what is held (a new member gets the default)
@@ -155,10 +173,12 @@ def plan(data: bytes, mapping: dict[str, str], full_export: bool = False) -> Imp
         if email:
             seen_emails.setdefault(email, line)
 
-        branch = values.get("branch")
-        if branch and branch.lower() not in branches:
-            branches.add(branch.lower())
-            result.new_branches.append(branch)
+        if values.get("branch"):
+            branch = " ".join(values["branch"].split())
+            if branch.lower() not in branches:
+                branches[branch.lower()] = branch
+                result.new_branches.append(branch)
+            values["branch"] = branches[branch.lower()]  # the held spelling: "CASTLE" is no move from Castle
 
         if member is None:
             if "status" not in values:
@@ -180,7 +200,8 @@ def plan(data: bytes, mapping: dict[str, str], full_export: bool = False) -> Imp
             result.unchanged += 1
 
     if full_export:
-        result.missing = sorted((m for m in members if m.id not in matched and m.status is not MemberStatus.RESIGNED),
+        named = matched | present
+        result.missing = sorted((m for m in members if m.id not in named and m.status is not MemberStatus.RESIGNED),
                                 key=lambda m: (m.last_name, m.first_name))
     return result
 
@@ -207,13 +228,15 @@ def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None) -> None:
         change.member = member
     session.flush()
     for change in result.new:
-        audit.record("member.import", "member", change.member.id,
-                     {k: [None, audit.plain(v)] for k, v in change.values.items() if v not in (None, "")},
-                     note=note, officer=officer, actor=None if officer else "cli")
+        created = {k: [None, audit.plain(v)] for k, v in change.values.items() if v not in (None, "")}
+        audit.record("member.import", "member", change.member.id, created, note=note, officer=officer,
+                     actor=None if officer else "cli")
+        consent.log_changes(change.member.id, created, "import", note)
     for change in result.updated:
         write(change.member, change.values)
         audit.record("member.import", "member", change.member.id, change.changes, note=note, officer=officer,
                      actor=None if officer else "cli")
+        consent.log_changes(change.member.id, change.changes, "import", note)
 
 
 def start(filename: str, data: bytes, officer: Officer | None) -> ImportRun:
@@ -232,6 +255,9 @@ def apply(run: ImportRun, officer: Officer | None) -> ImportPlan:
     if run.status is not ImportStatus.PENDING or run.content is None:
         raise exportfile.ExportFileError(f"Import #{run.id} was already {run.status.value}.")
     run_id = run.id
+    # Kept to record the failure even when the run itself was never committed (the CLI applies at once).
+    kept = {"filename": run.filename, "officer_id": run.officer_id, "mapping": run.mapping,
+            "full_export": run.full_export, "created_at": run.created_at}
     try:
         result = plan(run.content, run.mapping, run.full_export)
         _apply(result, run, officer)
@@ -245,6 +271,9 @@ def apply(run: ImportRun, officer: Officer | None) -> ImportPlan:
     except Exception as exc:
         session.rollback()
         failed = session.get(ImportRun, run_id)
+        if failed is None:
+            failed = ImportRun(**kept)
+            session.add(failed)
         failed.status, failed.finished_at, failed.error = ImportStatus.FAILED, utcnow(), str(exc)[:2000]
         failed.content = None
         session.commit()

@@ -4,16 +4,18 @@ officer's scope and always audited. Views and the CLI call these; the rules live
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import defer, joinedload
 
 from mailer import audit
 from mailer.auth import can_see_member, scope_members
 from mailer.db import session
+from mailer.members import consent
 from mailer.members.fields import FieldError, clean_bool, clean_date, clean_email, clean_postcode, clean_status, clean_text
-from mailer.models import AuditEvent, Branch, EmailHealth, Member, MemberStatus, Officer
+from mailer.models import AuditEvent, Branch, EmailHealth, ImportRun, Member, MemberStatus, Officer, Tag
 
 # Fields an officer may set on a member, in the order forms and exports show them.
 EDITABLE = ("membership_number", "first_name", "last_name", "email", "phone", "postcode", "ward",
@@ -64,13 +66,20 @@ class Page:
         self.pages = max(1, math.ceil(self.total / self.per_page))
 
 
+def _contains(text: str) -> str:
+    """A LIKE pattern finding `text` literally ("_" and "%" typed in an email are not wildcards)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _filtered(officer: Officer, mq: MemberQuery) -> Select:
     stmt = scope_members(select(Member).outerjoin(Member.branch), officer)
-    if mq.q.strip():
-        term = f"%{mq.q.strip().lower()}%"
-        full_name = func.lower(Member.first_name + " " + Member.last_name)
-        stmt = stmt.where(or_(full_name.like(term), func.lower(Member.email).like(term),
-                              func.lower(Member.membership_number).like(term), func.lower(Member.last_name).like(term)))
+    q = " ".join(mq.q.split())
+    if q:
+        columns = (Member.first_name + " " + Member.last_name, Member.email, Member.membership_number)
+        # lower() on both sides ignores case; the text as typed is tried too, because SQLite's lower()
+        # folds ASCII letters only and would otherwise never find "Ó Briain".
+        stmt = stmt.where(or_(*(func.lower(c).like(_contains(q.lower()), escape="\\") for c in columns),
+                              *(c.like(_contains(q), escape="\\") for c in columns)))
     if mq.branch_id:
         stmt = stmt.where(Member.branch_id == mq.branch_id)
     if mq.ward:
@@ -207,7 +216,10 @@ def create_member(officer: Officer, raw: dict[str, str | None]) -> Member:
     session.add(member)
     changes = assign(member, values)
     session.flush()
+    if raw.get("tags"):
+        changes |= set_tags(member, raw["tags"])
     audit.record("member.create", "member", member.id, changes, officer=officer)
+    consent.log_changes(member.id, changes, "officer")
     return member
 
 
@@ -216,7 +228,9 @@ def update_member(officer: Officer, member: Member, raw: dict[str, str | None]) 
     if not can_see_member(officer, member):
         raise MemberError({"member": "not found"})
     values, errors = clean_values(raw, {"status": member.status})
-    if "membership_number" in values and not values.get("membership_number") and not values.get("email", member.email):
+    # Judge the identifiers the member would be left with, whichever of the two the edit clears.
+    if ({"membership_number", "email"} & values.keys() and not values.get("membership_number", member.membership_number)
+            and not values.get("email", member.email)):
         errors.setdefault("membership_number", "a member needs a membership number or an email address")
     if errors:
         raise MemberError(errors)
@@ -224,9 +238,41 @@ def update_member(officer: Officer, member: Member, raw: dict[str, str | None]) 
         _check_branch_scope(officer, values)
     _check_unique_number(values, member)
     changes = assign(member, values)
+    if "tags" in raw:
+        changes |= set_tags(member, raw.get("tags") or "")
     if changes:
         audit.record("member.update", "member", member.id, changes, officer=officer)
+        consent.log_changes(member.id, changes, "officer")
     return changes
+
+
+def set_tags(member: Member, text: str) -> dict:
+    """Set a member's tags from "campaigner, driver"; returns {"tags": [old, new]} when they change.
+    Tags are created on first use. Not committed."""
+    unique = {}
+    for raw in text.split(","):
+        name = " ".join(raw.split())[:60]
+        if name:
+            unique.setdefault(name.lower(), name)  # "Driver" and "driver" are one tag
+    names = sorted(unique.values(), key=str.lower)
+    old = sorted((t.name for t in member.tags), key=str.lower)
+    if names == old:
+        return {}
+    existing = {t.name.lower(): t for t in session.scalars(select(Tag).where(
+        func.lower(Tag.name).in_([n.lower() for n in names])))} if names else {}
+    tags = []
+    for name in names:
+        tag = existing.get(name.lower())
+        if tag is None:
+            tag = Tag(name=name)
+            session.add(tag)
+        tags.append(tag)
+    member.tags = tags
+    return {"tags": [", ".join(old) or None, ", ".join(names) or None]}
+
+
+def all_tags() -> list[str]:
+    return list(session.scalars(select(Tag.name).order_by(Tag.name)))
 
 
 def mark_welcomed(officer: Officer, member: Member) -> None:
@@ -258,6 +304,7 @@ def erase(officer: Officer, member: Member, reason: str) -> None:
     """Erase a member's personal data on request; the history keeps only that it happened. Not committed."""
     if not reason.strip():
         raise MemberError({"reason": "say why (for example: erasure request received on a date)"})
+    _erase_from_import_reports(member)
     for event in session.scalars(select(AuditEvent).where(AuditEvent.subject_type == "member",
                                                           AuditEvent.subject_id == member.id)):
         event.changes = {name: ["[erased]", "[erased]"] for name in event.changes}
@@ -267,3 +314,17 @@ def erase(officer: Officer, member: Member, reason: str) -> None:
     member.status, member.notices_consent, member.bulletins_consent = MemberStatus.RESIGNED, False, False
     member.to_welcome = False
     audit.record("member.erase", "member", member.id, note=reason.strip(), officer=officer)
+
+
+def _erase_from_import_reports(member: Member) -> None:
+    """Import reports name the rows they skipped by membership number or email: remove this member's."""
+    found = [re.escape(v) for v in (member.membership_number, member.email) if v]
+    if not found:
+        return
+    pattern = re.compile(r"(?<![\w.@+-])(?:" + "|".join(found) + r")(?![\w.@+-])", re.IGNORECASE)  # whole values
+    for run in session.scalars(select(ImportRun).options(defer(ImportRun.content))):
+        errors = (run.summary or {}).get("errors") or []
+        if any(pattern.search(f"{e.get('who', '')} {e.get('reason', '')}") for e in errors):
+            scrubbed = [{**e, "who": pattern.sub("[erased]", e.get("who", "")),
+                         "reason": pattern.sub("[erased]", e.get("reason", ""))} for e in errors]
+            run.summary = {**run.summary, "errors": scrubbed}  # a new dict, so the JSON column is saved

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import date, datetime
 
 from sqlalchemy import Boolean, Date, Enum, ForeignKey, Index, String, text
@@ -74,11 +75,14 @@ class Member(Base):
 
     email_health: Mapped[EmailHealth] = mapped_column(_enum(EmailHealth, "email_health"), default=EmailHealth.OK)
     to_welcome: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # The random identity in unsubscribe and preference links: tokens never carry the member's id.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=lambda: secrets.token_hex(16))
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     branch: Mapped[Branch | None] = relationship(back_populates="members")
+    tags: Mapped[list["Tag"]] = relationship(secondary="member_tags", order_by="Tag.name")  # noqa: F821
 
     @property
     def full_name(self) -> str:

@@ -15,7 +15,7 @@ LONDON = ZoneInfo("Europe/London")
 
 def init_app(app: Flask) -> None:
     """Register the blueprints, error pages and what every page template needs."""
-    from mailer.web import audit, auth, dashboard, imports, members, officers, outbox
+    from mailer.web import audit, auth, dashboard, imports, members, officers, outbox, public
 
     admin = Blueprint("admin", __name__)
 
@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
     for bp in (dashboard.bp, members.bp, imports.bp, officers.bp, audit.bp, outbox.bp):
         admin.register_blueprint(bp)
     app.register_blueprint(auth.bp)
+    app.register_blueprint(public.bp)  # reached from members' email: no login, token-checked
     app.register_blueprint(admin)
 
     app.register_error_handler(403, _error_page(403, "You do not have access to this page."))

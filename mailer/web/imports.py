@@ -60,7 +60,7 @@ def mapping(run_id: int):
     if run.status is not ImportStatus.PENDING:
         return redirect(url_for(".detail", run_id=run.id))
     export = exportfile.read(run.content)
-    form, problems = FlaskForm(), []
+    form = FlaskForm()
     if form.validate_on_submit():
         chosen = {h: request.form.get(f"col-{i}", "") for i, h in enumerate(export.headers)}
         problems = exportfile.check_mapping(chosen)
@@ -68,8 +68,12 @@ def mapping(run_id: int):
         if not problems:
             session.commit()
             return redirect(url_for(".preview", run_id=run.id))
+        status = 400
+    else:
+        # Say at once what the suggested mapping lacks (no column recognised, say), not only after a submit.
+        problems, status = exportfile.check_mapping(run.mapping), 200
     return render_template("web/imports/mapping.html", run=run, export=export, fields=exportfile.FIELDS,
-                           form=form, problems=problems), 400 if problems else 200
+                           form=form, problems=problems), status
 
 
 @bp.route("/<int:run_id>/preview")
@@ -106,6 +110,9 @@ def apply(run_id: int):
 def cancel(run_id: int):
     run = _run_or_404(run_id)
     if FlaskForm().validate_on_submit():
+        if run.status is not ImportStatus.PENDING:  # never claim to cancel what was already applied
+            flash(f"Import #{run.id} was already {run.status.value}: there is nothing to cancel.", "error")
+            return redirect(url_for(".detail", run_id=run.id))
         importer.cancel(run, current_user)
         session.commit()
         flash("Import cancelled: nothing was changed.", "info")

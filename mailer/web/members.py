@@ -59,11 +59,12 @@ def _form_values(member=None) -> dict:
     out["joined_on"] = member.joined_on.strftime("%d/%m/%Y") if member.joined_on else ""
     for name in ("notices_consent", "bulletins_consent"):
         out[name] = "yes" if values[name] else "no"
+    out["tags"] = ", ".join(t.name for t in member.tags)
     return out
 
 
 def _submitted() -> dict:
-    return {name: request.form.get(name, "") for name in service.EDITABLE}
+    return {name: request.form.get(name, "") for name in (*service.EDITABLE, "tags")}
 
 
 @bp.route("/new", methods=["GET", "POST"])

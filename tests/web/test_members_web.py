@@ -182,3 +182,27 @@ def test_erase_needs_a_reason_and_the_secretary_role(client, make_officer, make_
     assert client.post(f"/members/{member.id}/erase", data={"reason": "  "}).status_code == 200
     session.expire_all()
     assert session.get(Member, member.id).email is not None
+
+
+def test_tags_are_set_from_the_form_and_audited(signed_in, make_member):
+    member = make_member(first_name="Tess")
+    form = {"membership_number": member.membership_number, "first_name": "Tess", "last_name": member.last_name,
+            "email": member.email, "status": "active", "notices_consent": "yes", "bulletins_consent": "yes",
+            "tags": "Driver, canvasser,  driver "}
+    assert signed_in.post(f"/members/{member.id}/edit", data=form).status_code == 302
+    session.expire_all()
+    assert sorted((t.name for t in session.get(Member, member.id).tags), key=str.lower) == ["canvasser", "Driver"]
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "member.update"))
+    assert event.changes["tags"] == [None, "canvasser, Driver"]
+    assert "canvasser, Driver" in signed_in.get(f"/members/{member.id}").data.decode()
+
+
+def test_consent_changed_by_an_officer_lands_in_the_consent_log(signed_in, make_member):
+    from mailer.models import ConsentEvent
+
+    member = make_member(first_name="Connie")
+    form = {"membership_number": member.membership_number, "first_name": "Connie", "last_name": member.last_name,
+            "email": member.email, "status": "active", "notices_consent": "yes", "bulletins_consent": "no"}
+    signed_in.post(f"/members/{member.id}/edit", data=form)
+    [event] = session.scalars(select(ConsentEvent).where(ConsentEvent.member_id == member.id)).all()
+    assert (event.stream, event.granted, event.source) == ("bulletins", False, "officer")

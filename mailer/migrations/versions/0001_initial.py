@@ -111,6 +111,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # SQLite's batch copies cannot carry an expression index, so it may already be gone.
+    op.execute("DROP INDEX IF EXISTS ix_members_email_lower")
     op.drop_table('import_runs')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_subject')
@@ -120,7 +122,6 @@ def downgrade() -> None:
     op.drop_table('audit_events')
     op.drop_table('officers')
     with op.batch_alter_table('members', schema=None) as batch_op:
-        batch_op.drop_index('ix_members_email_lower')
         batch_op.drop_index(batch_op.f('ix_members_ward'))
         batch_op.drop_index(batch_op.f('ix_members_to_welcome'))
         batch_op.drop_index(batch_op.f('ix_members_status'))

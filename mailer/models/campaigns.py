@@ -1,0 +1,117 @@
+"""Campaigns (bulletins and notices) and one Delivery row per recipient: the checkpoint that
+makes a send resumable and auditable."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mailer.db import Base, UTCDateTime, utcnow
+from mailer.models.members import Branch, Member, _enum
+from mailer.models.officers import Officer
+
+
+class Stream(enum.StrEnum):
+    NOTICES = "notices"      # formal notices and minutes: a service message, sent unless objected to
+    BULLETINS = "bulletins"  # campaigning news: marketing in law, sent only with consent
+
+
+class BodyFormat(enum.StrEnum):
+    MARKDOWN = "markdown"
+    MJML = "mjml"
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    SENT = "sent"
+
+
+class DeliveryStatus(enum.StrEnum):
+    QUEUED = "queued"          # snapshotted, not yet tried
+    SENDING = "sending"        # claimed by a batch job
+    DEFERRED = "deferred"      # temporary failure: tried again after a back-off
+    SENT = "sent"
+    FAILED = "failed"          # permanent failure (5xx), or retries used up
+    SUPPRESSED = "suppressed"  # unsubscribed, objected or bounced after the snapshot
+    CANCELLED = "cancelled"    # the campaign was cancelled first
+
+
+def _token() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stream: Mapped[Stream] = mapped_column(_enum(Stream, "stream"))
+    name: Mapped[str] = mapped_column(String(200))               # for officers; members see the subject
+    subject: Mapped[str] = mapped_column(String(250), default="")
+    preheader: Mapped[str] = mapped_column(String(250), default="")
+    from_name: Mapped[str] = mapped_column(String(120), default="")
+    body_format: Mapped[BodyFormat] = mapped_column(_enum(BodyFormat, "body_format"), default=BodyFormat.MARKDOWN)
+    body: Mapped[str] = mapped_column(Text, default="")
+    starter: Mapped[str | None] = mapped_column(String(60))
+    segment: Mapped[dict] = mapped_column(JSON, default=dict)    # the filters, as saved when sent
+    status: Mapped[CampaignStatus] = mapped_column(_enum(CampaignStatus, "campaign_status"),
+                                                   default=CampaignStatus.DRAFT, index=True)
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"))  # a branch's own campaign
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    web_token: Mapped[str] = mapped_column(String(32), default=_token, unique=True)  # the web version's address
+
+    branch: Mapped[Branch | None] = relationship()
+    created_by: Mapped[Officer | None] = relationship()
+    attachments: Mapped[list[Attachment]] = relationship(back_populates="campaign", cascade="all, delete-orphan",
+                                                         order_by="Attachment.id")
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="attachments")
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "email"),  # one message per address, even where members share one
+        Index("ix_deliveries_campaign_status", "campaign_id", "status"),
+        Index("ix_deliveries_campaign_batch", "campaign_id", "batch_no"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"),
+                                                   default=DeliveryStatus.QUEUED)
+    batch_no: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    message_id: Mapped[str | None] = mapped_column(String(250), index=True)
+    error: Mapped[str | None] = mapped_column(String(1000))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    campaign: Mapped[Campaign] = relationship()
+    member: Mapped[Member | None] = relationship()

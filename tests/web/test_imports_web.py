@@ -1,0 +1,292 @@
+"""Importing the membership export in the browser: upload, check the columns, read the diff, apply or cancel."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from mailer.db import session
+from mailer.members import importer
+from mailer.models import AuditEvent, ImportRun, ImportStatus, Member, MemberStatus, Role
+from tests.conftest import login
+from tests.members.conftest import csv_bytes, database_text
+
+EXPORT = csv_bytes([
+    ["Membership Number", "First name", "Last name", "Email", "Branch", "Ward", "Status", "Joined", "Date of Birth"],
+    ["L001", "Zoë", "Evans", "zoe@example.org", "Castle", "Castle Ward", "Active", "05/03/2019", "17/03/1961"],
+    ["L002", "Siân", "Ó Briain", "sian@example.org", "Castle", "New Ward", "Lapsed", "01/01/2018", "02/09/1977"],
+    ["L003", "Bad", "Email", "not-an-email", "Castle", "Castle Ward", "Active", "01/01/2018", "03/03/1990"],
+], encoding="cp1252", delimiter=";")
+
+
+def upload(client, data: bytes, filename: str = "export.csv", full: bool = False):
+    form = {"file": (io.BytesIO(data), filename)}
+    if full:
+        form["full_export"] = "1"
+    return client.post("/imports/new", data=form, content_type="multipart/form-data")
+
+
+def run_id_from(response) -> int:
+    assert response.status_code == 302, response.data
+    match = re.fullmatch(r"/imports/(\d+)/mapping", response.headers["Location"])
+    assert match, response.headers["Location"]
+    return int(match.group(1))
+
+
+def text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def count(page: str, key: str) -> int:
+    match = re.search(rf'id="count-{key}">(\d+)<', page)
+    assert match, f"no count-{key}"
+    return int(match.group(1))
+
+
+def selected(page: str, column: int) -> str:
+    """The field chosen for column `column` on the mapping page ("" for Do not import)."""
+    select_html = re.search(rf'<select id="col-{column}" name="col-{column}">(.*?)</select>', page, re.S).group(1)
+    chosen = re.findall(r'<option value="([^"]*)" selected>', select_html)
+    assert len(chosen) <= 1
+    return chosen[0] if chosen else ""
+
+
+def members() -> dict[str, Member]:
+    session.expire_all()
+    return {m.membership_number: m for m in session.scalars(select(Member))}
+
+
+def test_upload_check_the_columns_preview_and_apply(signed_in, make_member, make_branch):
+    castle = make_branch("Castle")
+    make_member(membership_number="L002", first_name="Siân", last_name="Ó Briain", email="sian@example.org",
+                branch=castle, ward="Castle Ward", status=MemberStatus.ACTIVE)
+    run_id = run_id_from(upload(signed_in, EXPORT))
+
+    mapping = signed_in.get(f"/imports/{run_id}/mapping")
+    page = text(mapping)
+    assert mapping.status_code == 200
+    for header in ("Membership Number", "Date of Birth", "Joined"):
+        assert f"<th scope=\"col\">{header}</th>" in page
+    assert "Zoë" in page and "Ó Briain" in page and "windows-1252" in page and "3 rows" in page
+    assert [selected(page, i) for i in range(9)] == ["membership_number", "first_name", "last_name", "email",
+                                                     "branch", "ward", "status", "joined_on", ""]
+
+    response = signed_in.post(f"/imports/{run_id}/mapping",
+                              data={f"col-{i}": f for i, f in enumerate(["membership_number", "first_name",
+                                                                         "last_name", "email", "branch", "ward",
+                                                                         "status", "joined_on", ""])})
+    assert response.status_code == 302 and response.headers["Location"] == f"/imports/{run_id}/preview"
+
+    preview = signed_in.get(f"/imports/{run_id}/preview")
+    page = text(preview)
+    assert preview.status_code == 200 and "Nothing has changed yet" in page
+    assert (count(page, "new"), count(page, "updated"), count(page, "moved"), count(page, "lapsed"),
+            count(page, "errors")) == (1, 1, 1, 1, 1)
+    assert "invalid email address 'not-an-email'" in page
+    assert re.search(r"<td>4</td><td>L003</td>", page)  # the bad row, by its line in the file
+    assert "Castle Ward → New Ward" in page
+    assert members()["L002"].ward == "Castle Ward"  # the preview changes nothing
+
+    applied = signed_in.post(f"/imports/{run_id}/apply")
+    assert applied.status_code == 302 and applied.headers["Location"] == f"/imports/{run_id}"
+    detail = signed_in.get(f"/imports/{run_id}")
+    page = text(detail)
+    assert '<strong id="import-status">applied</strong>' in page
+    assert "Imported: 1 new, 1 updated, 1 rows with errors." in page
+    assert (count(page, "new"), count(page, "updated"), count(page, "lapsed"), count(page, "errors")) == (1, 1, 1, 1)
+    held = members()
+    assert sorted(held) == ["L001", "L002"]
+    assert held["L001"].to_welcome and held["L001"].first_name == "Zoë"
+    assert held["L002"].ward == "New Ward" and held["L002"].status is MemberStatus.LAPSED
+    run = session.get(ImportRun, run_id)
+    assert run.status is ImportStatus.APPLIED and run.content is None and run.officer_id == signed_in.officer.id
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "member.import")).all()
+    assert {e.subject_id for e in events} == {held["L001"].id, held["L002"].id}
+    assert all(e.officer_id == signed_in.officer.id for e in events)
+    stored = database_text()
+    assert "zoe@example.org" in stored
+    assert not {"17/03/1961", "1961-03-17", "02/09/1977", "03/03/1990"} & set(re.findall(r"[\d/-]{10}", stored))
+
+    # Once applied, the mapping and preview pages show the result instead.
+    assert signed_in.get(f"/imports/{run_id}/mapping").headers["Location"] == f"/imports/{run_id}"
+    assert signed_in.get(f"/imports/{run_id}/preview").headers["Location"] == f"/imports/{run_id}"
+    again = signed_in.post(f"/imports/{run_id}/apply", follow_redirects=True)
+    assert "already applied" in text(again)
+    assert len(members()) == 2
+
+
+def test_changing_the_mapping_changes_what_is_imported_and_is_remembered(signed_in):
+    data = csv_bytes([["Ref Code", "E-mail", "Shoe size"], ["X100", "a@example.org", "9"]])
+    run_id = run_id_from(upload(signed_in, data))
+    page = text(signed_in.get(f"/imports/{run_id}/mapping"))
+    assert [selected(page, i) for i in range(3)] == ["", "email", ""]
+
+    response = signed_in.post(f"/imports/{run_id}/mapping", data={"col-0": "membership_number", "col-1": "email",
+                                                                  "col-2": ""})
+    assert response.status_code == 302
+    assert session.get(ImportRun, run_id).mapping == {"Ref Code": "membership_number", "E-mail": "email",
+                                                      "Shoe size": ""}
+    signed_in.post(f"/imports/{run_id}/apply")
+    assert members()["X100"].email == "a@example.org"
+
+    second = run_id_from(upload(signed_in, csv_bytes([["Shoe size", "REF CODE", "Email"], ["10", "X200", ""]])))
+    page = text(signed_in.get(f"/imports/{second}/mapping"))
+    assert [selected(page, i) for i in range(3)] == ["", "membership_number", "email"]
+
+
+def test_the_mapping_page_previews_only_the_first_rows(signed_in):
+    data = csv_bytes([["Email", "First name"]] + [[f"m{i}@example.org", f"Name{i}"] for i in range(1, 9)])
+    page = text(signed_in.get(f"/imports/{run_id_from(upload(signed_in, data))}/mapping"))
+    assert "8 rows" in page
+    assert [f"Name{i}" in page for i in range(1, 9)] == [True] * 5 + [False] * 3
+
+
+def test_a_mapping_without_an_identifier_is_refused_with_the_reason(signed_in):
+    run_id = run_id_from(upload(signed_in, csv_bytes([["Membership Number", "Email"], ["L1", "a@example.org"]])))
+    response = signed_in.post(f"/imports/{run_id}/mapping", data={"col-0": "", "col-1": "first_name"})
+    assert response.status_code == 400
+    page = text(response)
+    assert "Map a column to Membership number or Email" in page
+    assert selected(page, 1) == "first_name"  # the officer's choice is shown back
+    assert session.get(ImportRun, run_id).mapping == {"Membership Number": "membership_number", "Email": "email"}
+
+
+def test_two_columns_for_one_field_are_refused(signed_in):
+    run_id = run_id_from(upload(signed_in, csv_bytes([["Email", "Email 2"], ["a@example.org", "b@example.org"]])))
+    response = signed_in.post(f"/imports/{run_id}/mapping", data={"col-0": "email", "col-1": "email"})
+    assert response.status_code == 400 and "both mapped to Email" in text(response)
+
+
+def test_a_full_export_shows_the_members_it_no_longer_lists(signed_in, make_member):
+    make_member(membership_number="L001", first_name="Ann", last_name="Present")
+    make_member(membership_number="L002", first_name="Gus", last_name="Gone")
+    run_id = run_id_from(upload(signed_in, csv_bytes([["Membership Number"], ["L001"]]), full=True))
+    page = text(signed_in.get(f"/imports/{run_id}/preview"))
+    assert count(page, "missing") == 1 and "Gus Gone" in page and "Ann Present" not in page
+    ordinary = run_id_from(upload(signed_in, csv_bytes([["Membership Number"], ["L001"]])))
+    assert 'id="count-missing"' not in text(signed_in.get(f"/imports/{ordinary}/preview"))
+
+
+def test_cancel_changes_nothing_and_forgets_the_file(signed_in, make_member):
+    make_member(membership_number="L001", ward="Old Ward")
+    run_id = run_id_from(upload(signed_in, csv_bytes([["Membership Number", "Ward"], ["L001", "New"], ["L9", "X"]])))
+    response = signed_in.post(f"/imports/{run_id}/cancel", follow_redirects=True)
+    assert "Import cancelled: nothing was changed." in text(response)
+    run = session.get(ImportRun, run_id)
+    session.refresh(run)
+    assert run.status is ImportStatus.CANCELLED and run.content is None
+    assert sorted(members()) == ["L001"] and members()["L001"].ward == "Old Ward"
+    signed_in.post(f"/imports/{run_id}/apply")
+    assert sorted(members()) == ["L001"]
+    assert "cancelled" in text(signed_in.get(f"/imports/{run_id}"))
+
+
+def test_cancelling_an_applied_import_does_not_claim_to_cancel_it(signed_in):
+    run_id = run_id_from(upload(signed_in, csv_bytes([["Email"], ["a@example.org"]])))
+    signed_in.post(f"/imports/{run_id}/apply")
+    response = signed_in.post(f"/imports/{run_id}/cancel", follow_redirects=True)
+    assert "was already applied: there is nothing to cancel" in text(response)
+    assert "Import cancelled" not in text(response)
+    assert session.get(ImportRun, run_id).status is ImportStatus.APPLIED
+    assert len(members()) == 1
+
+
+def test_a_failure_while_applying_changes_nothing_and_shows_why(signed_in, make_member, monkeypatch):
+    make_member(membership_number="L001", ward="Old Ward")
+    run_id = run_id_from(upload(signed_in, csv_bytes([["Membership Number", "Ward"], ["L001", "New"], ["L2", "X"],
+                                                      ["L3", "Y"]])))
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise RuntimeError("database went away")
+        return real(*args, **kwargs)
+
+    real = importer.audit.record
+    monkeypatch.setattr(importer.audit, "record", flaky)
+    response = signed_in.post(f"/imports/{run_id}/apply", follow_redirects=True)
+    monkeypatch.undo()
+    page = text(response)
+    assert "The import failed and nothing was changed" in page and "database went away" in page
+    assert '<strong id="import-status">failed</strong>' in page
+    assert sorted(members()) == ["L001"] and members()["L001"].ward == "Old Ward"
+    assert session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "member.import")) == 0
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "The file is empty."),
+    (b"\r\n\r\n  \r\n", "The file is empty."),
+    (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00", "This looks like a spreadsheet, not a CSV file"),
+    (b"Dear secretary please find attached\n", "No columns found"),
+    (b"Dear secretary, please find attached\n", "no members in it"),
+    (b"L001;Ann;ann@example.org\nL002;Bob;bob@example.org\n", "not column headings"),
+])
+def test_an_empty_or_garbage_file_gets_a_clear_message(signed_in, data, message):
+    response = upload(signed_in, data)
+    assert response.status_code == 200
+    assert message in text(response)
+    assert session.scalar(select(func.count()).select_from(ImportRun)) == 0
+
+
+def test_a_file_with_no_column_recognised_says_so_on_the_mapping_page(signed_in):
+    letter = b"Dear secretary,\nplease find attached the minutes,\nRegards, Ann\n"
+    run_id = run_id_from(upload(signed_in, letter))
+    response = signed_in.get(f"/imports/{run_id}/mapping")
+    assert response.status_code == 200
+    assert "Map a column to Membership number or Email" in text(response)
+    assert 'role="alert"' not in text(signed_in.get(f"/imports/{run_id_from(upload(signed_in, EXPORT))}/mapping"))
+
+
+def test_a_file_over_the_size_limit_is_refused(app, signed_in):
+    app.config["MAX_CONTENT_LENGTH"] = 4096
+    response = upload(signed_in, csv_bytes([["Email"]] + [[f"m{i}@example.org"] for i in range(500)]))
+    assert response.status_code == 413 and "too large" in text(response)
+    assert session.scalar(select(func.count()).select_from(ImportRun)) == 0
+
+
+def test_no_file_chosen_gets_a_clear_message(signed_in):
+    response = signed_in.post("/imports/new", data={}, content_type="multipart/form-data")
+    assert response.status_code == 200 and "Choose the CSV file" in text(response)
+
+
+def test_the_imports_list_shows_each_run(signed_in):
+    run_id = run_id_from(upload(signed_in, csv_bytes([["Email"], ["a@example.org"]]), filename="march.csv"))
+    signed_in.post(f"/imports/{run_id}/apply")
+    page = text(signed_in.get("/imports/"))
+    assert "march.csv" in page and "applied" in page and signed_in.officer.email in page
+
+
+def test_the_upload_page_answers(signed_in):
+    page = text(signed_in.get("/imports/new"))
+    assert 'type="file"' in page and 'name="full_export"' in page
+
+
+def test_a_branch_secretary_may_not_import(client, make_officer, make_branch):
+    run = importer.start("export.csv", csv_bytes([["Email"], ["a@example.org"]]), None)
+    session.commit()
+    officer = make_officer("branch@example.org", Role.BRANCH_SECRETARY, branch=make_branch("Castle"))
+    assert login(client, officer.email).status_code == 302
+    for method, path in [("get", "/imports/"), ("get", "/imports/new"), ("post", "/imports/new"),
+                         ("get", "/imports/{id}/mapping"), ("get", "/imports/{id}/preview"),
+                         ("post", "/imports/{id}/apply"), ("post", "/imports/{id}/cancel"), ("get", "/imports/{id}")]:
+        response = getattr(client, method)(path.format(id=run.id))
+        assert response.status_code == 403, (method, path)
+    assert client.get("/members/").status_code == 200  # signed in all along: refused for the role only
+    session.expire_all()
+    assert session.get(ImportRun, run.id).status is ImportStatus.PENDING and members() == {}
+
+
+def test_a_clp_officer_may_import(client, make_officer):
+    officer = make_officer("chair@example.org", Role.CLP_OFFICER)
+    login(client, officer.email)
+    assert client.get("/imports/").status_code == 200
+
+
+def test_an_unknown_import_is_not_found(signed_in):
+    assert signed_in.get("/imports/9999").status_code == 404
+    assert signed_in.post("/imports/9999/apply").status_code == 404
