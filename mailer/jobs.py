@@ -39,3 +39,27 @@ def send_password_reset(officer_id: int) -> str:
         return "skipped"
     service.send_reset_email(officer)
     return "sent"
+
+
+@job
+def start_campaign(campaign_id: int) -> str:
+    """Snapshot a campaign's recipients and fan out its batch jobs (once, whenever it runs)."""
+    from mailer.sending import campaigns
+
+    return campaigns.start(campaign_id)
+
+
+@job
+def send_batch(campaign_id: int, batch_no: int) -> dict:
+    """Send what is left of one batch of a campaign."""
+    from mailer.sending import batch
+
+    return batch.send_batch(campaign_id, batch_no)
+
+
+@job
+def reconcile() -> dict:
+    """Rebuild the queue from the database (after a Redis flush or a restart)."""
+    from mailer.sending import campaigns
+
+    return campaigns.reconcile()

@@ -44,5 +44,15 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
     """Work the queue (with RQ's scheduler) until stopped; what `python worker.py` runs."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with app.app_context():
+        reconcile_on_start()
         worker = Worker([get_queue()], connection=redis_connection())
         return worker.work(burst=burst, with_scheduler=True)
+
+
+def reconcile_on_start() -> None:
+    """Put back any work Redis lost (a flush, a restart, a killed worker): the database knows."""
+    from mailer.sending.campaigns import reconcile
+
+    found = reconcile()
+    if any(found.values()):
+        logging.getLogger("mailer").info("reconciled the queue with the database: %s", found)

@@ -1,0 +1,159 @@
+"""Segments: who receives a campaign, as filters that compile to SQL (never filtered in Python).
+
+A definition is plain JSON, saved with a campaign or as a reusable Segment:
+    {"branches": [ids], "wards": [...], "polling_districts": [...], "statuses": [...],
+     "tags": [...], "officer_roles": [...], "joined_after": "2020-01-01", "joined_before": "...",
+     "exclude": {the same list keys}}
+Within a filter any value matches; filters combine with AND; exclusions remove members.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
+
+from mailer.auth import scope_members
+from mailer.db import session
+from mailer.models import EmailHealth, Member, MemberStatus, MemberTag, Officer, Role, Stream, Suppression, Tag
+
+LIST_KEYS = ("branches", "wards", "polling_districts", "statuses", "tags", "officer_roles")
+DEFAULT_STATUSES = [MemberStatus.NEW.value, MemberStatus.ACTIVE.value, MemberStatus.ARREARS.value]
+
+
+class SegmentError(ValueError):
+    """A definition that cannot be used; the message says which part."""
+
+
+def clean(definition: dict | None) -> dict:
+    """A checked copy of a definition: known keys only, values of the right kinds."""
+    definition = definition or {}
+    out: dict = {}
+    for key in LIST_KEYS:
+        values = [v for v in (definition.get(key) or []) if v not in ("", None)]
+        if key == "branches":
+            try:
+                values = [int(v) for v in values]
+            except (TypeError, ValueError):
+                raise SegmentError("branches must be branch ids") from None
+        if key == "statuses":
+            bad = [v for v in values if v not in MemberStatus._value2member_map_]
+            if bad:
+                raise SegmentError(f"unknown status {bad[0]!r}")
+        if key == "officer_roles":
+            bad = [v for v in values if v not in Role._value2member_map_]
+            if bad:
+                raise SegmentError(f"unknown officer role {bad[0]!r}")
+        if values:
+            out[key] = sorted(set(values), key=str)
+    for key in ("joined_after", "joined_before"):
+        if definition.get(key):
+            try:
+                out[key] = date.fromisoformat(str(definition[key])).isoformat()
+            except ValueError:
+                raise SegmentError(f"{key.replace('_', ' ')} must be a date (yyyy-mm-dd)") from None
+    exclude = clean({k: v for k, v in (definition.get("exclude") or {}).items() if k in LIST_KEYS}) \
+        if definition.get("exclude") else {}
+    if exclude:
+        out["exclude"] = exclude
+    return out
+
+
+def _tagged(names: list[str]) -> ColumnElement:
+    return exists(select(MemberTag.member_id).join(Tag, Tag.id == MemberTag.tag_id)
+                  .where(MemberTag.member_id == Member.id, Tag.name.in_(names)))
+
+
+def _officer(roles: list[str]) -> ColumnElement:
+    # Officers and members are separate records; an officer is a member with the same address.
+    return func.lower(Member.email).in_(select(func.lower(Officer.email)).where(
+        Officer.role.in_([Role(r) for r in roles]), Officer.active.is_(True)))
+
+
+def _matches(key: str, values: list) -> ColumnElement:
+    if key == "branches":
+        return Member.branch_id.in_(values)
+    if key == "wards":
+        return Member.ward.in_(values)
+    if key == "polling_districts":
+        return Member.polling_district.in_(values)
+    if key == "statuses":
+        return Member.status.in_([MemberStatus(v) for v in values])
+    if key == "tags":
+        return _tagged(values)
+    if key == "officer_roles":
+        return _officer(values)
+    raise SegmentError(f"unknown filter {key!r}")
+
+
+def condition(definition: dict) -> ColumnElement:
+    """The SQL condition on Member for a (cleaned) definition."""
+    parts = [_matches(key, definition[key]) for key in LIST_KEYS if definition.get(key)]
+    if definition.get("joined_after"):
+        parts.append(Member.joined_on >= date.fromisoformat(definition["joined_after"]))
+    if definition.get("joined_before"):
+        parts.append(Member.joined_on <= date.fromisoformat(definition["joined_before"]))
+    for key, values in (definition.get("exclude") or {}).items():
+        if values:
+            # A NULL ward or district must not hide a member from "not in ward X".
+            parts.append(or_(not_(_matches(key, values)), _column_is_null(key)))
+    return and_(true(), *parts)
+
+
+def _column_is_null(key: str) -> ColumnElement:
+    column = {"branches": Member.branch_id, "wards": Member.ward, "polling_districts": Member.polling_district}.get(key)
+    return column.is_(None) if column is not None else false()
+
+
+def members(definition: dict, officer: Officer):
+    """SELECT of the members a definition picks, within what `officer` may see."""
+    return scope_members(select(Member).where(condition(clean(definition))), officer)
+
+
+def reachable(stream: Stream) -> ColumnElement:
+    """Members that may be emailed on `stream`: an address in good health, consent for the stream,
+    and no suppression of the address. Suppressions win over everything."""
+    consent = Member.bulletins_consent.is_(True) if stream is Stream.BULLETINS else Member.notices_consent.is_(True)
+    suppressed = exists(select(Suppression.id).where(Suppression.email == func.lower(Member.email),
+                                                     Suppression.stream.in_(["all", stream.value])))
+    return and_(Member.email.is_not(None), Member.email != "", Member.email_health != EmailHealth.ON_HOLD,
+                Member.status != MemberStatus.RESIGNED, consent, not_(suppressed))
+
+
+def recipients(definition: dict, stream: Stream, officer: Officer | None):
+    """SELECT (member id, address): one row per distinct address, the lowest member id for a shared one."""
+    stmt = select(func.min(Member.id).label("member_id"), func.lower(Member.email).label("email")) \
+        .where(condition(clean(definition)), reachable(stream)).group_by(func.lower(Member.email))
+    return scope_members(stmt, officer) if officer is not None else stmt
+
+
+def count(definition: dict, stream: Stream, officer: Officer) -> dict:
+    """How many members match, and how many distinct addresses would receive the campaign."""
+    matched = session.scalar(select(func.count()).select_from(members(definition, officer).subquery()))
+    reached = session.scalar(select(func.count()).select_from(recipients(definition, stream, officer).subquery()))
+    return {"members": matched, "recipients": reached}
+
+
+def describe(definition: dict, branch_names: dict[int, str] | None = None) -> str:
+    """The definition in words, for officers ("active or new members in Northgate, not tagged x")."""
+    definition = clean(definition)
+    names = branch_names or {}
+
+    def words(d: dict) -> list[str]:
+        out = []
+        labels = {"branches": "branch", "wards": "ward", "polling_districts": "polling district",
+                  "statuses": "status", "tags": "tag", "officer_roles": "officer role"}
+        for key in LIST_KEYS:
+            if d.get(key):
+                shown = [names.get(v, str(v)) if key == "branches" else str(v) for v in d[key]]
+                out.append(f"{labels[key]} {' or '.join(shown)}")
+        return out
+
+    parts = words(definition)
+    if definition.get("joined_after"):
+        parts.append(f"joined on or after {definition['joined_after']}")
+    if definition.get("joined_before"):
+        parts.append(f"joined on or before {definition['joined_before']}")
+    text = "; ".join(parts) or "every member"
+    excluded = words(definition.get("exclude") or {})
+    return text + (f"; except {'; '.join(excluded)}" if excluded else "")

@@ -1,0 +1,290 @@
+"""A campaign's life: schedule or send now, snapshot the recipients, fan out batches, pause,
+resume, cancel, finish, and the live progress the campaign page shows.
+
+The database is the source of truth. Redis carries only the jobs, so `reconcile` can always
+rebuild the queue from the Delivery rows (after a Redis flush, or a restart).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from rq import Retry
+from sqlalchemy import func, insert, literal, select, true, update
+
+from mailer import audit, queue
+from mailer.db import session, utcnow
+from mailer.members import segments
+from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Member, Officer
+
+ACTIVE_DELIVERY = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
+
+
+class CampaignError(ValueError):
+    """A request the campaign's state does not allow; the message says why."""
+
+
+def _require(campaign: Campaign, *allowed: CampaignStatus) -> None:
+    if campaign.status not in allowed:
+        raise CampaignError(f"The campaign is {campaign.status.value}; that cannot be done now.")
+
+
+# --- starting -------------------------------------------------------------------------------
+
+def send_now(campaign: Campaign, officer: Officer | None) -> None:
+    """Queue the start of a send. Commits, then enqueues (so the worker sees the commit)."""
+    _require(campaign, CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
+    _check_sendable(campaign)
+    campaign.status, campaign.scheduled_at = CampaignStatus.SCHEDULED, utcnow()
+    audit.record("campaign.send", "campaign", campaign.id, note=campaign.subject, officer=officer)
+    session.commit()
+    _enqueue_start(campaign)
+
+
+def schedule(campaign: Campaign, when: datetime, officer: Officer | None) -> None:
+    """Send at `when` (aware; stored in UTC) through RQ's scheduler."""
+    _require(campaign, CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
+    if when.tzinfo is None:
+        raise CampaignError("A schedule time needs a time zone.")
+    if when < utcnow() - timedelta(minutes=1):
+        raise CampaignError("That time has already passed.")
+    _check_sendable(campaign)
+    campaign.status, campaign.scheduled_at = CampaignStatus.SCHEDULED, when
+    audit.record("campaign.schedule", "campaign", campaign.id, {"scheduled_at": [None, when.isoformat()]},
+                 officer=officer)
+    session.commit()
+    _enqueue_start(campaign)
+
+
+def unschedule(campaign: Campaign, officer: Officer | None) -> None:
+    """Back to draft; the scheduled job finds it a draft and does nothing."""
+    _require(campaign, CampaignStatus.SCHEDULED)
+    campaign.status, campaign.scheduled_at = CampaignStatus.DRAFT, None
+    audit.record("campaign.unschedule", "campaign", campaign.id, officer=officer)
+    session.commit()
+
+
+def _check_sendable(campaign: Campaign) -> None:
+    from mailer.compose.drafts import problems
+
+    found = problems(campaign)
+    if found:
+        raise CampaignError("Fix the campaign first: " + "; ".join(str(p) for p in found))
+
+
+def _enqueue_start(campaign: Campaign) -> None:
+    from mailer import jobs
+
+    job_id = f"campaign-{campaign.id}-start"
+    q = queue.get_queue()
+    if campaign.scheduled_at and campaign.scheduled_at > utcnow() + timedelta(seconds=1):
+        q.enqueue_at(campaign.scheduled_at, jobs.start_campaign, campaign.id, job_id=job_id)
+    else:
+        q.enqueue(jobs.start_campaign, campaign.id, job_id=job_id)
+
+
+def start(campaign_id: int) -> str:
+    """The start job: snapshot the recipients once, mark the campaign sending, fan out batches.
+    Safe to run twice, or late: it acts only on a scheduled campaign whose time has come."""
+    campaign = session.get(Campaign, campaign_id, with_for_update=True)
+    if campaign is None:
+        return "gone"
+    if campaign.status is CampaignStatus.SCHEDULED:
+        if campaign.scheduled_at and campaign.scheduled_at > utcnow() + timedelta(seconds=5):
+            return "not yet"  # rescheduled later: its own job will come
+        snapshot(campaign)
+        campaign.status, campaign.started_at = CampaignStatus.SENDING, utcnow()
+        session.commit()
+    if campaign.status is not CampaignStatus.SENDING:
+        return campaign.status.value
+    enqueue_batches(campaign)
+    finish_if_done(campaign.id)
+    return "started"
+
+
+def snapshot(campaign: Campaign) -> int:
+    """One Delivery row per recipient, chosen in SQL: segment, consent, suppressions, one per
+    address. Idempotent: rows already there are kept. Returns the number of rows."""
+    recipients = segments.recipients(campaign.segment, campaign.stream, officer=None)
+    if campaign.branch_id:  # a branch's campaign never leaves the branch, whoever sends it
+        recipients = recipients.where(Member.branch_id == campaign.branch_id)
+    recipients = recipients.subquery()
+    now = utcnow()
+    stmt = _insert_ignoring_duplicates().from_select(
+        ["campaign_id", "member_id", "email", "status", "batch_no", "attempts", "updated_at"],
+        select(literal(campaign.id), recipients.c.member_id, recipients.c.email,
+               literal(DeliveryStatus.QUEUED.value), literal(0), literal(0), literal(now, type_=Delivery.updated_at.type))
+        .where(true()))  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
+    session.execute(stmt)
+    size = current_app.config["BATCH_SIZE"]
+    first = session.scalar(select(func.min(Delivery.id)).where(Delivery.campaign_id == campaign.id)) or 0
+    # Batches are runs of consecutive ids: each batch job takes its rows with one indexed query.
+    session.execute(update(Delivery).where(Delivery.campaign_id == campaign.id)
+                    .values(batch_no=(Delivery.id - first) // size).execution_options(synchronize_session=False))
+    return session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id))
+
+
+def _insert_ignoring_duplicates():
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(Delivery).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(Delivery).on_conflict_do_nothing()
+    return insert(Delivery)
+
+
+def enqueue_batches(campaign: Campaign, reason: str = "") -> int:
+    """Enqueue a job for every batch with work left, unless one is already waiting for it. The
+    start job's ids are deterministic, so a repeated start enqueues nothing twice; a resume or
+    reconcile adds `reason` to the id. A run still in progress holds its batch's lock: the new run
+    waits for it, then finds only what is left. Returns how many jobs were enqueued."""
+    from mailer import jobs
+
+    batches = session.scalars(select(Delivery.batch_no).distinct().where(
+        Delivery.campaign_id == campaign.id, Delivery.status.in_(ACTIVE_DELIVERY)).order_by(Delivery.batch_no)).all()
+    q = queue.get_queue()
+    waiting = _waiting_job_ids(q)
+    enqueued = 0
+    for batch_no in batches:
+        base = batch_job_id(campaign.id, batch_no)
+        if any(job_id == base or job_id.startswith(base + "-") for job_id in waiting):
+            continue
+        # RQ retries a batch whose work-horse died; the retry finds only what is left.
+        q.enqueue(jobs.send_batch, campaign.id, batch_no, job_id=base + (f"-{reason}" if reason else ""),
+                  job_timeout=current_app.config["BATCH_TIMEOUT"], retry=Retry(max=3, interval=[5, 30, 120]))
+        enqueued += 1
+    return enqueued
+
+
+def batch_job_id(campaign_id: int, batch_no: int) -> str:
+    return f"campaign-{campaign_id}-batch-{batch_no}"
+
+
+def _waiting_job_ids(q) -> set[str]:
+    """Ids of jobs waiting to run: queued, or scheduled for later."""
+    return set(q.get_job_ids()) | set(q.scheduled_job_registry.get_job_ids())
+
+
+def _job_pending(job_id: str) -> bool:
+    return job_id in _waiting_job_ids(queue.get_queue())
+
+
+def finish_if_done(campaign_id: int) -> bool:
+    """Mark a sending campaign sent once no delivery has work left (exactly once, race-free)."""
+    left = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id,
+                                                     Delivery.status.in_(ACTIVE_DELIVERY)))
+    if left:
+        return False
+    done = session.execute(update(Campaign).where(Campaign.id == campaign_id,
+                                                  Campaign.status == CampaignStatus.SENDING)
+                           .values(status=CampaignStatus.SENT, finished_at=utcnow())
+                           .execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    return bool(done)
+
+
+# --- pause, resume, cancel ------------------------------------------------------------------
+
+def pause(campaign: Campaign, officer: Officer | None) -> None:
+    """Stop sending after the chunk in hand; nothing already queued is lost."""
+    _require(campaign, CampaignStatus.SENDING, CampaignStatus.SCHEDULED)
+    campaign.status = CampaignStatus.PAUSED
+    audit.record("campaign.pause", "campaign", campaign.id, officer=officer)
+    session.commit()
+
+
+def resume(campaign: Campaign, officer: Officer | None) -> None:
+    """Carry on from where the send stopped, without resending anything delivered."""
+    _require(campaign, CampaignStatus.PAUSED)
+    snapshotted = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id))
+    campaign.status = CampaignStatus.SENDING if snapshotted else CampaignStatus.SCHEDULED
+    audit.record("campaign.resume", "campaign", campaign.id, officer=officer)
+    session.commit()
+    if snapshotted:
+        enqueue_batches(campaign, reason=f"resume-{int(utcnow().timestamp())}")
+        finish_if_done(campaign.id)
+    else:
+        _enqueue_start(campaign)
+
+
+def cancel(campaign: Campaign, officer: Officer | None) -> None:
+    """Stop for good: what is not yet sent is marked cancelled."""
+    _require(campaign, CampaignStatus.SENDING, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
+    campaign.status, campaign.finished_at = CampaignStatus.CANCELLED, utcnow()
+    session.execute(update(Delivery).where(Delivery.campaign_id == campaign.id,
+                                           Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)))
+                    .values(status=DeliveryStatus.CANCELLED, updated_at=utcnow())
+                    .execution_options(synchronize_session=False))
+    audit.record("campaign.cancel", "campaign", campaign.id, officer=officer)
+    session.commit()
+
+
+# --- progress -------------------------------------------------------------------------------
+
+@dataclass
+class Progress:
+    status: str
+    total: int
+    sent: int
+    queued: int
+    failed: int
+    suppressed: int
+    cancelled: int
+    rate_per_min: float
+    seconds_left: int | None
+
+    @property
+    def percent(self) -> int:
+        done = self.sent + self.failed + self.suppressed + self.cancelled
+        return 100 if not self.total else int(100 * done / self.total)
+
+    def as_dict(self) -> dict:
+        return self.__dict__ | {"percent": self.percent}
+
+
+def progress(campaign: Campaign) -> Progress:
+    """Live counts from the Delivery rows, the sending rate over the last minute, and time left."""
+    counts = dict(session.execute(select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign.id)
+                                  .group_by(Delivery.status)).all())
+    recent = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id,
+                                                       Delivery.status == DeliveryStatus.SENT,
+                                                       Delivery.sent_at >= utcnow() - timedelta(seconds=60)))
+    queued = sum(counts.get(s, 0) for s in ACTIVE_DELIVERY)
+    left = int(queued / (recent / 60)) if recent and queued else None
+    return Progress(campaign.status.value, sum(counts.values()), counts.get(DeliveryStatus.SENT, 0), queued,
+                    counts.get(DeliveryStatus.FAILED, 0), counts.get(DeliveryStatus.SUPPRESSED, 0),
+                    counts.get(DeliveryStatus.CANCELLED, 0), float(recent), left)
+
+
+# --- reconcile ------------------------------------------------------------------------------
+
+def reconcile() -> dict:
+    """Rebuild the queue from the database: every scheduled campaign has its start job, every
+    sending one its batch jobs. Run at worker start and by `mailer reconcile`."""
+    started = batches = 0
+    for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SCHEDULED)):
+        if not _job_pending(f"campaign-{campaign.id}-start"):
+            _enqueue_start(campaign)
+            started += 1
+    for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SENDING)):
+        batches += enqueue_batches(campaign, reason=f"reconcile-{int(utcnow().timestamp())}")
+        finish_if_done(campaign.id)
+    return {"start_jobs": started, "batch_jobs": batches}
+
+
+def report(campaign: Campaign) -> dict:
+    """Per-campaign report: counts, and the failures with their reasons. No open or click tracking."""
+    failures = session.execute(select(Delivery.email, Delivery.error, Delivery.attempts).where(
+        Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.FAILED).order_by(Delivery.email)).all()
+    from mailer.models import ConsentEvent
+
+    unsubscribed = session.scalar(select(func.count()).where(ConsentEvent.campaign_id == campaign.id,
+                                                             ConsentEvent.granted.is_(False)))
+    return {"progress": progress(campaign), "failures": failures, "unsubscribed": unsubscribed}
+

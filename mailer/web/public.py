@@ -1,0 +1,95 @@
+"""Pages members reach from their email, with no login: preferences, one-click unsubscribe, and
+the web version and archive of bulletins (which carry no personal data)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+
+from mailer.auth import csrf
+from mailer.compose import personal
+from mailer.compose.render import compile_campaign, render_subject
+from mailer.db import session
+from mailer.members import consent
+from mailer.models import Campaign, CampaignStatus, Stream
+from mailer.sending.tokens import read_preferences_token
+
+bp = Blueprint("public", __name__)
+
+PUBLISHED = (CampaignStatus.SENDING, CampaignStatus.SENT)
+
+
+def _campaign_stream(campaign_id: int | None) -> Stream:
+    campaign = session.get(Campaign, campaign_id) if campaign_id else None
+    return campaign.stream if campaign is not None else Stream.BULLETINS
+
+
+@bp.route("/u/<token>", methods=["GET"])
+def preferences(token: str):
+    """The confirmation page: shows the member's choices; a GET never changes anything
+    (link scanners follow GETs)."""
+    found = read_preferences_token(token)
+    if found is None:
+        return render_template("web/public/preferences.html", member=None, preview=token == "preview"), \
+            200 if token == "preview" else 404
+    member, campaign_id = found
+    return render_template("web/public/preferences.html", member=member, token=token, form=FlaskForm(),
+                           stream=_campaign_stream(campaign_id), saved=False)
+
+
+@bp.route("/u/<token>", methods=["POST"])
+@csrf.exempt
+def one_click(token: str):
+    """RFC 8058 one-click unsubscribe: a POST with no cookie and no CSRF token, answered 200 with
+    no redirect, idempotent. It stops the stream of the campaign the link came in."""
+    found = read_preferences_token(token)
+    if found is None:
+        return "Unknown or damaged link.\n", 404, {"Content-Type": "text/plain; charset=utf-8"}
+    member, campaign_id = found
+    stream = _campaign_stream(campaign_id)
+    consent.unsubscribe(member, stream, "one-click", campaign_id)
+    session.commit()
+    return f"Unsubscribed from {stream.value}.\n", 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+@bp.route("/u/<token>/preferences", methods=["POST"])
+def save_preferences(token: str):
+    """The choices made on the preferences page (a form, with CSRF)."""
+    found = read_preferences_token(token)
+    if found is None:
+        abort(404)
+    member, campaign_id = found
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    choice = request.form.get("choice")
+    if choice == "none":
+        consent.object_to_email(member, "preferences page", campaign_id)
+    elif choice in ("notices", "all"):
+        consent.set_consent(member, Stream.NOTICES, True, "preferences page", campaign_id)
+        consent.set_consent(member, Stream.BULLETINS, choice == "all", "preferences page", campaign_id)
+    else:
+        abort(400)
+    session.commit()
+    return render_template("web/public/preferences.html", member=member, token=token, form=FlaskForm(),
+                           stream=_campaign_stream(campaign_id), saved=True)
+
+
+@bp.route("/w/<web_token>")
+def web_version(web_token: str):
+    """A sent campaign as a web page, for a generic reader: no member's data in it."""
+    campaign = session.scalar(select(Campaign).where(Campaign.web_token == web_token))
+    if campaign is None or campaign.status not in PUBLISHED:
+        abort(404)
+    _subject, html, _text = compile_campaign(campaign).render(personal.context(campaign, None, personal.GENERIC))
+    return html, 200, {"Content-Security-Policy": "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'"}
+
+
+@bp.route("/archive")
+def archive():
+    """The bulletins sent to the whole constituency party, newest first."""
+    campaigns = session.scalars(select(Campaign).where(Campaign.stream == Stream.BULLETINS,
+                                                       Campaign.status.in_(PUBLISHED), Campaign.branch_id.is_(None))
+                                .order_by(Campaign.started_at.desc()).limit(200)).all()
+    entries = [(c, render_subject(c, personal.context(c, None, personal.GENERIC))) for c in campaigns]
+    return render_template("web/public/archive.html", entries=entries)
