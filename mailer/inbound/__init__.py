@@ -1,0 +1,1 @@
+"""Inbound mail: parse, classify (reply / auto-reply / bounce / complaint), trim, thread."""
