@@ -63,3 +63,11 @@ def reconcile() -> dict:
     from mailer.sending import campaigns
 
     return campaigns.reconcile()
+
+
+@job
+def process_inbound(message_id: int) -> str:
+    """Parse, classify, match and thread one stored inbound message."""
+    from mailer.inbound import process
+
+    return process.process(message_id)

@@ -28,11 +28,17 @@ from mailer.db import Base, session
 TEST_PASSWORD = "correct-horse-battery"
 
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
 def pytest_configure(config):
     # Settings from the developer's own shell must not leak into the tests.
     for name in list(os.environ):
         if (name.startswith("MAILER_") and not name.startswith("MAILER_TEST_")) or name.startswith("MAIL_"):
             del os.environ[name]
+    # Processes the tests start (python -m mailer, worker.py) run this checkout's code, whichever
+    # checkout an editable install happens to point at.
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
 
 
 def free_port() -> int:

@@ -4,6 +4,8 @@ from mailer.models.audit import AuditEvent
 from mailer.models.campaigns import (Attachment, BodyFormat, Campaign, CampaignStatus, Delivery, DeliveryStatus,
                                      Stream)
 from mailer.models.consent import ConsentEvent, MemberTag, Segment, Suppression, SuppressionReason, Tag
+from mailer.models.inbound import (BounceEvent, ImapState, InboundAttachment, InboundKind, InboundMessage,
+                                   InboundStatus, OutgoingReply, Thread, ThreadNote, ThreadRead, ThreadStatus)
 from mailer.models.imports import ImportMapping, ImportRun, ImportStatus
 from mailer.models.members import Branch, EmailHealth, Member, MemberStatus
 from mailer.models.officers import Officer, Role
@@ -12,17 +14,27 @@ __all__ = [
     "Attachment",
     "AuditEvent",
     "BodyFormat",
+    "BounceEvent",
     "Campaign",
     "CampaignStatus",
     "ConsentEvent",
     "Delivery",
     "DeliveryStatus",
+    "ImapState",
+    "InboundAttachment",
+    "InboundKind",
+    "InboundMessage",
+    "InboundStatus",
     "MemberTag",
     "Segment",
     "Stream",
     "Suppression",
     "SuppressionReason",
     "Tag",
+    "Thread",
+    "ThreadNote",
+    "ThreadRead",
+    "ThreadStatus",
     "Branch",
     "EmailHealth",
     "ImportMapping",
@@ -31,5 +43,6 @@ __all__ = [
     "Member",
     "MemberStatus",
     "Officer",
+    "OutgoingReply",
     "Role",
 ]

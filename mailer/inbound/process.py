@@ -1,0 +1,366 @@
+"""Processing one stored message: parse, classify, match, then act on what it is.
+
+- reply (and other human mail): threaded — first the signed reply token in To, Cc, Delivered-To
+  or X-Original-To; then In-Reply-To and References, last to first, against our outgoing and
+  stored incoming Message-IDs; then a conservative guess (same sender, same subject, recent),
+  marked as a guess. Anything else starts a new thread. A reply that arrived before its parent is
+  moved under the parent when the parent arrives.
+- bounce: matched to the Delivery (bounce token, returned Message-ID, or address); hard bounces
+  hold the address at once, soft ones after SOFT_BOUNCE_LIMIT within SOFT_BOUNCE_DAYS.
+- complaint: bulletins are suppressed for the address at once.
+- auto-reply and loop: recorded and linked, never threaded, never answered.
+Idempotent: processing the same message again replaces what the last run derived.
+"""
+
+from __future__ import annotations
+
+import re
+import traceback
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import String, cast, delete, func, or_, select
+
+from mailer import audit
+from mailer.db import session, utcnow
+from mailer.inbound.classify import Classification, classify, own_identity
+from mailer.inbound.parse import ParsedMessage, parse
+from mailer.inbound.sanitize import sanitize_inbound_html
+from mailer.inbound.trim import trim_html, trim_text
+from mailer.members import consent
+from mailer.models import (BounceEvent, Campaign, Delivery, EmailHealth, InboundAttachment, InboundKind,
+                           InboundMessage, InboundStatus, Member, OutgoingReply, Stream, Suppression,
+                           SuppressionReason, Thread, ThreadStatus)
+from mailer.sending.tokens import read_address_token
+
+_SUBJECT_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|sv|vs|tr|rv|r|ref|antw|odp|pd|vá|ynt|ats)\s*(\[\d+\])?\s*:\s*)+",
+                             re.IGNORECASE)
+
+
+def normalise_subject(subject: str) -> str:
+    """"Re: Fwd: AW: Branch meeting" -> "branch meeting": what a guess compares."""
+    return " ".join(_SUBJECT_PREFIX.sub("", subject or "").split()).lower()[:300]
+
+
+def process(message_id: int) -> str:
+    """The job: process one stored message; a failure is recorded on it, never lost."""
+    message = session.get(InboundMessage, message_id)
+    if message is None:
+        return "gone"
+    if message.status is InboundStatus.PROCESSED:
+        return "already processed"
+    message.attempts += 1
+    session.commit()
+    try:
+        _process(message)
+        message.status, message.error, message.processed_at = InboundStatus.PROCESSED, None, utcnow()
+        session.commit()
+        return message.kind.value
+    except Exception:  # noqa: BLE001 - the message is kept and flagged, to be retried from the browser
+        session.rollback()
+        message = session.get(InboundMessage, message_id)
+        message.status, message.error = InboundStatus.FAILED, traceback.format_exc(limit=8)[-4000:]
+        session.commit()
+        current_app.logger.exception("processing inbound message %s failed", message_id)
+        return "failed"
+
+
+def _process(message: InboundMessage) -> None:
+    parsed = parse(message.raw, max_bytes=current_app.config["INBOUND_MAX_BYTES"])
+    result = classify(parsed, *own_identity(current_app.config))
+    _fill(message, parsed, result)
+    tokens = _tokens(parsed)
+    if result.kind == "bounce":
+        _bounce(message, result, tokens)
+    elif result.kind == "complaint":
+        _complaint(message, result, tokens)
+    elif result.kind == "auto_reply":
+        _link(message, parsed, tokens)
+    elif result.kind == "loop":
+        message.flagged, message.match_note = True, "our own message came back: not threaded"
+    elif "u" in tokens and result.kind == "reply":
+        _unsubscribe_by_mail(message, tokens["u"])
+    else:  # reply, other: correspondence
+        _thread(message, parsed, tokens)
+
+
+def _fill(message: InboundMessage, parsed: ParsedMessage, result: Classification) -> None:
+    message.kind = InboundKind(result.kind)
+    message.reasons, message.defects = list(result.reasons), list(parsed.defects)
+    if parsed.oversized:
+        message.defects = [*message.defects, "over the size limit: only the headers were read"]
+    message.from_address, message.from_name = parsed.from_address, (parsed.from_name or "")[:200]
+    message.to_addresses, message.cc_addresses = parsed.to, parsed.cc
+    message.subject, message.sent_at = (parsed.subject or "")[:500], parsed.date
+    message.in_reply_to, message.references = parsed.in_reply_to, parsed.references
+    message.full_text = parsed.text or ""
+    message.html_safe = sanitize_inbound_html(parsed.html) if parsed.html else None
+    try:
+        trimmed = trim_html(parsed.html) if parsed.html_only and parsed.html else trim_text(parsed.text or "")
+        message.visible_text, message.quoted_text = trimmed.visible, trimmed.quoted
+    except Exception:  # noqa: BLE001 - a trimming bug must not hide the message: show it whole
+        message.visible_text, message.quoted_text = parsed.text or "", ""
+    message.report = None
+    if result.bounce is not None:
+        message.report = {"bounce": {"source": result.bounce.source, "original_message_id": result.bounce.original_message_id,
+                                     "recipients": [{"address": r.address, "status": r.status, "action": r.action,
+                                                     "diagnostic": r.diagnostic[:500], "hard": r.hard,
+                                                     "reply_code": r.reply_code} for r in result.bounce.recipients]}}
+    if result.complaint is not None:
+        c = result.complaint
+        message.report = {"complaint": {"feedback_type": c.feedback_type, "recipients": c.recipients,
+                                        "original_message_id": c.original_message_id}}
+    session.execute(delete(InboundAttachment).where(InboundAttachment.message_id == message.id))
+    for a in parsed.attachments:
+        session.add(InboundAttachment(message_id=message.id, filename=a.filename[:255], content_type=a.content_type[:150],
+                                      size=a.size, data=a.data, dangerous=a.dangerous))
+
+
+# --- tokens and matching ----------------------------------------------------------------------
+
+def _tokens(parsed: ParsedMessage) -> dict[str, Delivery]:
+    """Valid tokens found in the recipient headers: {"r"|"b"|"u": delivery}."""
+    found: dict[str, Delivery] = {}
+    for address in [*parsed.to, *parsed.cc, *parsed.delivered_to, *parsed.x_original_to]:
+        local = (address or "").rpartition("@")[0]
+        if "+" not in local:
+            continue
+        read = read_address_token(local.split("+", 1)[1])
+        if read is None:
+            continue
+        kind, delivery_id = read
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is not None:
+            found.setdefault(kind, delivery)
+    return found
+
+
+def _base(address: str | None) -> str:
+    local, _, domain = (address or "").lower().rpartition("@")
+    return f"{local.split('+')[0]}@{domain}"
+
+
+def _referenced(parsed: ParsedMessage) -> list[tuple[str, str]]:
+    """(Message-ID, how) to try, in order: In-Reply-To, then References from last to first."""
+    ids = [(parsed.in_reply_to, "in-reply-to")] if parsed.in_reply_to else []
+    ids += [(mid, "references") for mid in reversed(parsed.references) if mid != parsed.in_reply_to]
+    return ids
+
+
+def _from_delivery(message: InboundMessage, delivery: Delivery, how: str, parsed: ParsedMessage) -> None:
+    message.delivery_id, message.campaign_id, message.member_id = delivery.id, delivery.campaign_id, delivery.member_id
+    message.match_method = how
+    if parsed.from_address and _base(parsed.from_address) != _base(delivery.email):
+        message.flagged = True
+        message.match_note = (f"sent by {parsed.from_address}, not {delivery.email} to whom the message went "
+                              "(a forward, or another address of theirs)")[:500]
+
+
+def _link(message: InboundMessage, parsed: ParsedMessage, tokens: dict[str, Delivery]) -> Thread | None:
+    """Match without threading (auto-replies): to the delivery or message it answers."""
+    if "r" in tokens:
+        _from_delivery(message, tokens["r"], "token", parsed)
+        return None
+    for mid, how in _referenced(parsed):
+        delivery = session.scalar(select(Delivery).where(Delivery.message_id == mid))
+        if delivery is not None:
+            _from_delivery(message, delivery, how, parsed)
+            return None
+    message.member_id = _member_by_address(parsed.from_address)
+    return None
+
+
+def _member_by_address(address: str | None) -> int | None:
+    if not address:
+        return None
+    ids = session.scalars(select(Member.id).where(func.lower(Member.email) == address.lower()).limit(2)).all()
+    return ids[0] if len(ids) == 1 else None
+
+
+# --- threading --------------------------------------------------------------------------------
+
+def _thread(message: InboundMessage, parsed: ParsedMessage, tokens: dict[str, Delivery]) -> None:
+    thread, parent = None, None
+    if "r" in tokens:
+        _from_delivery(message, tokens["r"], "token", parsed)
+        thread = _campaign_thread(tokens["r"], message)
+    if thread is None:
+        for mid, how in _referenced(parsed):
+            delivery = session.scalar(select(Delivery).where(Delivery.message_id == mid))
+            if delivery is not None:
+                _from_delivery(message, delivery, how, parsed)
+                thread = _campaign_thread(delivery, message)
+                break
+            earlier = session.scalar(select(InboundMessage).where(InboundMessage.message_id == mid,
+                                                                  InboundMessage.thread_id.is_not(None),
+                                                                  InboundMessage.id != message.id))
+            if earlier is not None:
+                thread, parent, message.match_method = earlier.thread, earlier, how
+                break
+            answer = session.scalar(select(OutgoingReply).where(OutgoingReply.message_id == mid))
+            if answer is not None:
+                thread, message.match_method = session.get(Thread, answer.thread_id), how
+                parent = session.get(InboundMessage, answer.in_reply_to_id) if answer.in_reply_to_id else None
+                break
+    if thread is None:
+        thread = _guess(message, parsed)
+    if thread is None:
+        thread = _new_thread(message, parsed)
+        message.match_method = message.match_method or "none"
+    if message.member_id is None:
+        message.member_id = thread.member_id or _member_by_address(parsed.from_address)
+    if thread.member_id is None and message.member_id is not None:
+        thread.member_id = message.member_id
+        thread.branch_id = session.scalar(select(Member.branch_id).where(Member.id == message.member_id))
+    message.thread_id, message.parent_id = thread.id, parent.id if parent is not None else None
+    thread.last_activity_at, thread.status = utcnow(), ThreadStatus.NEEDS_ACTION
+    session.flush()
+    _adopt_orphans(message)
+
+
+def _campaign_thread(delivery: Delivery, message: InboundMessage) -> Thread:
+    """A member's replies to one campaign share a thread."""
+    thread = session.scalar(select(Thread).where(Thread.campaign_id == delivery.campaign_id,
+                                                 Thread.member_id == delivery.member_id).order_by(Thread.id).limit(1))
+    if thread is None:
+        campaign = session.get(Campaign, delivery.campaign_id)
+        member = session.get(Member, delivery.member_id) if delivery.member_id else None
+        thread = Thread(subject=message.subject or (campaign.subject if campaign else ""),
+                        normalised_subject=normalise_subject(message.subject), correspondent=_base(delivery.email),
+                        member_id=delivery.member_id, branch_id=member.branch_id if member else None,
+                        campaign_id=delivery.campaign_id)
+        session.add(thread)
+        session.flush()
+    return thread
+
+
+def _guess(message: InboundMessage, parsed: ParsedMessage) -> Thread | None:
+    subject = normalise_subject(parsed.subject)
+    # Only a "Re:"/"Fwd:" subject from a known sender may be guessed onto an earlier thread.
+    if not parsed.from_address or not subject or not _SUBJECT_PREFIX.match(parsed.subject or ""):
+        return None
+    since = utcnow() - timedelta(days=current_app.config["THREAD_GUESS_DAYS"])
+    thread = session.scalar(select(Thread).where(Thread.correspondent == _base(parsed.from_address),
+                                                 Thread.normalised_subject == subject,
+                                                 Thread.last_activity_at >= since)
+                            .order_by(Thread.last_activity_at.desc()).limit(1))
+    if thread is not None:
+        message.match_method = "guess"
+        message.match_note = "joined on sender and subject only: check it belongs here"
+    return thread
+
+
+def _new_thread(message: InboundMessage, parsed: ParsedMessage) -> Thread:
+    member_id = message.member_id or _member_by_address(parsed.from_address)
+    thread = Thread(subject=(parsed.subject or "(no subject)")[:300], normalised_subject=normalise_subject(parsed.subject),
+                    correspondent=_base(parsed.from_address) if parsed.from_address else "", member_id=member_id,
+                    branch_id=session.scalar(select(Member.branch_id).where(Member.id == member_id)) if member_id else None)
+    session.add(thread)
+    session.flush()
+    return thread
+
+
+def _adopt_orphans(parent: InboundMessage) -> None:
+    """Replies that arrived before `parent` started threads of their own: move them under it."""
+    if not parent.message_id:
+        return
+    orphans = session.scalars(select(InboundMessage).where(
+        InboundMessage.id != parent.id, InboundMessage.match_method == "none",
+        or_(InboundMessage.in_reply_to == parent.message_id,
+            cast(InboundMessage.references, String).like(f"%{parent.message_id}%")))).all()
+    for orphan in orphans:
+        old_thread_id = orphan.thread_id
+        for moved in session.scalars(select(InboundMessage).where(InboundMessage.thread_id == old_thread_id)):
+            moved.thread_id = parent.thread_id
+        orphan.parent_id, orphan.match_method = parent.id, "in-reply-to" if orphan.in_reply_to == parent.message_id \
+            else "references"
+        orphan.match_note = "arrived before the message it answers; moved under it when that arrived"
+        session.flush()
+        if old_thread_id and old_thread_id != parent.thread_id:
+            session.execute(delete(Thread).where(Thread.id == old_thread_id))
+
+
+# --- bounces, complaints, unsubscribes by mail ----------------------------------------------------
+
+def _delivery_for(address: str, original_message_id: str | None, token: Delivery | None) -> Delivery | None:
+    if token is not None and _base(token.email) == _base(address):
+        return token
+    if original_message_id:
+        delivery = session.scalar(select(Delivery).where(Delivery.message_id == original_message_id))
+        if delivery is not None and (not address or _base(delivery.email) == _base(address)):
+            return delivery
+    since = utcnow() - timedelta(days=60)
+    return session.scalar(select(Delivery).where(func.lower(Delivery.email) == address.lower(),
+                                                 Delivery.sent_at >= since).order_by(Delivery.sent_at.desc()).limit(1))
+
+
+def _bounce(message: InboundMessage, result: Classification, tokens: dict[str, Delivery]) -> None:
+    report = result.bounce
+    token = tokens.get("b") or tokens.get("r")
+    for r in report.recipients:
+        if not r.failed or r.action == "delayed":
+            continue  # a delay warning or a success report: nothing is wrong with the address yet
+        address = (r.address or (token.email if token else "")).lower()
+        if not address:
+            continue
+        delivery = _delivery_for(address, report.original_message_id, token)
+        if delivery is not None and message.delivery_id is None:
+            message.delivery_id, message.campaign_id, message.member_id = (delivery.id, delivery.campaign_id,
+                                                                           delivery.member_id)
+            message.match_method = "token" if delivery is token else "report"
+        session.add(BounceEvent(email=address, hard=r.hard, status=r.status, diagnostic=r.diagnostic[:1000],
+                                delivery_id=delivery.id if delivery else None, inbound_message_id=message.id,
+                                member_id=delivery.member_id if delivery else _member_by_address(address)))
+        session.flush()
+        apply_health(address, r.hard, f"{r.status} {r.diagnostic}".strip()[:500])
+
+
+def apply_health(address: str, hard: bool, why: str) -> EmailHealth:
+    """Judge an address after a bounce: hard holds it at once (and suppresses it); soft ones hold
+    it after SOFT_BOUNCE_LIMIT within SOFT_BOUNCE_DAYS. Members with the address are updated."""
+    cfg = current_app.config
+    since = utcnow() - timedelta(days=cfg["SOFT_BOUNCE_DAYS"])
+    soft = session.scalar(select(func.count()).where(BounceEvent.email == address, BounceEvent.hard.is_(False),
+                                                     BounceEvent.at >= since))
+    health = EmailHealth.ON_HOLD if hard or soft >= cfg["SOFT_BOUNCE_LIMIT"] else EmailHealth.SOFT_BOUNCING
+    if hard and session.scalar(select(Suppression.id).where(Suppression.email == address,
+                                                            Suppression.reason == SuppressionReason.HARD_BOUNCE)) is None:
+        session.add(Suppression(email=address, stream="all", reason=SuppressionReason.HARD_BOUNCE, note=why))
+    for member in session.scalars(select(Member).where(func.lower(Member.email) == address)):
+        if member.email_health is EmailHealth.ON_HOLD or member.email_health is health:
+            continue
+        audit.record("member.email_health", "member", member.id,
+                     {"email_health": [member.email_health.value, health.value]}, note=why, actor="bounce")
+        member.email_health = health
+    return health
+
+
+def _complaint(message: InboundMessage, result: Classification, tokens: dict[str, Delivery]) -> None:
+    report = result.complaint
+    token = tokens.get("b") or tokens.get("r")
+    addresses = {a.lower() for a in report.recipients if a}
+    delivery = None
+    if report.original_message_id:
+        delivery = session.scalar(select(Delivery).where(Delivery.message_id == report.original_message_id))
+    delivery = delivery or token
+    if delivery is not None:
+        addresses.add(delivery.email.lower())
+        message.delivery_id, message.campaign_id, message.member_id = (delivery.id, delivery.campaign_id,
+                                                                       delivery.member_id)
+    for address in addresses:
+        if session.scalar(select(Suppression.id).where(Suppression.email == address,
+                                                       Suppression.reason == SuppressionReason.COMPLAINT)) is None:
+            session.add(Suppression(email=address, stream="bulletins", reason=SuppressionReason.COMPLAINT,
+                                    note=f"feedback report ({report.feedback_type or 'abuse'})"))
+        for member in session.scalars(select(Member).where(func.lower(Member.email) == address)):
+            consent.unsubscribe(member, Stream.BULLETINS, "complaint", delivery.campaign_id if delivery else None)
+
+
+def _unsubscribe_by_mail(message: InboundMessage, delivery: Delivery) -> None:
+    """The List-Unsubscribe mailto: the member wrote to secretary+u-TOKEN@."""
+    message.delivery_id, message.campaign_id, message.member_id = delivery.id, delivery.campaign_id, delivery.member_id
+    message.match_method, message.match_note = "token", "unsubscribe by email"
+    member = session.get(Member, delivery.member_id) if delivery.member_id else None
+    campaign = session.get(Campaign, delivery.campaign_id)
+    if member is not None and campaign is not None:
+        consent.unsubscribe(member, campaign.stream, "email (List-Unsubscribe mailto)", campaign.id)

@@ -1,0 +1,82 @@
+"""Taking mail in: every transport hands raw bytes here. The message is stored whole first
+(deduplicated by Message-ID, or by a hash when it has none), then processed by an RQ job.
+Nothing accepted is ever dropped: a message that cannot be processed is kept, flagged, and can
+be processed again."""
+
+from __future__ import annotations
+
+import hashlib
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from flask import current_app
+from sqlalchemy import select
+
+from mailer import queue
+from mailer.db import session
+from mailer.models import InboundMessage, InboundStatus
+
+
+def _message_id(raw: bytes) -> str | None:
+    """The Message-ID from the headers alone (no body parsing), normalised to <...>."""
+    try:
+        value = BytesHeaderParser(policy=compat32).parsebytes(raw[:256 * 1024]).get("Message-ID")
+    except Exception:  # noqa: BLE001 - a header we cannot read means no Message-ID, not a lost message
+        return None
+    value = " ".join(str(value or "").split())
+    if not value:
+        return None
+    value = value.strip()
+    if not value.startswith("<"):
+        value = f"<{value.strip('<>')}>"
+    return value[:300]
+
+
+def dedupe_key(raw: bytes) -> tuple[str, str | None, str]:
+    """(key, Message-ID, sha256) for a raw message."""
+    digest = hashlib.sha256(raw).hexdigest()
+    message_id = _message_id(raw)
+    return (f"mid:{message_id}" if message_id else f"sha256:{digest}")[:320], message_id, digest
+
+
+def store(raw: bytes, transport: str, imap: tuple[str, int, int] | None = None) -> tuple[InboundMessage, bool]:
+    """Keep a raw message (committed) and queue its processing. Returns (message, new): a message
+    already held is returned as it is and not queued again."""
+    key, message_id, digest = dedupe_key(raw)
+    existing = session.scalar(select(InboundMessage).where(InboundMessage.dedupe_key == key))
+    if existing is not None:
+        return existing, False
+    message = InboundMessage(transport=transport, dedupe_key=key, message_id=message_id, sha256=digest, raw=raw,
+                             size=len(raw), oversized=len(raw) > current_app.config["INBOUND_MAX_BYTES"])
+    if imap is not None:
+        message.imap_mailbox, message.imap_uidvalidity, message.imap_uid = imap
+    session.add(message)
+    try:
+        session.commit()
+    except Exception:
+        session.rollback()  # stored meanwhile by another transport or worker: that copy stands
+        existing = session.scalar(select(InboundMessage).where(InboundMessage.dedupe_key == key))
+        if existing is None:
+            raise
+        return existing, False
+    enqueue_processing(message.id)
+    return message, True
+
+
+def enqueue_processing(message_id: int) -> None:
+    """Queue the processing job (after the commit, so the worker finds the row)."""
+    from mailer import jobs
+
+    try:
+        queue.enqueue(jobs.process_inbound, message_id, job_id=f"inbound-{message_id}-{_attempt_suffix(message_id)}")
+    except Exception:  # Redis away: the message is safe in the database; reconcile will queue it
+        current_app.logger.exception("could not queue inbound message %s; it will be picked up later", message_id)
+
+
+def _attempt_suffix(message_id: int) -> int:
+    return session.scalar(select(InboundMessage.attempts).where(InboundMessage.id == message_id)) or 0
+
+
+def unprocessed() -> list[int]:
+    """Ids of messages stored but not yet processed (for reconcile after Redis lost its queue)."""
+    return list(session.scalars(select(InboundMessage.id).where(InboundMessage.status == InboundStatus.RECEIVED)))
