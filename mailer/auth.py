@@ -46,7 +46,7 @@ def roles_required(*roles: Role):
     return decorator
 
 
-CLP_ROLES = (Role.CLP_SECRETARY, Role.CLP_OFFICER)
+CLP_ROLES = (Role.CLP_SECRETARY, Role.CLP_OFFICER, Role.CHAIR)
 
 
 def scope_members(stmt: Select, officer: Officer) -> Select:

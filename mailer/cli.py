@@ -101,7 +101,7 @@ def db_revision(message: str, empty: bool) -> None:
 
 @officers_cli.command("create")
 @click.argument("email")
-@click.option("--role", required=True, type=click.Choice(["clp_secretary", "clp_officer", "branch_secretary"]))
+@click.option("--role", required=True, type=click.Choice(["clp_secretary", "clp_officer", "chair", "branch_secretary"]))
 @click.option("--branch", help="The branch (required for a branch secretary).")
 @click.option("--name", default="")
 def officers_create(email: str, role: str, branch: str | None, name: str) -> None:

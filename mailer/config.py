@@ -99,6 +99,12 @@ SETTINGS: tuple[Setting, ...] = (
     _mailer("MAILGUN_SIGNING_KEY", "", "Mailgun webhook signing key for POST /inbound/mailgun. Unset: off."),
     _mailer("POSTMARK_WEBHOOK_TOKEN", "", "Secret expected in the URL of POST /inbound/postmark/<token>. Unset: off."),
     _mailer("SENDGRID_WEBHOOK_TOKEN", "", "Secret expected in the URL of POST /inbound/sendgrid/<token>. Unset: off."),
+    _mailer("NOTICE_DAYS", "general=7, agm=28, special=7, executive=7, branch=7",
+            "Minimum days of notice per meeting kind; \"clp:KIND=N\" or \"branch:KIND=N\" set one body's rule. "
+            "The AGM's 28 is the party units' period (members alone need 7): Mailer's AGM notice goes to all."),
+    _mailer("QUORUM", 0, "Members present for a quorum when a meeting sets none (0: no check)."),
+    _mailer("REMINDER_HOURS", 24, "Hours before a meeting that a reminder goes to those who sent no apologies "
+            "(0: no reminder)."),
     _mail("MAIL_SERVER", None, "SMTP relay host. Unset: `mailer up` runs a local mail catcher and an Outbox page."),
     _mail("MAIL_PORT", 25, "SMTP relay port."),
     _mail("MAIL_USE_TLS", False, "STARTTLS to the relay."),

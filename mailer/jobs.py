@@ -71,3 +71,19 @@ def process_inbound(message_id: int) -> str:
     from mailer.inbound import process
 
     return process.process(message_id)
+
+
+@job
+def send_reply(reply_id: int) -> str:
+    """Send an officer's reply from the correspondence log (after the commit that recorded it)."""
+    from mailer.inbound import correspondence
+
+    return correspondence.send_reply(reply_id)
+
+
+@job
+def send_meeting_reminder(meeting_id: int, sequence: int) -> str:
+    """Remind entitled members who have not sent apologies (for this version of the meeting)."""
+    from mailer.meetings import service
+
+    return service.send_reminder(meeting_id, sequence)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from flask import current_app
+from sqlalchemy import select
+
+from mailer.db import session
 
 from mailer.models import Campaign, Member
 from mailer.sending.tokens import preferences_token
@@ -43,13 +46,50 @@ def web_url(campaign: Campaign) -> str:
     return f"{base_url()}/w/{campaign.web_token}"
 
 
+class PlaceholderMeeting:
+    """What a meeting-notice starter shows when used for a campaign that is not a meeting's."""
+
+    title = "[meeting]"
+    body = "[the CLP or branch]"
+    kind = "[kind of meeting]"
+    when = "[day, date and time]"
+    date = "[date]"
+    time = "[time]"
+    where = "[venue and address]"
+    online = ""
+    dial_in = ""
+    accessibility = "[step-free access, hearing loop...]"
+    agenda = "1. Apologies\n2. Minutes of the last meeting\n3. Correspondence\n4. Any other business"
+    reason = "[why it is cancelled]"
+
+
+def _meeting_id(campaign: Campaign) -> int | None:
+    """The meeting a campaign notices, looked up once per campaign object (sends render thousands)."""
+    if not hasattr(campaign, "_mailer_meeting_id"):
+        from mailer.models import MeetingCampaign
+
+        campaign._mailer_meeting_id = session.scalar(
+            select(MeetingCampaign.meeting_id).where(MeetingCampaign.campaign_id == campaign.id)) if campaign.id else None
+    return campaign._mailer_meeting_id
+
+
 def context(campaign: Campaign, member: Member | None, reader: MemberView = SAMPLE) -> dict:
-    """Per-member template values; `reader` (the sample member) and inert links when `member` is None."""
+    """Per-member template values; `reader` (the sample member) and inert links when `member` is None.
+    A meeting's notices also carry the member's one-click attendance links."""
     org = current_app.config["ORG_NAME"]
+    meeting_id = _meeting_id(campaign)
     if member is None:
         prefs = f"{base_url()}/u/preview"
-        return {"member": reader, "unsubscribe_url": prefs, "preferences_url": prefs, "web_url": web_url(campaign),
-                "org_name": org}
+        values = {"member": reader, "unsubscribe_url": prefs, "preferences_url": prefs, "web_url": web_url(campaign),
+                  "org_name": org, "meeting": PlaceholderMeeting}
+        if meeting_id:
+            values |= {f"{n}_url": f"{base_url()}/r/preview/{n}" for n in ("attending", "apologies", "not_attending")}
+        return values
     prefs = f"{base_url()}/u/{preferences_token(member, campaign.id)}"
-    return {"member": MemberView.of(member), "unsubscribe_url": prefs, "preferences_url": prefs,
-            "web_url": web_url(campaign), "org_name": org}
+    values = {"member": MemberView.of(member), "unsubscribe_url": prefs, "preferences_url": prefs,
+              "web_url": web_url(campaign), "org_name": org, "meeting": PlaceholderMeeting}
+    if meeting_id:
+        from mailer.meetings.service import response_links
+
+        values |= response_links(meeting_id, member)
+    return values

@@ -82,6 +82,11 @@ def _process(message: InboundMessage) -> None:
         _unsubscribe_by_mail(message, tokens["u"])
     else:  # reply, other: correspondence
         _thread(message, parsed, tokens)
+        if result.kind == "reply":
+            from mailer.meetings.service import from_inbound
+
+            session.flush()
+            from_inbound(message)  # apologies to a meeting's notice, or a calendar answer
 
 
 def _fill(message: InboundMessage, parsed: ParsedMessage, result: Classification) -> None:

@@ -15,7 +15,8 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, sele
 
 from mailer.auth import scope_members
 from mailer.db import session
-from mailer.models import EmailHealth, Member, MemberStatus, MemberTag, Officer, Role, Stream, Suppression, Tag
+from mailer.models import (Attendance, EmailHealth, Member, MemberStatus, MemberTag, Officer, Response, Role, Stream,
+                           Suppression, Tag)
 
 LIST_KEYS = ("branches", "wards", "polling_districts", "statuses", "tags", "officer_roles")
 DEFAULT_STATUSES = [MemberStatus.NEW.value, MemberStatus.ACTIVE.value, MemberStatus.ARREARS.value]
@@ -52,6 +53,11 @@ def clean(definition: dict | None) -> dict:
                 out[key] = date.fromisoformat(str(definition[key])).isoformat()
             except ValueError:
                 raise SegmentError(f"{key.replace('_', ' ')} must be a date (yyyy-mm-dd)") from None
+    if definition.get("not_declined_meeting"):
+        try:  # a meeting's reminder: leave out those who sent apologies or said they will not come
+            out["not_declined_meeting"] = int(definition["not_declined_meeting"])
+        except (TypeError, ValueError):
+            raise SegmentError("not_declined_meeting must be a meeting id") from None
     exclude = clean({k: v for k, v in (definition.get("exclude") or {}).items() if k in LIST_KEYS}) \
         if definition.get("exclude") else {}
     if exclude:
@@ -93,6 +99,10 @@ def condition(definition: dict) -> ColumnElement:
         parts.append(Member.joined_on >= date.fromisoformat(definition["joined_after"]))
     if definition.get("joined_before"):
         parts.append(Member.joined_on <= date.fromisoformat(definition["joined_before"]))
+    if definition.get("not_declined_meeting"):
+        parts.append(not_(exists(select(Attendance.id).where(
+            Attendance.member_id == Member.id, Attendance.meeting_id == definition["not_declined_meeting"],
+            Attendance.response.in_([Response.APOLOGIES, Response.NOT_ATTENDING]), Attendance.proposed.is_(False)))))
     for key, values in (definition.get("exclude") or {}).items():
         if values:
             # A NULL ward or district must not hide a member from "not in ward X".

@@ -7,10 +7,24 @@ from mailer.models.consent import ConsentEvent, MemberTag, Segment, Suppression,
 from mailer.models.inbound import (BounceEvent, ImapState, InboundAttachment, InboundKind, InboundMessage,
                                    InboundStatus, OutgoingReply, Thread, ThreadNote, ThreadRead, ThreadStatus)
 from mailer.models.imports import ImportMapping, ImportRun, ImportStatus
+from mailer.models.meetings import (AgendaItem, AgendaPaper, Attendance, CorrespondenceLink, Meeting, MeetingCampaign,
+                                    MeetingKind, MeetingStatus, MinuteItem, Minutes, MinutesStatus, Response)
 from mailer.models.members import Branch, EmailHealth, Member, MemberStatus
 from mailer.models.officers import Officer, Role
 
 __all__ = [
+    "AgendaItem",
+    "AgendaPaper",
+    "Attendance",
+    "CorrespondenceLink",
+    "Meeting",
+    "MeetingCampaign",
+    "MeetingKind",
+    "MeetingStatus",
+    "MinuteItem",
+    "Minutes",
+    "MinutesStatus",
+    "Response",
     "Attachment",
     "AuditEvent",
     "BodyFormat",

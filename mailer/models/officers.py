@@ -15,13 +15,14 @@ from mailer.models.members import Branch, _enum
 
 class Role(enum.StrEnum):
     CLP_SECRETARY = "clp_secretary"       # everything, and manages officers
-    CLP_OFFICER = "clp_officer"           # chair, treasurer, membership...: every branch, no officer admin
+    CLP_OFFICER = "clp_officer"           # vice-chair, treasurer, membership...: every branch, no officer admin
     BRANCH_SECRETARY = "branch_secretary"  # their own branch's members only
+    CHAIR = "chair"                       # a CLP officer who also approves minutes
 
     @property
     def label(self) -> str:
         return {"clp_secretary": "CLP secretary", "clp_officer": "CLP officer",
-                "branch_secretary": "Branch secretary"}[self.value]
+                "branch_secretary": "Branch secretary", "chair": "Chair"}[self.value]
 
 
 class Officer(UserMixin, Base):
@@ -45,7 +46,7 @@ class Officer(UserMixin, Base):
 
     @property
     def sees_all_branches(self) -> bool:
-        return self.role in (Role.CLP_SECRETARY, Role.CLP_OFFICER)
+        return self.role in (Role.CLP_SECRETARY, Role.CLP_OFFICER, Role.CHAIR)
 
     @property
     def label(self) -> str:

@@ -12,7 +12,7 @@ from mailer.compose import personal
 from mailer.compose.render import compile_campaign, render_subject
 from mailer.db import session
 from mailer.members import consent
-from mailer.models import Campaign, CampaignStatus, Stream
+from mailer.models import Attendance, Campaign, CampaignStatus, Stream
 from mailer.sending.tokens import read_preferences_token
 
 bp = Blueprint("public", __name__)
@@ -93,3 +93,60 @@ def archive():
                                 .order_by(Campaign.started_at.desc()).limit(200)).all()
     entries = [(c, render_subject(c, personal.context(c, None, personal.GENERIC))) for c in campaigns]
     return render_template("web/public/archive.html", entries=entries)
+
+
+# --- meetings: one-click answers and calendar feeds ---------------------------------------------
+
+RESPONSES = {"attending": "I'll be there", "apologies": "Send my apologies", "not_attending": "I can't come"}
+
+
+@bp.route("/r/<token>/<response>", methods=["GET", "POST"])
+def meeting_response(token: str, response: str):
+    """A notice's attendance link. The GET page submits itself (one click for a member) but a link
+    scanner, which runs no script, changes nothing; without JavaScript the member presses the button."""
+    from mailer.meetings import service as meetings
+    from mailer.meetings.rules import MeetingError
+    from mailer.models import Response
+
+    if response not in RESPONSES:
+        abort(404)
+    if token == "preview":
+        return render_template("web/public/response.html", preview=True, response=response, labels=RESPONSES)
+    found = meetings.read_response_token(token)
+    if found is None:
+        return render_template("web/public/response.html", invalid=True, labels=RESPONSES), 404
+    meeting, member = found
+    error, saved = None, False
+    if request.method == "POST":
+        if not FlaskForm().validate_on_submit():
+            abort(400)
+        try:
+            meetings.record_response(meeting, member, Response(response), "link")
+            session.commit()
+            saved = True
+        except MeetingError as exc:
+            session.rollback()
+            error = str(exc)
+    elif meeting.status.value in ("held", "cancelled"):
+        error = ("This meeting has already been held: apologies can no longer be sent."
+                 if meeting.status.value == "held" else "This meeting was cancelled.")
+    current = session.scalar(select(Attendance.response).where(Attendance.meeting_id == meeting.id,
+                                                               Attendance.member_id == member.id))
+    return render_template("web/public/response.html", meeting=meeting, member=member, response=response,
+                           labels=RESPONSES, token=token, form=FlaskForm(), saved=saved, error=error,
+                           current=current), 409 if error and request.method == "POST" else 200
+
+
+@bp.route("/calendar/<token>.ics")
+def calendar_feed(token: str):
+    """A body's subscribable feed of upcoming meetings (the address is signed: not guessable)."""
+    from mailer.meetings import calendar as ical
+    from mailer.meetings.feeds import read_feed_token, upcoming
+
+    found = read_feed_token(token)
+    if found is None:
+        abort(404)
+    branch, name = found
+    return ical.feed(upcoming(branch.id if branch else None), name), 200, {
+        "Content-Type": "text/calendar; charset=utf-8",
+        "Content-Disposition": 'inline; filename="meetings.ics"'}

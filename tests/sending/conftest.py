@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 
@@ -106,7 +107,8 @@ def run_queue(rounds: int = 20) -> int:
         scheduler.acquire_locks()
         scheduler.enqueue_scheduled_jobs()
         scheduler.release_locks()
-        if q.count == 0 and q.scheduled_job_registry.count == 0:
+        due = q.scheduled_job_registry.get_jobs_to_schedule(int(time.time()) + 1)
+        if q.count == 0 and not due:  # jobs scheduled for later (a meeting's reminder) wait their turn
             return n
         SimpleWorker([q], connection=conn).work(burst=True)
     failed = q.failed_job_registry.get_job_ids()

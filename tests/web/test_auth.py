@@ -31,7 +31,7 @@ def test_every_admin_route_is_behind_the_login_wall(app):
     public = {"static", "auth.login", "auth.logout", "auth.reset_request", "auth.reset_password",
               # Reached from members' email, with signed tokens: preferences, one-click, web version, archive.
               "public.preferences", "public.one_click", "public.save_preferences", "public.web_version",
-              "public.archive"}
+              "public.archive", "public.meeting_response", "public.calendar_feed"}
     for rule in app.url_map.iter_rules():
         assert rule.endpoint in public or rule.endpoint.startswith("admin."), rule.endpoint
 

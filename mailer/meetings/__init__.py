@@ -1,0 +1,1 @@
+"""Meetings: notices within the rules, calendar invites, apologies and the register, minutes."""

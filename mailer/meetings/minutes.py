@@ -1,0 +1,214 @@
+"""Minutes: written in the browser by agenda item, pre-filled from the agenda and the register,
+with the correspondence received attached to the correspondence item; then approved by the chair,
+circulated to the meeting's members, and adopted at the next meeting. Every change is audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select
+
+from mailer import audit
+from mailer.db import session, utcnow
+from mailer.meetings import service
+from mailer.meetings.rules import LONDON, MeetingError
+from mailer.models import (AgendaItem, Attachment, CorrespondenceLink, InboundMessage, Meeting, MeetingStatus,
+                           MinuteItem, Minutes, MinutesStatus, Officer, Response, Role, Thread)
+from mailer.sending import campaigns as sending
+
+OPENING_CHARS = 280
+
+
+def _names(rows, test) -> str:
+    return ", ".join(r.member.full_name for r in rows if test(r)) or "none"
+
+
+def start(officer: Officer, meeting: Meeting) -> Minutes:
+    """Draft minutes, one section per agenda item, pre-filled from the agenda and the register.
+    Returns the existing draft if there is one. Not committed."""
+    existing = session.scalar(select(Minutes).where(Minutes.meeting_id == meeting.id))
+    if existing is not None:
+        return existing
+    if meeting.status is MeetingStatus.CANCELLED:
+        raise MeetingError("A cancelled meeting has no minutes.")
+    register = service.register(meeting)
+    minutes = Minutes(meeting_id=meeting.id, present_text=_names(register.rows, lambda r: r.present))
+    session.add(minutes)
+    session.flush()
+    for position, item in enumerate(meeting.agenda, 1):
+        session.add(MinuteItem(minutes_id=minutes.id, agenda_item_id=item.id, position=position, title=item.title,
+                               text=_prefill(item, register)))
+    audit.record("minutes.create", "minutes", minutes.id, note=meeting.title, officer=officer)
+    session.flush()
+    session.refresh(minutes)
+    return minutes
+
+
+def _prefill(item: AgendaItem, register) -> str:
+    if item.role == "apologies":
+        return "Apologies were received from: " + _names(
+            register.rows, lambda r: r.response is Response.APOLOGIES and not r.proposed) + "."
+    if item.role == "last_minutes" and item.last_minutes_id:
+        return "The minutes of the last meeting were agreed as a true record. Matters arising: none."
+    if item.role == "correspondence":
+        return "The secretary reported the correspondence received (see the appendix)."
+    return item.notes or ""
+
+
+def save(officer: Officer, minutes: Minutes, texts: dict[int, str], present_text: str | None = None) -> None:
+    """Save what was written, section by section. Only a draft can change. Not committed."""
+    if minutes.status is not MinutesStatus.DRAFT:
+        raise MeetingError(f"The minutes are {minutes.status.value}: they can no longer be edited.")
+    changed = {}
+    for item in minutes.items:
+        if item.id in texts and texts[item.id] != item.text:
+            changed[item.title] = [len(item.text), len(texts[item.id])]
+            item.text = texts[item.id]
+    if present_text is not None and present_text != minutes.present_text:
+        minutes.present_text, changed["present"] = present_text, ["", present_text[:200]]
+    if changed:
+        audit.record("minutes.edit", "minutes", minutes.id, changed, officer=officer)
+
+
+def approve(officer: Officer, minutes: Minutes) -> None:
+    """The chair approves the draft. Not committed."""
+    if officer.role is not Role.CHAIR:
+        raise MeetingError("Only the chair can approve minutes.")
+    if minutes.status is not MinutesStatus.DRAFT:
+        raise MeetingError(f"The minutes are already {minutes.status.value}.")
+    minutes.status, minutes.approved_by_id, minutes.approved_at = MinutesStatus.APPROVED, officer.id, utcnow()
+    audit.record("minutes.approve", "minutes", minutes.id, {"status": ["draft", "approved"]}, officer=officer)
+
+
+def circulate(officer: Officer, minutes: Minutes) -> None:
+    """Send the approved minutes, with a web copy and a PDF, to the meeting's members (notices
+    stream, the normal pipeline). Commits and queues the send."""
+    from mailer.meetings import pdf
+
+    if minutes.status is not MinutesStatus.APPROVED:
+        raise MeetingError("Minutes are circulated once the chair has approved them.")
+    meeting = minutes.meeting
+    campaign = service._meeting_campaign(officer, meeting, "minutes", "minutes")
+    # The minutes quote members and correspondents: never let their words run as template code.
+    text = body_markdown(minutes, web_link=True).replace("{% endraw %}", "{ % endraw % }")
+    campaign.body = "Dear {{ member.first_name }},\n\n{% raw %}" + text + "{% endraw %}\n"
+    campaign.subject = f"Minutes: {meeting.title}, {meeting.starts_at.astimezone(LONDON).strftime('%-d %B %Y')}"
+    for attachment in list(campaign.attachments):  # minutes carry their PDF, not the meeting's invite
+        session.delete(attachment)
+    data = pdf.minutes_pdf(minutes)
+    session.add(Attachment(campaign_id=campaign.id, filename="minutes.pdf", content_type="application/pdf",
+                           size=len(data), data=data))
+    minutes.status, minutes.circulated_at, minutes.circulation_campaign_id = (MinutesStatus.CIRCULATED, utcnow(),
+                                                                              campaign.id)
+    audit.record("minutes.circulate", "minutes", minutes.id, {"status": ["approved", "circulated"]}, officer=officer)
+    session.commit()
+    session.refresh(campaign)
+    sending.send_now(campaign, officer)
+
+
+def adopt(officer: Officer, minutes: Minutes, at_meeting: Meeting) -> None:
+    """Record that a later meeting agreed the minutes as a true record. Not committed."""
+    if minutes.status not in (MinutesStatus.APPROVED, MinutesStatus.CIRCULATED):
+        raise MeetingError("Only approved minutes can be adopted.")
+    if at_meeting.starts_at <= minutes.meeting.starts_at:
+        raise MeetingError("Minutes are adopted at a later meeting.")
+    minutes.status, minutes.adopted_at, minutes.adopted_at_meeting_id = MinutesStatus.ADOPTED, utcnow(), at_meeting.id
+    audit.record("minutes.adopt", "minutes", minutes.id, {"status": ["circulated", "adopted"],
+                                                          "meeting": [None, at_meeting.id]}, officer=officer)
+
+
+# --- correspondence ------------------------------------------------------------------------------
+
+def correspondence_item(meeting: Meeting) -> AgendaItem:
+    """The meeting's correspondence item (added to the agenda if it had none)."""
+    item = next((i for i in meeting.agenda if i.role == "correspondence"), None)
+    if item is None:
+        item = AgendaItem(meeting_id=meeting.id, position=len(meeting.agenda) + 1, title="Correspondence",
+                          role="correspondence")
+        session.add(item)
+        session.flush()
+        session.expire(meeting, ["agenda"])
+    return item
+
+
+def attach(officer: Officer, meeting: Meeting, thread: Thread) -> CorrespondenceLink:
+    """Attach a correspondence thread to the meeting's correspondence item (once). Not committed."""
+    held = session.scalar(select(Minutes).where(Minutes.meeting_id == meeting.id))
+    if held is not None and held.status is not MinutesStatus.DRAFT:
+        raise MeetingError("The minutes are approved: their correspondence can no longer change.")
+    item = correspondence_item(meeting)
+    link = session.scalar(select(CorrespondenceLink).where(CorrespondenceLink.item_id == item.id,
+                                                           CorrespondenceLink.thread_id == thread.id))
+    if link is None:
+        link = CorrespondenceLink(item_id=item.id, thread_id=thread.id, added_by_id=officer.id)
+        session.add(link)
+        audit.record("meeting.correspondence", "meeting", meeting.id, {"thread": [None, thread.id]}, officer=officer)
+    return link
+
+
+def detach(officer: Officer, link: CorrespondenceLink) -> None:
+    """Take a thread off the correspondence item (while the minutes are a draft). Not committed."""
+    minutes = link.item.meeting.minutes
+    if minutes is not None and minutes.status is not MinutesStatus.DRAFT:
+        raise MeetingError("The minutes are approved: their correspondence can no longer change.")
+    audit.record("meeting.correspondence_remove", "meeting", link.item.meeting_id, {"thread": [link.thread_id, None]},
+                 officer=officer)
+    session.delete(link)
+
+
+@dataclass
+class ThreadSummary:
+    thread: Thread
+    sender: str
+    date: datetime | None
+    subject: str
+    opening: str
+    messages: list[InboundMessage]
+
+
+def summaries(meeting: Meeting) -> list[ThreadSummary]:
+    """The attached threads, each as the minutes show it: from, date, subject, opening lines."""
+    out = []
+    for item in meeting.agenda:
+        for link in item.correspondence:
+            messages = list(session.scalars(select(InboundMessage).where(InboundMessage.thread_id == link.thread_id)
+                                            .order_by(InboundMessage.received_at, InboundMessage.id)))
+            first = messages[0] if messages else None
+            opening = " ".join((first.visible_text if first else "").split())
+            out.append(ThreadSummary(link.thread, (first.from_name or first.from_address) if first else "",
+                                     (first.sent_at or first.received_at) if first else None, link.thread.subject,
+                                     opening[:OPENING_CHARS] + ("…" if len(opening) > OPENING_CHARS else ""),
+                                     messages))
+    return out
+
+
+def body_markdown(minutes: Minutes, web_link: bool = False) -> str:
+    """The minutes as Markdown: sections, the correspondence summaries, and the appendix."""
+    meeting = minutes.meeting
+    when = meeting.starts_at.astimezone(LONDON).strftime("%A %-d %B %Y, %H:%M")
+    lines = [f"# Minutes: {meeting.title}", f"{meeting.body_name.capitalize()} · {when}", "",
+             f"**Present:** {minutes.present_text or 'not recorded'}", ""]
+    found = summaries(meeting)
+    for n, item in enumerate(minutes.items, 1):
+        lines += [f"## {n}. {item.title}", "", item.text or "", ""]
+        if item.agenda_item and item.agenda_item.role == "correspondence" and found:
+            for s in found:
+                date = s.date.astimezone(LONDON).strftime("%d/%m/%Y") if s.date else ""
+                lines.append(f"- **{s.subject}** from {s.sender}, {date}: {s.opening}")
+            lines.append("")
+    status = {MinutesStatus.DRAFT: "Draft", MinutesStatus.APPROVED: "Approved by the chair",
+              MinutesStatus.CIRCULATED: "Approved by the chair and circulated",
+              MinutesStatus.ADOPTED: "Adopted as a true record"}[minutes.status]
+    lines += [f"*{status}.*", ""]
+    if found:
+        lines += ["---", "", "# Appendix: correspondence", ""]
+        for n, s in enumerate(found, 1):
+            lines += [f"## A{n}. {s.subject}", ""]
+            for m in s.messages:
+                date = (m.sent_at or m.received_at).astimezone(LONDON).strftime("%d/%m/%Y %H:%M")
+                lines += [f"**From {m.from_name or m.from_address}, {date}**", "", m.visible_text or m.full_text, ""]
+    if web_link:
+        lines += [f"Read the minutes online: {current_app.config['BASE_URL'].rstrip('/')}/minutes/{minutes.web_token}"]
+    return "\n".join(lines)
