@@ -63,6 +63,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the worker's writes
+            cur.execute("PRAGMA synchronous=NORMAL")  # in WAL: no corruption risk, far fewer fsyncs
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
             # SQLite's own lower() knows only ASCII: "SIÂN" would never find "Siân".

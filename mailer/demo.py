@@ -77,7 +77,8 @@ def seed(members: int = 320, echo=print) -> bool:
     audit.record("demo.seed", "demo", None, {"members": members}, actor="mailer up --demo")
 
     made = []
-    people = [("chair@example.org", Role.CLP_OFFICER, None, "Demo Chair")] + [
+    people = [("chair@example.org", Role.CHAIR, None, "Demo Chair"),
+              ("treasurer@example.org", Role.CLP_OFFICER, None, "Demo Treasurer")] + [
         (f"{name.lower().replace(chr(39), '').replace(' ', '')}.secretary@example.org", Role.BRANCH_SECRETARY,
          branches[name], f"{name} Branch Secretary") for name in AREAS]
     for email, role, branch, name in people:

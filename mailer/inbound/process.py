@@ -19,7 +19,7 @@ import traceback
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import String, cast, delete, func, or_, select
+from sqlalchemy import delete, func, select
 
 from mailer import audit
 from mailer.db import session, utcnow
@@ -29,7 +29,7 @@ from mailer.inbound.sanitize import sanitize_inbound_html
 from mailer.inbound.trim import trim_html, trim_text
 from mailer.members import consent
 from mailer.models import (BounceEvent, Campaign, Delivery, EmailHealth, InboundAttachment, InboundKind,
-                           InboundMessage, InboundStatus, Member, OutgoingReply, Stream, Suppression,
+                           InboundMessage, InboundStatus, Member, MessageReference, OutgoingReply, Stream, Suppression,
                            SuppressionReason, Thread, ThreadStatus)
 from mailer.sending.tokens import read_address_token
 
@@ -115,6 +115,9 @@ def _fill(message: InboundMessage, parsed: ParsedMessage, result: Classification
         c = result.complaint
         message.report = {"complaint": {"feedback_type": c.feedback_type, "recipients": c.recipients,
                                         "original_message_id": c.original_message_id}}
+    session.execute(delete(MessageReference).where(MessageReference.inbound_message_id == message.id))
+    for referenced in {m for m in [parsed.in_reply_to, *parsed.references] if m}:
+        session.add(MessageReference(inbound_message_id=message.id, referenced=referenced[:300]))
     session.execute(delete(InboundAttachment).where(InboundAttachment.message_id == message.id))
     for a in parsed.attachments:
         session.add(InboundAttachment(message_id=message.id, filename=a.filename[:255], content_type=a.content_type[:150],
@@ -269,10 +272,10 @@ def _adopt_orphans(parent: InboundMessage) -> None:
     """Replies that arrived before `parent` started threads of their own: move them under it."""
     if not parent.message_id:
         return
-    orphans = session.scalars(select(InboundMessage).where(
-        InboundMessage.id != parent.id, InboundMessage.match_method == "none",
-        or_(InboundMessage.in_reply_to == parent.message_id,
-            cast(InboundMessage.references, String).like(f"%{parent.message_id}%")))).all()
+    orphans = session.scalars(select(InboundMessage).join(
+        MessageReference, MessageReference.inbound_message_id == InboundMessage.id).where(
+        MessageReference.referenced == parent.message_id, InboundMessage.id != parent.id,
+        InboundMessage.match_method == "none")).all()
     for orphan in orphans:
         old_thread_id = orphan.thread_id
         for moved in session.scalars(select(InboundMessage).where(InboundMessage.thread_id == old_thread_id)):

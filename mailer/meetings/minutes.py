@@ -188,7 +188,7 @@ def body_markdown(minutes: Minutes, web_link: bool = False) -> str:
     """The minutes as Markdown: sections, the correspondence summaries, and the appendix."""
     meeting = minutes.meeting
     when = meeting.starts_at.astimezone(LONDON).strftime("%A %-d %B %Y, %H:%M")
-    lines = [f"# Minutes: {meeting.title}", f"{meeting.body_name.capitalize()} · {when}", "",
+    lines = [f"# Minutes: {meeting.title}", f"{meeting.body_name[:1].upper()}{meeting.body_name[1:]} · {when}", "",
              f"**Present:** {minutes.present_text or 'not recorded'}", ""]
     found = summaries(meeting)
     for n, item in enumerate(minutes.items, 1):

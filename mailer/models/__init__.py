@@ -5,7 +5,7 @@ from mailer.models.campaigns import (Attachment, BodyFormat, Campaign, CampaignS
                                      Stream)
 from mailer.models.consent import ConsentEvent, MemberTag, Segment, Suppression, SuppressionReason, Tag
 from mailer.models.inbound import (BounceEvent, ImapState, InboundAttachment, InboundKind, InboundMessage,
-                                   InboundStatus, OutgoingReply, Thread, ThreadNote, ThreadRead, ThreadStatus)
+                                   InboundStatus, MessageReference, OutgoingReply, Thread, ThreadNote, ThreadRead, ThreadStatus)
 from mailer.models.imports import ImportMapping, ImportRun, ImportStatus
 from mailer.models.meetings import (AgendaItem, AgendaPaper, Attendance, CorrespondenceLink, Meeting, MeetingCampaign,
                                     MeetingKind, MeetingStatus, MinuteItem, Minutes, MinutesStatus, Response)
@@ -56,6 +56,7 @@ __all__ = [
     "ImportStatus",
     "Member",
     "MemberStatus",
+    "MessageReference",
     "Officer",
     "OutgoingReply",
     "Role",

@@ -176,6 +176,17 @@ class ThreadRead(Base):
     read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class MessageReference(Base):
+    """An earlier Message-ID a stored message answers (its In-Reply-To and References), indexed so
+    that when that earlier message arrives late, its replies are found without a scan."""
+
+    __tablename__ = "message_references"
+
+    inbound_message_id: Mapped[int] = mapped_column(ForeignKey("inbound_messages.id", ondelete="CASCADE"),
+                                                    primary_key=True)
+    referenced: Mapped[str] = mapped_column(String(300), primary_key=True, index=True)
+
+
 class BounceEvent(Base):
     """One failed recipient in one bounce: the record email health is judged on."""
 
