@@ -68,9 +68,9 @@ SETTINGS: tuple[Setting, ...] = (
     _mailer("DKIM_PRIVATE_KEY", "", "PEM private key: when set, every message is DKIM-signed (dkimpy)."),
     _mailer("DKIM_SELECTOR", "mailer", "DKIM selector (the DNS record is SELECTOR._domainkey.DOMAIN)."),
     _mailer("DKIM_DOMAIN", "", "DKIM signing domain. Default: the sender address's domain."),
-    _mailer("BATCH_SIZE", 500, "Recipients per batch job."),
-    _mailer("SEND_CHUNK", 25, "Messages claimed at a time within a batch; consent and suppression are re-checked "
-            "for each chunk just before it is sent."),
+    _mailer("BATCH_SIZE", 1000, "Recipients per batch job."),
+    _mailer("SEND_CHUNK", 100, "Messages claimed at a time within a batch; consent and suppression are re-checked "
+            "for each chunk just before it is sent (under a relay rate limit, chunks shrink to ten seconds' worth)."),
     _mailer("BATCH_TIMEOUT", 3600, "Seconds a batch job may run."),
     _mailer("BATCH_LOCK_TTL", 60, "Seconds a killed batch keeps its lock before another run may take over."),
     _mailer("MAX_ATTEMPTS", 5, "Tries per message for temporary failures (4xx, dropped connections)."),

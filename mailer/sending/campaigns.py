@@ -116,7 +116,8 @@ def snapshot(campaign: Campaign) -> int:
         ["campaign_id", "member_id", "email", "status", "batch_no", "attempts", "updated_at"],
         select(literal(campaign.id), recipients.c.member_id, recipients.c.email,
                literal(DeliveryStatus.QUEUED.value), literal(0), literal(0), literal(now, type_=Delivery.updated_at.type))
-        .where(true()))  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
+        .where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
+        .order_by(recipients.c.member_id))  # batches follow member order on every database
     session.execute(stmt)
     size = current_app.config["BATCH_SIZE"]
     first = session.scalar(select(func.min(Delivery.id)).where(Delivery.campaign_id == campaign.id)) or 0

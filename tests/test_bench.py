@@ -1,0 +1,45 @@
+"""`mailer bench send` end to end, small: real worker processes, Redis and an SMTP sink, on scratch
+data. Only what does not depend on timing is checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = {"pipeline_msgs_per_s", "ceiling_msgs_per_s", "naive_msgs_per_s", "ratio_to_ceiling", "ratio_to_naive",
+        "deliveries_recorded", "duplicates", "peak_worker_rss_mb", "sink"}
+
+
+def test_bench_send_reports_every_member_recorded_once(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "MAIL_"))}
+    env.update(MAILER_INSTANCE_PATH=str(tmp_path / "instance"), PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "mailer", "bench", "send", "--recipients", "200", "--workers", "1",
+                           "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert KEYS <= result.keys()
+    assert result["deliveries_recorded"] == 200
+    assert result["duplicates"] == 0
+    assert result["sink_received"] == 200
+    assert result["pipeline_msgs_per_s"] > 0 and result["ceiling_msgs_per_s"] > 0 and result["naive_msgs_per_s"] > 0
+    assert result["peak_worker_rss_mb"] > 0
+
+
+def test_bench_ingest_stores_and_processes_every_message(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "MAIL_"))}
+    env.update(MAILER_INSTANCE_PATH=str(tmp_path / "instance"), PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "mailer", "bench", "ingest", "--messages", "40", "--json"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"ingest_msgs_per_s", "bare_parse_msgs_per_s", "ratio_to_bare_parse"} <= result.keys()
+    assert (result["messages"], result["processed"], result["failed"]) == (40, 40, 0)
