@@ -19,7 +19,7 @@ members_cli = AppGroup("members", help="Members and the membership export.")
 
 def init_app(app: Flask) -> None:
     """Attach Mailer's commands to the app's CLI."""
-    from mailer import up
+    from mailer import bench, up
     from mailer.inbound.cli import inbound_cli
 
     for group in (db_cli, officers_cli, members_cli):
@@ -27,6 +27,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(up.up_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(config_command)
+    app.cli.add_command(bench.bench_cli)
     app.cli.add_command(inbound_cli)
 
 

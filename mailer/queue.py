@@ -45,14 +45,36 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     with app.app_context():
         reconcile_on_start()
+        from mailer.sending.batch import prepare_worker
+
+        prepare_worker()
         worker = Worker([get_queue()], connection=redis_connection())
         return worker.work(burst=burst, with_scheduler=True)
 
 
-def reconcile_on_start() -> None:
+def reconcile_on_start() -> dict:
     """Put back any work Redis lost (a flush, a restart, a killed worker): the database knows."""
+    from mailer.inbound import correspondence, imap
     from mailer.sending.campaigns import reconcile
 
     found = reconcile()
+    found["inbound_jobs"] = requeue_inbound()
+    found["replies"] = correspondence.requeue_replies()  # officers' answers not yet sent
+    found["imap_poll"] = imap.ensure_polling()  # the poll chain, when MAILER_IMAP_HOST is set
     if any(found.values()):
         logging.getLogger("mailer").info("reconciled the queue with the database: %s", found)
+    return found
+
+
+def requeue_inbound() -> int:
+    """Queue processing again for stored messages still waiting whose job Redis no longer holds."""
+    from mailer.inbound import store
+
+    q = get_queue()
+    waiting = (set(q.get_job_ids()) | set(q.scheduled_job_registry.get_job_ids())
+               | set(q.started_job_registry.get_job_ids()))
+    pending = {job_id.split("-")[1] for job_id in waiting if job_id.startswith("inbound-")}  # inbound-<id>-<attempt>
+    lost = [message_id for message_id in store.unprocessed() if str(message_id) not in pending]
+    for message_id in lost:
+        store.enqueue_processing(message_id)
+    return len(lost)

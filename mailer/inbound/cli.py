@@ -1,8 +1,11 @@
-"""`mailer inbound ...`: look at inbound mail from the command line, without storing anything."""
+"""`mailer inbound ...`: inbound mail from the command line. `parse` looks at a message without
+storing it; `ingest`, `poll` and `smtpd` take mail in (stored, deduplicated, queued for processing)."""
 
 from __future__ import annotations
 
 import json
+import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -101,3 +104,106 @@ def _print_summary(data: dict) -> None:
     if data["visible_text"]:
         click.echo("")
         click.echo(data["visible_text"])
+
+
+# --- taking mail in -------------------------------------------------------------------------
+
+def _queue_reachable() -> bool:
+    from mailer import queue
+
+    try:
+        return bool(queue.redis_connection().ping())
+    except Exception:  # noqa: BLE001 - no Redis configured, or not answering
+        return False
+
+
+class _NoQueueNoise(logging.Filter):
+    def filter(self, record):
+        return "could not queue inbound message" not in record.getMessage()
+
+
+@contextmanager
+def _queue_note():
+    """Without Redis, messages are still stored; say so once instead of once per message."""
+    reachable = _queue_reachable()
+    quiet = _NoQueueNoise()
+    if not reachable:
+        current_app.logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        current_app.logger.removeFilter(quiet)
+        if not reachable:
+            click.echo("Note: no job queue (Redis) reachable, so processing is not queued yet; a worker "
+                       "queues it when it next starts (set MAILER_REDIS_URL to queue it now).", err=True)
+
+
+@inbound_cli.command("ingest")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def ingest_command(files: tuple[Path, ...]) -> None:
+    """Store messages from .eml files and mbox files (an mbox starts with a "From " line)."""
+    from mailer.inbound.formats import read_messages
+    from mailer.inbound.store import store
+
+    new = held = skipped = 0
+    with _queue_note():
+        for path in files:
+            try:
+                for item in read_messages(path):
+                    if item.problem:
+                        skipped += 1
+                        click.echo(f"{item.label}: skipped, {item.problem}", err=True)
+                        continue
+                    message, created = store(item.raw, "file")
+                    new, held = new + created, held + (not created)
+                    click.echo(f"{item.label}: {'stored' if created else 'already held'} (#{message.id})")
+            except OSError as exc:
+                skipped += 1
+                click.echo(f"{path}: skipped, cannot be read ({exc.strerror or exc})", err=True)
+    click.echo(f"{new} stored new, {held} already held" + (f", {skipped} skipped" if skipped else "") + ".")
+    if skipped:
+        raise SystemExit(1)
+
+
+@inbound_cli.command("poll")
+def poll_command() -> None:
+    """Poll the IMAP mailbox once now (MAILER_IMAP_* settings)."""
+    from mailer.inbound import imap
+
+    if not imap.configured():
+        raise click.ClickException("IMAP is not configured: set MAILER_IMAP_HOST and the other MAILER_IMAP_* settings.")
+    try:
+        with _queue_note():
+            result = imap.locked_poll()
+    except imap.ImapError as exc:
+        raise click.ClickException(str(exc)) from None
+    if result is None:
+        click.echo("Another poll of this mailbox is running; nothing done.")
+        return
+    if result.reset:
+        click.echo(f"UIDVALIDITY changed ({result.uidvalidity}): the folder was read again.")
+    click.echo(f"{result.mailbox}: {result.found} to take, {result.new} stored new, {result.held} already held, "
+               f"{result.done} {result.action}.")
+
+
+@inbound_cli.command("smtpd")
+@click.option("--port", type=click.IntRange(1, 65535), required=True, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (keep it local when Postfix hands mail over on this machine).")
+@click.option("--lmtp", is_flag=True, help="Speak LMTP (for Postfix's lmtp transport) instead of SMTP.")
+def smtpd_command(port: int, host: str, lmtp: bool) -> None:
+    """Receive mail over SMTP or LMTP and store each message (250 only once it is committed)."""
+    from mailer.inbound import smtpd
+
+    app = current_app._get_current_object()
+
+    def ready(controller):
+        click.echo(f"Mailer inbound {'LMTP' if lmtp else 'SMTP'} listening on {host}:{port}. Ctrl+C to stop.")
+        if not _queue_reachable():
+            click.echo("Note: no job queue (Redis) reachable: messages are stored, and processed once a worker starts.",
+                       err=True)
+
+    try:
+        smtpd.serve(app, host, port, lmtp, ready=ready)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -89,22 +89,27 @@ def _process(message: InboundMessage) -> None:
             from_inbound(message)  # apologies to a meeting's notice, or a calendar answer
 
 
+def _text(value: str | None) -> str:
+    """Text as a database column takes it: PostgreSQL refuses NUL characters, which broken mail has."""
+    return (value or "").replace("\x00", "\ufffd")
+
+
 def _fill(message: InboundMessage, parsed: ParsedMessage, result: Classification) -> None:
     message.kind = InboundKind(result.kind)
     message.reasons, message.defects = list(result.reasons), list(parsed.defects)
     if parsed.oversized:
         message.defects = [*message.defects, "over the size limit: only the headers were read"]
-    message.from_address, message.from_name = parsed.from_address, (parsed.from_name or "")[:200]
+    message.from_address, message.from_name = parsed.from_address, _text(parsed.from_name)[:200]
     message.to_addresses, message.cc_addresses = parsed.to, parsed.cc
-    message.subject, message.sent_at = (parsed.subject or "")[:500], parsed.date
+    message.subject, message.sent_at = _text(parsed.subject)[:500], parsed.date
     message.in_reply_to, message.references = parsed.in_reply_to, parsed.references
-    message.full_text = parsed.text or ""
-    message.html_safe = sanitize_inbound_html(parsed.html) if parsed.html else None
+    message.full_text = _text(parsed.text)
+    message.html_safe = _text(sanitize_inbound_html(parsed.html)) if parsed.html else None
     try:
         trimmed = trim_html(parsed.html) if parsed.html_only and parsed.html else trim_text(parsed.text or "")
-        message.visible_text, message.quoted_text = trimmed.visible, trimmed.quoted
+        message.visible_text, message.quoted_text = _text(trimmed.visible), _text(trimmed.quoted)
     except Exception:  # noqa: BLE001 - a trimming bug must not hide the message: show it whole
-        message.visible_text, message.quoted_text = parsed.text or "", ""
+        message.visible_text, message.quoted_text = _text(parsed.text), ""
     message.report = None
     if result.bounce is not None:
         message.report = {"bounce": {"source": result.bounce.source, "original_message_id": result.bounce.original_message_id,
