@@ -15,7 +15,8 @@ LONDON = ZoneInfo("Europe/London")
 
 def init_app(app: Flask) -> None:
     """Register the blueprints, error pages and what every page template needs."""
-    from mailer.web import audit, auth, dashboard, imports, members, officers, outbox, public
+    from mailer.web import (audit, auth, campaigns, correspondence, dashboard, imports, meetings, members, officers, outbox,
+                            public)
 
     admin = Blueprint("admin", __name__)
 
@@ -24,10 +25,13 @@ def init_app(app: Flask) -> None:
     def _signed_in_only():
         """Every admin page needs a signed-in officer: secure by default, not per view."""
 
-    for bp in (dashboard.bp, members.bp, imports.bp, officers.bp, audit.bp, outbox.bp):
+    for bp in (dashboard.bp, members.bp, campaigns.bp, correspondence.bp, meetings.bp, imports.bp, officers.bp, audit.bp,
+               outbox.bp):
         admin.register_blueprint(bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(public.bp)  # reached from members' email: no login, token-checked
+    from mailer.web import inbound_hooks
+    app.register_blueprint(inbound_hooks.bp)  # mail coming in: no login, secret- or signature-checked
     app.register_blueprint(admin)
 
     app.register_error_handler(403, _error_page(403, "You do not have access to this page."))

@@ -150,3 +150,21 @@ def calendar_feed(token: str):
     return ical.feed(upcoming(branch.id if branch else None), name), 200, {
         "Content-Type": "text/calendar; charset=utf-8",
         "Content-Disposition": 'inline; filename="meetings.ics"'}
+
+
+# --- meetings: the minutes' web copy -----------------------------------------------------------
+
+@bp.route("/minutes/<web_token>")
+def minutes(web_token: str):
+    """The web copy of circulated minutes (the link in the circulation email); drafts are never shown."""
+    from markdown_it import MarkdownIt
+
+    from mailer.meetings.minutes import body_markdown
+    from mailer.models import Minutes, MinutesStatus
+
+    found = session.scalar(select(Minutes).where(Minutes.web_token == web_token))
+    if found is None or found.status not in (MinutesStatus.CIRCULATED, MinutesStatus.ADOPTED):
+        abort(404)
+    # Members' and correspondents' words stay text; their line breaks stay line breaks.
+    html = MarkdownIt("commonmark", {"html": False, "breaks": True}).render(body_markdown(found))
+    return render_template("web/public/minutes.html", minutes=found, html=html), 200, {"X-Robots-Tag": "noindex"}

@@ -1,0 +1,632 @@
+"""The correspondence log: the threads officers read, answer and close, within their branch.
+
+Views and (later) the JSON API call these functions; the rules live here. Branch scoping: a
+branch secretary sees only threads, messages and bounces of their own branch; CLP roles see all.
+What Mailer could not place in a branch (unmatched auto-replies, messages whose processing
+failed) is for CLP roles only. Every officer action is audited: the log holds personal data.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import smtplib
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.policy import SMTP
+from email.policy import default as default_policy
+from email.utils import format_datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from rq import Retry
+from sqlalchemy import Select, exists, false, func, or_, select, true
+from sqlalchemy.orm import aliased, joinedload
+
+from mailer import audit, queue
+from mailer.db import session, utcnow
+from mailer.inbound import store
+from mailer.members.service import Page, _contains
+from mailer.models import (BounceEvent, Branch, Campaign, Delivery, EmailHealth, InboundAttachment, InboundKind,
+                           InboundMessage, InboundStatus, Member, Officer, OutgoingReply, Thread, ThreadNote,
+                           ThreadRead, ThreadStatus)
+
+NOTE_MAX = 10_000
+REPLY_MAX = 50_000
+LONDON = ZoneInfo("Europe/London")  # how officers read times, in a quote as on the page
+MAX_DEPTH = 6  # deeper replies are drawn at this depth: a long back-and-forth stays readable
+
+
+class CorrespondenceError(ValueError):
+    """An officer's request that cannot be done, with a message to show them."""
+
+
+# --- scope ----------------------------------------------------------------------------------
+
+def _branch_filter(column, officer: Officer):
+    """The condition on a branch id column that limits rows to what `officer` may see."""
+    if officer.sees_all_branches:
+        return true()
+    if officer.branch_id is None:  # never "branch IS NULL": a secretary without a branch sees nothing
+        return false()
+    return column == officer.branch_id
+
+
+def scope_threads(stmt: Select, officer: Officer) -> Select:
+    """Limit a query over threads to those `officer` may see."""
+    return stmt.where(_branch_filter(Thread.branch_id, officer))
+
+
+def can_see_thread(officer: Officer, thread: Thread) -> bool:
+    return officer.sees_all_branches or (officer.branch_id is not None and thread.branch_id == officer.branch_id)
+
+
+def _message_branch_id(message: InboundMessage) -> int | None:
+    if message.thread_id is not None:
+        return message.thread.branch_id if message.thread else None
+    return message.member.branch_id if message.member else None
+
+
+def can_see_message(officer: Officer, message: InboundMessage) -> bool:
+    """A threaded message goes with its thread; an unthreaded one with its member's branch; one
+    matched to no member (or not processed) only CLP roles may see."""
+    return officer.sees_all_branches or (officer.branch_id is not None
+                                         and _message_branch_id(message) == officer.branch_id)
+
+
+def get_thread(officer: Officer, thread_id: int) -> Thread | None:
+    """The thread, or None when it does not exist or `officer` may not see it (never tell which)."""
+    thread = session.get(Thread, thread_id)
+    return thread if thread is not None and can_see_thread(officer, thread) else None
+
+
+def get_message(officer: Officer, message_id: int) -> InboundMessage | None:
+    """The inbound message, or None when missing or out of `officer`'s scope."""
+    message = session.get(InboundMessage, message_id)
+    return message if message is not None and can_see_message(officer, message) else None
+
+
+def get_attachment(officer: Officer, attachment_id: int) -> InboundAttachment | None:
+    """The attachment, or None when missing or its message is out of scope."""
+    attachment = session.get(InboundAttachment, attachment_id)
+    if attachment is None or not can_see_message(officer, attachment.message):
+        return None
+    return attachment
+
+
+def get_reply(officer: Officer, reply_id: int) -> OutgoingReply | None:
+    reply = session.get(OutgoingReply, reply_id)
+    if reply is None or get_thread(officer, reply.thread_id) is None:
+        return None
+    return reply
+
+
+# --- the inbox ------------------------------------------------------------------------------
+
+@dataclass
+class ThreadQuery:
+    """What the inbox shows: None/"" means no filter on that field."""
+
+    status: ThreadStatus | None = ThreadStatus.NEEDS_ACTION
+    campaign_id: int | None = None
+    branch_id: int | None = None
+    assigned_to_id: int | None = None
+    unread: bool = False
+    q: str = ""
+    page: int = 1
+
+
+@dataclass
+class ThreadRow:
+    thread: Thread
+    unread: bool
+    messages: int
+    latest: str  # the start of the newest message's trimmed text
+    latest_from: str
+
+
+def _unread_condition(officer: Officer):
+    """True for threads with activity `officer` has not read."""
+    read = select(ThreadRead.read_at).where(ThreadRead.thread_id == Thread.id,
+                                            ThreadRead.officer_id == officer.id).scalar_subquery()
+    return or_(read.is_(None), read < Thread.last_activity_at)
+
+
+def _search(q: str):
+    """Threads whose subject, correspondent or any message's sender or text contains `q`."""
+    def like(column):
+        # lower() on both sides ignores case; the text as typed too (SQLite folds ASCII only).
+        return or_(func.lower(column).like(_contains(q.lower()), escape="\\"), column.like(_contains(q), escape="\\"))
+
+    in_messages = exists().where(InboundMessage.thread_id == Thread.id,
+                                 or_(like(InboundMessage.full_text), like(InboundMessage.visible_text),
+                                     like(InboundMessage.from_name), like(InboundMessage.from_address)))
+    in_member = exists().where(Member.id == Thread.member_id, like(Member.first_name + " " + Member.last_name))
+    return or_(like(Thread.subject), like(Thread.correspondent), in_messages, in_member)
+
+
+def _filtered(officer: Officer, tq: ThreadQuery) -> Select:
+    stmt = scope_threads(select(Thread), officer)
+    if tq.status is not None:
+        stmt = stmt.where(Thread.status == tq.status)
+    if tq.campaign_id:
+        stmt = stmt.where(Thread.campaign_id == tq.campaign_id)
+    if tq.branch_id:
+        stmt = stmt.where(Thread.branch_id == tq.branch_id)
+    if tq.assigned_to_id:
+        stmt = stmt.where(Thread.assigned_to_id == tq.assigned_to_id)
+    if tq.unread:
+        stmt = stmt.where(_unread_condition(officer))
+    q = " ".join(tq.q.split())
+    if q:
+        stmt = stmt.where(_search(q))
+    return stmt
+
+
+def list_threads(officer: Officer, tq: ThreadQuery, per_page: int = 50) -> Page:
+    """One page of the threads `officer` may see matching `tq`, newest activity first, as ThreadRows."""
+    stmt = _filtered(officer, tq)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    page = max(1, tq.page)
+    unread = _unread_condition(officer).label("unread")
+    rows = session.execute(stmt.add_columns(unread)
+                           .options(joinedload(Thread.member), joinedload(Thread.branch), joinedload(Thread.campaign),
+                                    joinedload(Thread.assigned_to))
+                           .order_by(Thread.last_activity_at.desc(), Thread.id.desc())
+                           .limit(per_page).offset((page - 1) * per_page)).all()
+    ids = [t.id for t, _ in rows]
+    stats = session.execute(select(InboundMessage.thread_id, func.count(), func.max(InboundMessage.id)).where(
+        InboundMessage.thread_id.in_(ids)).group_by(InboundMessage.thread_id)).all() if ids else []
+    counts = {thread_id: n for thread_id, n, _ in stats}
+    newest = {m.thread_id: m for m in session.scalars(select(InboundMessage).where(
+        InboundMessage.id.in_([newest_id for _, _, newest_id in stats])))} if stats else {}
+    items = []
+    for thread, is_unread in rows:
+        m = newest.get(thread.id)
+        items.append(ThreadRow(thread, bool(is_unread), counts.get(thread.id, 0),
+                               _snippet(m.visible_text or m.full_text) if m else "",
+                               (m.from_name or m.from_address or "") if m else ""))
+    return Page(items, total, page, per_page)
+
+
+def _snippet(text: str, length: int = 140) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= length else text[:length - 1].rstrip() + "…"
+
+
+def filter_choices(officer: Officer) -> dict:
+    """Campaigns and branches that have threads `officer` may see, and the officers one may assign."""
+    campaigns = session.scalars(select(Campaign).where(Campaign.id.in_(
+        scope_threads(select(Thread.campaign_id).where(Thread.campaign_id.is_not(None)), officer)))
+        .order_by(Campaign.id.desc())).all()
+    branches = select(Branch).order_by(Branch.name)
+    if not officer.sees_all_branches:
+        branches = branches.where(Branch.id == officer.branch_id)
+    return {"campaigns": campaigns, "branches": session.scalars(branches).all(), "officers": assignable(officer)}
+
+
+def counts(officer: Officer) -> dict:
+    """{status value: threads} and unread, within `officer`'s scope (for tabs and the nav badge)."""
+    by_status = dict(session.execute(scope_threads(select(Thread.status, func.count()).group_by(Thread.status),
+                                                   officer)).all())
+    return {"needs_action": by_status.get(ThreadStatus.NEEDS_ACTION, 0),
+            "actioned": by_status.get(ThreadStatus.ACTIONED, 0), "unread": unread_count(officer)}
+
+
+def unread_count(officer: Officer) -> int:
+    """Threads with activity `officer` has not read (one indexed count)."""
+    return session.scalar(scope_threads(select(func.count()).select_from(Thread).where(_unread_condition(officer)),
+                                        officer)) or 0
+
+
+def is_unread(officer: Officer, thread: Thread) -> bool:
+    read = session.get(ThreadRead, (officer.id, thread.id))
+    return read is None or read.read_at < thread.last_activity_at
+
+
+def mark_read(officer: Officer, thread: Thread) -> None:
+    """Record that `officer` has read `thread` as it stands now. Not committed."""
+    read = session.get(ThreadRead, (officer.id, thread.id))
+    now = max(utcnow(), thread.last_activity_at)
+    if read is None:
+        session.add(ThreadRead(officer_id=officer.id, thread_id=thread.id, read_at=now))
+    else:
+        read.read_at = now
+
+
+# --- a thread -------------------------------------------------------------------------------
+
+@dataclass
+class Entry:
+    """One item on a thread's timeline: an inbound message, an officer's reply, or a note."""
+
+    kind: str  # "message", "reply", "note"
+    item: InboundMessage | OutgoingReply | ThreadNote
+    at: datetime
+    depth: int = 0
+
+
+def messages_of(thread: Thread) -> list[Entry]:
+    """The thread's inbound messages and officers' replies, oldest first, each with its depth in
+    the conversation (from parent_id; an answer to one of our replies sits under that reply)."""
+    inbound = session.scalars(select(InboundMessage).where(InboundMessage.thread_id == thread.id)
+                              .options(joinedload(InboundMessage.attachments), joinedload(InboundMessage.member))
+                              .order_by(InboundMessage.received_at, InboundMessage.id)).unique().all()
+    replies = session.scalars(select(OutgoingReply).where(OutgoingReply.thread_id == thread.id)
+                              .options(joinedload(OutgoingReply.officer))
+                              .order_by(OutgoingReply.created_at, OutgoingReply.id)).all()
+    by_id = {m.id: m for m in inbound}
+    reply_by_mid = {r.message_id: r for r in replies}
+    parent_of: dict[tuple[str, int], tuple[str, int] | None] = {}
+    for m in inbound:
+        if m.in_reply_to in reply_by_mid:
+            parent_of[("message", m.id)] = ("reply", reply_by_mid[m.in_reply_to].id)
+        else:
+            parent_of[("message", m.id)] = ("message", m.parent_id) if m.parent_id in by_id else None
+    for r in replies:
+        parent_of[("reply", r.id)] = ("message", r.in_reply_to_id) if r.in_reply_to_id in by_id else None
+
+    def depth(key, seen=()) -> int:
+        parent = parent_of.get(key)
+        if parent is None or parent in seen or len(seen) >= MAX_DEPTH:
+            return 0
+        return 1 + depth(parent, (*seen, key))
+
+    entries = [Entry("message", m, m.received_at, depth(("message", m.id))) for m in inbound]
+    entries += [Entry("reply", r, r.created_at, depth(("reply", r.id))) for r in replies]
+    return sorted(entries, key=lambda e: (e.at, e.kind != "message"))
+
+
+def timeline(thread: Thread) -> list[Entry]:
+    """Messages, replies and internal notes, oldest first."""
+    notes = session.scalars(select(ThreadNote).where(ThreadNote.thread_id == thread.id)
+                            .options(joinedload(ThreadNote.officer)).order_by(ThreadNote.at, ThreadNote.id)).all()
+    return sorted([*messages_of(thread), *(Entry("note", n, n.at) for n in notes)], key=lambda e: e.at)
+
+
+def last_inbound(thread: Thread) -> InboundMessage | None:
+    """The newest message in the thread: what a reply answers unless told otherwise."""
+    return session.scalar(select(InboundMessage).where(InboundMessage.thread_id == thread.id)
+                          .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc()).limit(1))
+
+
+def set_status(officer: Officer, thread: Thread, status: ThreadStatus | str) -> None:
+    """Mark the thread actioned or needing action. Not committed."""
+    status = ThreadStatus(status)
+    if thread.status is not status:
+        audit.record("correspondence.status", "thread", thread.id, {"status": [thread.status.value, status.value]},
+                     officer=officer)
+        thread.status = status
+
+
+def assignable(officer: Officer, thread: Thread | None = None) -> list[Officer]:
+    """Active officers who could take a thread (who can see it, for a given thread)."""
+    stmt = select(Officer).where(Officer.active.is_(True)).order_by(Officer.name, Officer.email)
+    branch_id = thread.branch_id if thread is not None else (None if officer.sees_all_branches else officer.branch_id)
+    officers = session.scalars(stmt).all()
+    return [o for o in officers if o.sees_all_branches or (branch_id is not None and o.branch_id == branch_id)]
+
+
+def assign(officer: Officer, thread: Thread, officer_id: int | None) -> None:
+    """Give the thread to an officer who can see it (None: to nobody). Not committed."""
+    assignee = None
+    if officer_id:
+        assignee = session.get(Officer, officer_id)
+        if assignee is None or assignee not in assignable(officer, thread):
+            raise CorrespondenceError("That officer cannot take this thread: they cannot see its branch.")
+    if thread.assigned_to_id != (assignee.id if assignee else None):
+        audit.record("correspondence.assign", "thread", thread.id,
+                     {"assigned_to": [thread.assigned_to.email if thread.assigned_to else None,
+                                      assignee.email if assignee else None]}, officer=officer)
+        thread.assigned_to = assignee
+
+
+def add_note(officer: Officer, thread: Thread, text: str) -> ThreadNote:
+    """An internal note, never sent. Not committed."""
+    text = (text or "").strip()
+    if not text:
+        raise CorrespondenceError("Write the note first.")
+    if len(text) > NOTE_MAX:
+        raise CorrespondenceError(f"A note can be at most {NOTE_MAX:,} characters.")
+    note = ThreadNote(thread_id=thread.id, officer_id=officer.id, text=text)
+    session.add(note)
+    session.flush()
+    audit.record("correspondence.note", "thread", thread.id, note=f"note {note.id}", officer=officer)
+    return note
+
+
+# --- replies ----------------------------------------------------------------------------------
+
+def reply_subject(subject: str) -> str:
+    """"Re: " once in front of the subject answered."""
+    subject = " ".join((subject or "").split()) or "(no subject)"
+    return subject if re.match(r"^re\s*:", subject, re.I) else f"Re: {subject}"
+
+
+def quote(message: InboundMessage) -> str:
+    """The message's visible text quoted as a mail client would, for the reply's end."""
+    who = message.from_name or message.from_address or "they"
+    when = message.sent_at or message.received_at
+    lines = (message.visible_text or message.full_text or "").strip().splitlines()
+    head = f"On {when.astimezone(LONDON):%a %d %b %Y at %H:%M}, {who} wrote:" if when else f"{who} wrote:"
+    return head + "\n" + "\n".join(f"> {line}" if line else ">" for line in lines)
+
+
+def _id_domain() -> str:
+    cfg = current_app.config
+    return cfg["MESSAGE_ID_DOMAIN"] or cfg["SENDER_ADDRESS"].rpartition("@")[2] or "localhost"
+
+
+def reply(officer: Officer, thread: Thread, in_reply_to: InboundMessage | None, body: str,
+          with_quote: bool = False) -> OutgoingReply:
+    """Answer the thread by email: recorded, committed, then queued (the request never waits on
+    SMTP). `in_reply_to` is the message answered (None: the newest in the thread)."""
+    body = (body or "").strip()
+    if not body:
+        raise CorrespondenceError("Write the reply first.")
+    if len(body) > REPLY_MAX:
+        raise CorrespondenceError(f"A reply can be at most {REPLY_MAX:,} characters.")
+    in_reply_to = in_reply_to or last_inbound(thread)
+    if in_reply_to is not None and in_reply_to.thread_id != thread.id:
+        raise CorrespondenceError("That message is not in this thread.")
+    to_address = (in_reply_to.from_address if in_reply_to is not None else "") or thread.correspondent
+    if not to_address:
+        raise CorrespondenceError("There is no address to reply to.")
+    if with_quote and in_reply_to is not None:
+        body = f"{body}\n\n{quote(in_reply_to)}"
+    answer = OutgoingReply(thread_id=thread.id, in_reply_to_id=in_reply_to.id if in_reply_to else None,
+                           officer_id=officer.id, to_address=to_address,
+                           message_id=f"<reply.{thread.id}.{secrets.token_hex(8)}@{_id_domain()}>",
+                           subject=reply_subject(in_reply_to.subject if in_reply_to else thread.subject)[:500],
+                           body=body)
+    session.add(answer)
+    thread.last_activity_at = utcnow()
+    session.flush()
+    audit.record("correspondence.reply", "thread", thread.id, {"to": [None, to_address]},
+                 note=f"reply {answer.id}: {answer.subject}"[:500], officer=officer)
+    mark_read(officer, thread)  # one's own reply is not news to oneself
+    session.commit()
+    _enqueue_send(answer)
+    return answer
+
+
+def resend(officer: Officer, answer: OutgoingReply) -> None:
+    """Queue a reply that was not sent (a refusal, or the queue was away) once more."""
+    if answer.sent_at is not None:
+        raise CorrespondenceError("That reply has already been sent.")
+    answer.error = None
+    audit.record("correspondence.resend", "thread", answer.thread_id, note=f"reply {answer.id}", officer=officer)
+    session.commit()
+    _enqueue_send(answer)
+
+
+def _enqueue_send(answer: OutgoingReply) -> None:
+    from mailer import jobs
+
+    base = current_app.config["RETRY_BASE_SECONDS"]
+    try:
+        queue.enqueue(jobs.send_reply, answer.id, job_id=f"reply-{answer.id}-{time.time_ns()}",
+                      retry=Retry(max=3, interval=[base, base * 4, base * 16]))
+    except Exception:  # noqa: BLE001 - Redis away: the reply is kept, and says why it has not gone
+        current_app.logger.exception("could not queue reply %s", answer.id)
+        answer.error = "Not sent yet: the job queue could not be reached. Use “Send again”."
+        session.commit()
+
+
+def requeue_replies() -> int:
+    """For reconcile: queue again every reply not sent, not refused for good, whose job Redis no
+    longer holds. Returns how many were queued."""
+    q = queue.get_queue()
+    waiting = {*q.get_job_ids(), *q.scheduled_job_registry.get_job_ids(), *q.started_job_registry.get_job_ids()}
+    pending = {job_id.split("-")[1] for job_id in waiting if job_id.startswith("reply-")}  # reply-<id>-<ns>
+    lost = session.scalars(select(OutgoingReply).where(
+        OutgoingReply.sent_at.is_(None),
+        or_(OutgoingReply.error.is_(None), OutgoingReply.error.not_like("Refused%")))).all()
+    lost = [r for r in lost if str(r.id) not in pending]
+    for answer in lost:
+        _enqueue_send(answer)
+    return len(lost)
+
+
+def build_reply(answer: OutgoingReply) -> bytes:
+    """The reply as it goes out: plain text, from the sender, threaded onto the message answered."""
+    cfg = current_app.config
+    from mailer.sending.mime import address
+
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = address(cfg["SENDER_NAME"], cfg["SENDER_ADDRESS"])
+    msg["To"] = answer.to_address
+    msg["Subject"] = answer.subject
+    msg["Date"] = format_datetime(answer.created_at)
+    msg["Message-ID"] = answer.message_id
+    msg["Reply-To"] = address(cfg["SENDER_NAME"], cfg["REPLY_ADDRESS"])
+    parent = session.get(InboundMessage, answer.in_reply_to_id) if answer.in_reply_to_id else None
+    if parent is not None and parent.message_id:
+        msg["In-Reply-To"] = parent.message_id
+        refs = [r for r in (parent.references or []) if r != parent.message_id] + [parent.message_id]
+        msg["References"] = " ".join(refs[-20:])  # the root and the most recent: enough for any client
+    msg.set_content(answer.body)
+    data = msg.as_bytes()
+    from mailer.sending.message import _dkim_signer
+
+    sign = _dkim_signer()
+    return sign(data) if sign is not None else data
+
+
+class TemporaryFailure(Exception):
+    """The relay could not take the reply now: RQ tries again later."""
+
+
+def send_reply(reply_id: int) -> str:
+    """The job: send one officer's reply through the configured relay; record sent_at or the error."""
+    from mailer.mail import mail
+
+    answer = session.get(OutgoingReply, reply_id)
+    if answer is None:
+        return "gone"
+    if answer.sent_at is not None:
+        return "already sent"
+    cfg = current_app.config
+    data = build_reply(answer)
+    envelope_from = cfg["BOUNCE_ADDRESS"] or cfg["REPLY_ADDRESS"]
+    try:
+        with mail.connect() as conn:
+            if conn.host is not None:  # None: Flask-Mail is told to suppress sending
+                refused = conn.host.sendmail(envelope_from, [answer.to_address], data)
+                if refused:
+                    raise smtplib.SMTPRecipientsRefused(refused)
+    except (smtplib.SMTPException, OSError) as exc:
+        code = _code(exc)
+        answer.error = f"{'Refused' if code and code >= 500 else 'Not sent yet'}: {exc}"[:1000]
+        session.commit()
+        if code is not None and code >= 500:
+            return "failed"
+        raise TemporaryFailure(answer.error) from exc
+    answer.sent_at, answer.error = utcnow(), None
+    session.commit()
+    return "sent"
+
+
+def _code(exc: Exception) -> int | None:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [c for c, _ in exc.recipients.values()]
+        return min(codes) if codes else None
+    return getattr(exc, "smtp_code", None)
+
+
+# --- processing failures, bounces, auto-replies -------------------------------------------------
+
+@dataclass
+class FailedRow:
+    message: InboundMessage
+    subject: str  # read from the raw headers: processing never got as far as filling them in
+    sender: str
+
+
+def failed_messages(officer: Officer, page: int = 1, per_page: int = 50) -> Page:
+    """Messages whose processing failed, as FailedRows (CLP roles only: unprocessed mail has no branch)."""
+    if not officer.sees_all_branches:
+        return Page([], 0, 1, per_page)
+    stmt = select(InboundMessage).where(InboundMessage.status == InboundStatus.FAILED)
+    result = _page(stmt.order_by(InboundMessage.received_at.desc()), page, per_page)
+    result.items = [FailedRow(m, *_subject_and_sender(m)) for m in result.items]
+    return result
+
+
+def _subject_and_sender(message: InboundMessage) -> tuple[str, str]:
+    if message.subject or message.from_address:
+        return message.subject, message.from_address or ""
+    try:
+        headers = BytesHeaderParser(policy=default_policy).parsebytes(message.raw[:64 * 1024])
+        return str(headers.get("Subject", ""))[:300], str(headers.get("From", ""))[:300]
+    except Exception:  # noqa: BLE001 - the headers may be what broke processing: show what we have
+        return "", ""
+
+
+def retry_processing(officer: Officer, message: InboundMessage) -> None:
+    """Queue a failed message's processing again."""
+    if message.status is not InboundStatus.FAILED:
+        raise CorrespondenceError("Only a message whose processing failed can be retried.")
+    message.status = InboundStatus.RECEIVED
+    audit.record("correspondence.retry", "inbound_message", message.id, note=(message.error or "")[-300:],
+                 officer=officer)
+    session.commit()
+    store.enqueue_processing(message.id)
+
+
+def _page(stmt: Select, page: int, per_page: int) -> Page:
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    page = max(1, page)
+    rows = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique().all()
+    return Page(list(rows), total, page, per_page)
+
+
+def _member_scope(column, officer: Officer):
+    """Rows whose member (by `column`) is in `officer`'s branch; all rows for CLP roles."""
+    if officer.sees_all_branches:
+        return true()
+    member = aliased(Member)  # the query may join Member itself: never correlate with it
+    return exists().where(member.id == column, _branch_filter(member.branch_id, officer))
+
+
+@dataclass
+class BounceRow:
+    event: BounceEvent
+    member: Member | None
+    campaign: Campaign | None
+
+
+def bounce_events(officer: Officer, page: int = 1, per_page: int = 50, campaign_id: int | None = None) -> Page:
+    """Bounce events, newest first, with their member and campaign, within `officer`'s scope."""
+    stmt = (select(BounceEvent, Member, Campaign)
+            .outerjoin(Member, Member.id == BounceEvent.member_id)
+            .outerjoin(Delivery, Delivery.id == BounceEvent.delivery_id)
+            .outerjoin(Campaign, Campaign.id == Delivery.campaign_id)
+            .where(_member_scope(BounceEvent.member_id, officer)))
+    if campaign_id:
+        stmt = stmt.where(Delivery.campaign_id == campaign_id)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    page = max(1, page)
+    rows = session.execute(stmt.order_by(BounceEvent.at.desc(), BounceEvent.id.desc())
+                           .limit(per_page).offset((page - 1) * per_page)).all()
+    return Page([BounceRow(*r) for r in rows], total, page, per_page)
+
+
+def on_hold(officer: Officer) -> list[Member]:
+    """Members whose address is on hold after bounces: to correct in the membership system."""
+    from mailer.auth import scope_members
+
+    return session.scalars(scope_members(select(Member).where(Member.email_health == EmailHealth.ON_HOLD)
+                                         .order_by(Member.last_name, Member.first_name), officer)).all()
+
+
+def auto_replies(officer: Officer, page: int = 1, per_page: int = 50) -> Page:
+    """Auto-replies (out of office and the like), newest first: recorded, never threaded or answered."""
+    stmt = (select(InboundMessage).where(InboundMessage.kind == InboundKind.AUTO_REPLY,
+                                         _member_scope(InboundMessage.member_id, officer))
+            .options(joinedload(InboundMessage.member), joinedload(InboundMessage.campaign))
+            .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc()))
+    return _page(stmt, page, per_page)
+
+
+def download_audit(officer: Officer, what: str, message: InboundMessage, note: str = "") -> None:
+    """Personal data leaving the system as a file (a raw message, an attachment) is recorded."""
+    audit.record(f"correspondence.download_{what}", "inbound_message", message.id, note=note[:500], officer=officer)
+
+
+# --- for the campaign page ------------------------------------------------------------------------
+
+def replies_and_bounces(campaign: Campaign, officer: Officer | None = None, recent: int = 10) -> dict:
+    """What came back from a campaign: counts, the most recent threads and bounce events.
+    Pass the officer to keep to their branch (a branch secretary)."""
+    thread_scope = _branch_filter(Thread.branch_id, officer) if officer is not None else true()
+    member_scope = _member_scope(BounceEvent.member_id, officer) if officer is not None else true()
+    threads = select(Thread).where(Thread.campaign_id == campaign.id, thread_scope)
+    by_status = dict(session.execute(select(Thread.status, func.count()).where(
+        Thread.campaign_id == campaign.id, thread_scope).group_by(Thread.status)).all())
+    replies = session.scalar(select(func.count()).select_from(InboundMessage).join(
+        Thread, Thread.id == InboundMessage.thread_id).where(Thread.campaign_id == campaign.id, thread_scope))
+    message_scope = _member_scope(InboundMessage.member_id, officer) if officer is not None else true()
+    kinds = dict(session.execute(select(InboundMessage.kind, func.count()).where(
+        InboundMessage.campaign_id == campaign.id, InboundMessage.thread_id.is_(None), message_scope)
+        .group_by(InboundMessage.kind)).all())
+    bounce_stmt = (select(BounceEvent).join(Delivery, Delivery.id == BounceEvent.delivery_id)
+                   .where(Delivery.campaign_id == campaign.id, member_scope))
+    hard = dict(session.execute(select(BounceEvent.hard, func.count()).join(
+        Delivery, Delivery.id == BounceEvent.delivery_id).where(Delivery.campaign_id == campaign.id, member_scope)
+        .group_by(BounceEvent.hard)).all())
+    return {
+        "counts": {"threads": sum(by_status.values()), "replies": replies or 0,
+                   "needs_action": by_status.get(ThreadStatus.NEEDS_ACTION, 0),
+                   "actioned": by_status.get(ThreadStatus.ACTIONED, 0),
+                   "auto_replies": kinds.get(InboundKind.AUTO_REPLY, 0),
+                   "complaints": kinds.get(InboundKind.COMPLAINT, 0),
+                   "hard_bounces": hard.get(True, 0), "soft_bounces": hard.get(False, 0)},
+        "threads": session.scalars(threads.options(joinedload(Thread.member))
+                                   .order_by(Thread.last_activity_at.desc()).limit(recent)).all(),
+        "bounces": session.scalars(bounce_stmt.order_by(BounceEvent.at.desc()).limit(recent)).all(),
+    }
+

@@ -1,0 +1,510 @@
+"""Campaign pages: the list, the composer (segment with a live count, preview, test send,
+attachments, schedule or send now) and the campaign page with its live progress and report.
+
+The rules live in mailer.compose.drafts, mailer.members.segments and mailer.sending.campaigns;
+these views only read the form, call them, and show what they say. Every button in the composer
+saves what the officer typed before it acts, so what is tested, scheduled or sent is what is on
+the screen.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+
+from mailer import audit
+from mailer.compose import drafts, starters
+from mailer.compose.render import TemplateError
+from mailer.db import session
+from mailer.members import segments
+from mailer.members import service as members
+from mailer.models import Attachment, Branch, Campaign, CampaignStatus, MemberStatus, Role, Segment, Stream, Tag
+from mailer.sending import campaigns as sending
+from mailer.web import LONDON
+
+bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
+
+# The preview is the email itself: its own styles, pictures from anywhere, never a script, and
+# framed only by our own composer (inside a sandbox="" iframe).
+PREVIEW_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; "
+                               "frame-ancestors 'self'",
+    "X-Frame-Options": "SAMEORIGIN",
+}
+LIVE_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED)
+TEXT_FIELDS = ("name", "subject", "preheader", "from_name", "body", "body_format", "stream")
+SEGMENT_PREFIXES = {"": "seg_", "exclude": "ex_"}
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def _campaign_or_404(campaign_id: int) -> Campaign:
+    campaign = drafts.get_campaign(current_user, campaign_id)
+    if campaign is None:
+        abort(404)  # the same answer for "no such campaign" and "another branch's"
+    return campaign
+
+
+def _checked_form() -> None:
+    """Refuse a POST without a valid CSRF token (CSRFProtect answers first when it is on)."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+
+
+def _segment_from_form() -> dict:
+    """The segment builder's fields as a definition (not yet cleaned)."""
+    form = request.form
+
+    def lists(prefix: str) -> dict:
+        return {key: form.getlist(prefix + key) for key in segments.LIST_KEYS}
+
+    definition = lists("seg_")
+    for key in ("joined_after", "joined_before"):
+        definition[key] = form.get("seg_" + key, "").strip()
+    definition["exclude"] = lists("ex_")
+    return definition
+
+
+def _composer_values(with_segment: bool = True) -> dict:
+    """What the composer sent, for drafts.update. Only fields present are included, so a form
+    without them (the confirmation step, a button elsewhere) changes nothing."""
+    values = {name: request.form[name] for name in TEXT_FIELDS if name in request.form}
+    if with_segment and request.form.get("segment_form"):
+        values["segment"] = _segment_from_form()
+    return values
+
+
+def _save(campaign: Campaign, values: dict | None = None) -> str | None:
+    """Save the composer's fields; the refusal's message, or None when saved (and committed)."""
+    values = _composer_values() if values is None else values
+    if not values:
+        return None
+    try:
+        drafts.update(current_user, campaign, values)
+        session.commit()
+    except ValueError as exc:  # DraftError, or a stream or format that does not exist
+        session.rollback()
+        return str(exc)
+    return None
+
+
+def _branch_names() -> dict[int, str]:
+    stmt = select(Branch.id, Branch.name)
+    if not current_user.sees_all_branches:
+        stmt = stmt.where(Branch.id == current_user.branch_id)
+    return dict(session.execute(stmt).all())
+
+
+def _saved_segments() -> list[Segment]:
+    stmt = select(Segment).order_by(func.lower(Segment.name))
+    if not current_user.sees_all_branches:
+        stmt = stmt.where(Segment.branch_id == current_user.branch_id)
+    return list(session.scalars(stmt))
+
+
+def _preview_member_id() -> int | None:
+    raw = request.values.get("member", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _local_input(value: datetime | None) -> str:
+    """A stored UTC time as a datetime-local value in UK time."""
+    return value.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+def _parse_local(raw: str) -> datetime | None:
+    """A datetime-local value, read as UK time, as an aware UTC datetime (None if unreadable)."""
+    try:
+        naive = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    if naive.tzinfo is not None:
+        return naive.astimezone(timezone.utc)
+    return naive.replace(tzinfo=LONDON).astimezone(timezone.utc)
+
+
+def _count_text(numbers: dict) -> str:
+    m, r = numbers["members"], numbers["recipients"]
+    return (f"{m} member{' matches' if m == 1 else 's match'}; "
+            f"{r} address{'' if r == 1 else 'es'} will receive it.")
+
+
+def _composer(campaign: Campaign, error: str | None = None, submitted: dict | None = None, status: int = 200):
+    """Render the composer: the saved campaign, or (after a refused save) what was submitted."""
+    values = {name: getattr(campaign, name) for name in TEXT_FIELDS}
+    values = {k: (v.value if hasattr(v, "value") else v) or "" for k, v in values.items()}
+    definition = dict(campaign.segment or {})
+    if submitted:
+        values.update({k: v for k, v in submitted.items() if k != "segment"})
+        definition = submitted.get("segment", definition)
+    stream = Stream(values["stream"]) if values["stream"] in Stream._value2member_map_ else campaign.stream
+    try:
+        numbers = segments.count(definition, stream, current_user)
+        count_text = _count_text(numbers)
+    except segments.SegmentError as exc:
+        count_text = f"The filters cannot be used: {exc}"
+    preview_member = drafts.preview_member(current_user, _preview_member_id())
+    problems = drafts.problems(campaign)
+    preview_subject = None
+    if not problems:
+        try:
+            preview_subject = drafts.preview(campaign, preview_member)[0]
+        except TemplateError:
+            pass
+    found = []
+    if request.args.get("find", "").strip():
+        found = members.search(current_user, members.MemberQuery(q=request.args["find"]), per_page=10).items
+    choices = members.filter_choices(current_user)
+    return render_template(
+        "web/campaigns/compose.html", campaign=campaign, values=values, seg=definition,
+        exclude={k: v for k, v in (definition.get("exclude") or {}).items() if v}, error=error, count_text=count_text,
+        problems=problems, form=FlaskForm(), choices=choices,
+        tags=list(session.scalars(select(Tag.name).order_by(Tag.name))), roles=list(Role),
+        statuses=list(MemberStatus), saved_segments=_saved_segments(), preview_member=preview_member,
+        found=found, preview_subject=preview_subject, send_at=_local_input(campaign.scheduled_at),
+        attachment_limit=current_app.config["ATTACHMENT_MAX_BYTES"],
+        attachment_types=sorted(drafts.ATTACHMENT_TYPES)), status
+
+
+def _after_save_failure(campaign: Campaign, error: str):
+    return _composer(campaign, error=error, submitted=_composer_values(), status=400)
+
+
+def _preview_response(body: str, mimetype: str = "text/html") -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.headers.update(PREVIEW_HEADERS)
+    return response
+
+
+# --- list and create ------------------------------------------------------------------------
+
+@bp.route("/")
+def index():
+    page_no = max(1, request.args.get("page", 1, type=int))
+    per_page = current_app.config["PAGE_SIZE"]
+    stmt = drafts.visible_campaigns(current_user)
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = session.scalars(stmt.limit(per_page).offset((page_no - 1) * per_page)).all()
+    page = members.Page([(c, sending.progress(c)) for c in rows], total, page_no, per_page)
+    return render_template("web/campaigns/list.html", page=page, starters=starters.all_starters(),
+                           form=FlaskForm(), Stream=Stream)
+
+
+@bp.route("/new", methods=["POST"])
+def create():
+    _checked_form()
+    stream_value = request.form.get("stream", Stream.BULLETINS.value)
+    stream = Stream(stream_value) if stream_value in Stream._value2member_map_ else Stream.BULLETINS
+    try:
+        campaign = drafts.create(current_user, request.form.get("starter") or None, stream)
+    except drafts.DraftError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".index"))
+    session.commit()
+    flash(f"{campaign.name}: a new draft. Nothing is sent until you choose Send now or Schedule.", "info")
+    return redirect(url_for(".edit", campaign_id=campaign.id))
+
+
+# --- the composer ---------------------------------------------------------------------------
+
+@bp.route("/<int:campaign_id>/edit", methods=["GET", "POST"])
+def edit(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    if campaign.status not in drafts.EDITABLE_STATUSES:
+        flash(f"This campaign is {campaign.status.value}: it can no longer be changed.", "info")
+        return redirect(url_for(".detail", campaign_id=campaign.id))
+    if request.method == "POST":
+        _checked_form()
+        error = _save(campaign)
+        if error:
+            return _after_save_failure(campaign, error)
+        found = drafts.problems(campaign)
+        flash("Saved." + (f" {len(found)} problem{'' if len(found) == 1 else 's'} to fix before sending."
+                          if found else ""), "info")
+        return redirect(url_for(".edit", campaign_id=campaign.id, member=_preview_member_id() or None))
+    return _composer(campaign)
+
+
+@bp.route("/<int:campaign_id>/count", methods=["POST"])
+def count(campaign_id: int):
+    """The live recipient count for the filters on screen (nothing is saved). The filters go
+    through the same rules as a save (a branch secretary's are their branch's)."""
+    campaign = _campaign_or_404(campaign_id)
+    _checked_form()
+    copy, error = _unsaved_copy(campaign, with_segment=True)
+    if error:
+        return jsonify(error=error, text=f"The filters cannot be used: {error}"), 400
+    numbers = segments.count(copy.segment, copy.stream, current_user)
+    return jsonify(numbers | {"text": _count_text(numbers)})
+
+
+@bp.route("/<int:campaign_id>/members.json")
+def find_members(campaign_id: int):
+    """Members to preview as: a few matches for what was typed, within the officer's scope."""
+    _campaign_or_404(campaign_id)
+    q = request.args.get("q", "").strip()
+    found = members.search(current_user, members.MemberQuery(q=q), per_page=10).items if q else []
+    return jsonify([{"id": m.id, "label": f"{m.full_name} <{m.email or 'no email'}>"} for m in found])
+
+
+@bp.route("/<int:campaign_id>/preview", methods=["GET", "POST"])
+def preview(campaign_id: int):
+    """The email as the chosen member would receive it. GET: the saved campaign; POST: the
+    composer's unsaved fields, rendered from a copy that is never saved."""
+    campaign = _campaign_or_404(campaign_id)
+    member = drafts.preview_member(current_user, _preview_member_id())
+    if request.method == "POST":
+        _checked_form()
+        campaign, error = _unsaved_copy(campaign)
+        if error:
+            return _preview_error([error])
+    try:
+        _subject, html, _text = drafts.preview(campaign, member)
+    except TemplateError:
+        return _preview_error([str(p) for p in drafts.problems(campaign)] or ["The campaign cannot be shown."])
+    return _preview_response(html)
+
+
+def _unsaved_copy(campaign: Campaign, with_segment: bool = False) -> tuple[Campaign, str | None]:
+    """A transient copy of `campaign` with the composer's fields applied by the same rules as a save."""
+    copy = Campaign(id=campaign.id, web_token=campaign.web_token, status=CampaignStatus.DRAFT,
+                    branch_id=campaign.branch_id, segment=dict(campaign.segment or {}),
+                    **{name: getattr(campaign, name) for name in TEXT_FIELDS})
+    try:
+        drafts.update(current_user, copy, _composer_values(with_segment))
+    except (drafts.DraftError, ValueError) as exc:
+        return copy, str(exc)
+    return copy, None
+
+
+def _preview_error(problems: list[str]) -> Response:
+    return _preview_response(render_template("web/campaigns/preview_error.html", problems=problems))
+
+
+@bp.route("/<int:campaign_id>/preview.txt")
+def preview_text(campaign_id: int):
+    """The plain-text alternative, exactly as sent."""
+    campaign = _campaign_or_404(campaign_id)
+    member = drafts.preview_member(current_user, _preview_member_id())
+    try:
+        subject, _html, text = drafts.preview(campaign, member)
+    except TemplateError:
+        problems = "\n".join(f"- {p}" for p in drafts.problems(campaign))
+        return _preview_response(f"This campaign cannot be shown yet:\n{problems}\n", "text/plain")
+    return _preview_response(f"Subject: {subject}\n\n{text}", "text/plain")
+
+
+@bp.route("/<int:campaign_id>/test-send", methods=["POST"])
+def test_send(campaign_id: int):
+    """Save, then send one copy to the officer's own address (never to a member)."""
+    campaign = _campaign_or_404(campaign_id)
+    _checked_form()
+    error = _save(campaign)
+    if error:
+        return _after_save_failure(campaign, error)
+    member = drafts.preview_member(current_user, _preview_member_id())
+    try:
+        address = drafts.test_send(current_user, campaign, member)
+        session.commit()
+        flash(f"Test sent to {address}, as {member.full_name if member else 'the sample member'} would see it.", "info")
+    except TemplateError as exc:
+        session.rollback()
+        flash(f"The test was not sent: {exc}", "error")
+    except (smtplib.SMTPException, OSError) as exc:
+        session.rollback()
+        flash(f"The test could not be sent: the mail server said {exc}", "error")
+    return redirect(url_for(".edit", campaign_id=campaign.id, member=member.id if member else None))
+
+
+@bp.route("/<int:campaign_id>/attachments", methods=["POST"])
+def attach(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    _checked_form()
+    error = _save(campaign)
+    if error:
+        return _after_save_failure(campaign, error)
+    upload = request.files.get("attachment")
+    if upload is None or not upload.filename:
+        flash("Choose a file to attach.", "error")
+    else:
+        try:
+            drafts.add_attachment(current_user, campaign, upload.filename, upload.read(), upload.mimetype)
+            session.commit()
+            flash(f"{upload.filename} attached.", "info")
+        except drafts.DraftError as exc:
+            session.rollback()
+            flash(str(exc), "error")
+    return redirect(url_for(".edit", campaign_id=campaign.id) + "#attachments")
+
+
+@bp.route("/<int:campaign_id>/attachments/<int:attachment_id>/remove", methods=["POST"])
+def remove_attachment(campaign_id: int, attachment_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    _checked_form()
+    error = _save(campaign)
+    if error:
+        return _after_save_failure(campaign, error)
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None or attachment.campaign_id != campaign.id:
+        abort(404)
+    if campaign.status not in drafts.EDITABLE_STATUSES:
+        flash("Attachments can only change before sending.", "error")
+    else:
+        name = attachment.filename
+        campaign.attachments.remove(attachment)
+        audit.record("campaign.detach", "campaign", campaign.id, note=name, officer=current_user)
+        session.commit()
+        flash(f"{name} removed.", "info")
+    return redirect(url_for(".edit", campaign_id=campaign.id) + "#attachments")
+
+
+@bp.route("/<int:campaign_id>/segments/save", methods=["POST"])
+def save_segment(campaign_id: int):
+    """Save the campaign, then keep its filters under a name for later campaigns."""
+    campaign = _campaign_or_404(campaign_id)
+    _checked_form()
+    error = _save(campaign)
+    if error:
+        return _after_save_failure(campaign, error)
+    name = " ".join(request.form.get("segment_name", "").split())[:120]
+    if not name:
+        flash("Give the filters a name to save them.", "error")
+    else:
+        segment = Segment(name=name, definition=dict(campaign.segment or {}), created_by=current_user,
+                          branch_id=None if current_user.sees_all_branches else current_user.branch_id)
+        session.add(segment)
+        session.flush()
+        audit.record("segment.create", "segment", segment.id, note=name, officer=current_user)
+        session.commit()
+        flash(f"Filters saved as “{name}”.", "info")
+    return redirect(url_for(".edit", campaign_id=campaign.id) + "#segment")
+
+
+@bp.route("/<int:campaign_id>/segments/load", methods=["POST"])
+def load_segment(campaign_id: int):
+    """Save the campaign with a saved segment's filters in place of those on screen."""
+    campaign = _campaign_or_404(campaign_id)
+    _checked_form()
+    chosen = request.form.get("saved_segment", type=int)
+    segment = next((s for s in _saved_segments() if s.id == chosen), None)
+    if segment is None:
+        flash("Choose saved filters to use.", "error")
+        error = _save(campaign)
+    else:
+        error = _save(campaign, _composer_values(with_segment=False) | {"segment": segment.definition})
+        if not error:
+            flash(f"Using the filters “{segment.name}”.", "info")
+    if error:
+        return _after_save_failure(campaign, error)
+    return redirect(url_for(".edit", campaign_id=campaign.id) + "#segment")
+
+
+# --- schedule and send ----------------------------------------------------------------------
+
+@bp.route("/<int:campaign_id>/schedule", methods=["POST"])
+def schedule(campaign_id: int):
+    """Save, then send at a UK date and time (stored in UTC)."""
+    campaign = _campaign_or_404(campaign_id)
+    _checked_form()
+    error = _save(campaign)
+    if error:
+        return _after_save_failure(campaign, error)
+    when = _parse_local(request.form.get("send_at", ""))
+    if when is None:
+        flash("Choose the date and time to send it.", "error")
+        return redirect(url_for(".edit", campaign_id=campaign.id) + "#send")
+    try:
+        sending.schedule(campaign, when, current_user)
+    except sending.CampaignError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".edit", campaign_id=campaign.id) + "#send")
+    flash(f"Scheduled: it will be sent at {when.astimezone(LONDON).strftime('%H:%M on %d/%m/%Y')} (UK time).", "info")
+    return redirect(url_for(".detail", campaign_id=campaign.id))
+
+
+@bp.route("/<int:campaign_id>/send", methods=["POST"])
+def send_now(campaign_id: int):
+    """Save, then ask to confirm (unless composer.js already asked), then start the send."""
+    campaign = _campaign_or_404(campaign_id)
+    _checked_form()
+    if campaign.status in drafts.EDITABLE_STATUSES:
+        error = _save(campaign)
+        if error:
+            return _after_save_failure(campaign, error)
+    if request.form.get("confirm") != "yes":
+        found = drafts.problems(campaign)
+        try:
+            numbers = segments.count(campaign.segment, campaign.stream, current_user)
+        except segments.SegmentError:
+            numbers = {"members": 0, "recipients": 0}
+        return render_template("web/campaigns/confirm.html", campaign=campaign, problems=found, numbers=numbers,
+                               described=segments.describe(campaign.segment, _branch_names()), form=FlaskForm())
+    try:
+        sending.send_now(campaign, current_user)
+    except sending.CampaignError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".edit", campaign_id=campaign.id))
+    flash("Sending has started: this page follows it as it goes.", "info")
+    return redirect(url_for(".detail", campaign_id=campaign.id))
+
+
+# --- the campaign page ----------------------------------------------------------------------
+
+@bp.route("/<int:campaign_id>")
+def detail(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    try:
+        subject = drafts.preview(campaign, None)[0]  # as the sample member reads it
+    except TemplateError:
+        subject = None
+    return render_template("web/campaigns/detail.html", campaign=campaign, report=sending.report(campaign),
+                           subject=subject,
+                           described=segments.describe(campaign.segment, _branch_names()),
+                           live=campaign.status in LIVE_STATUSES, editable=campaign.status in drafts.EDITABLE_STATUSES,
+                           form=FlaskForm())
+
+
+@bp.route("/<int:campaign_id>/progress.json")
+def progress(campaign_id: int):
+    campaign = _campaign_or_404(campaign_id)
+    return jsonify(sending.progress(campaign).as_dict() | {"live": campaign.status in LIVE_STATUSES})
+
+
+def _state_change(campaign_id: int, action, done: str):
+    campaign = _campaign_or_404(campaign_id)
+    _checked_form()
+    try:
+        action(campaign, current_user)
+        flash(done, "info")
+    except sending.CampaignError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for(".detail", campaign_id=campaign.id))
+
+
+@bp.route("/<int:campaign_id>/pause", methods=["POST"])
+def pause(campaign_id: int):
+    return _state_change(campaign_id, sending.pause, "Paused: nothing more is sent until you resume.")
+
+
+@bp.route("/<int:campaign_id>/resume", methods=["POST"])
+def resume(campaign_id: int):
+    return _state_change(campaign_id, sending.resume, "Resumed: sending carries on where it stopped.")
+
+
+@bp.route("/<int:campaign_id>/cancel", methods=["POST"])
+def cancel(campaign_id: int):
+    return _state_change(campaign_id, sending.cancel, "Cancelled: nothing more will be sent.")
+
+
+@bp.route("/<int:campaign_id>/unschedule", methods=["POST"])
+def unschedule(campaign_id: int):
+    return _state_change(campaign_id, sending.unschedule, "Back to a draft: it will not be sent.")

@@ -1,0 +1,580 @@
+"""Meetings pages: plan a meeting, build its agenda, notice it within the rules, keep the register
+on the day, write the minutes with the correspondence attached, approve, circulate and adopt them.
+
+The rules live in mailer.meetings (service, rules, minutes); these views read the form, call them
+and show what they say. A meeting out of the officer's branch answers 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from io import BytesIO
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+
+from mailer import audit
+from mailer.db import session, utcnow
+from mailer.meetings import feeds, rules, service
+from mailer.meetings import minutes as minutes_service
+from mailer.meetings.rules import LONDON, MeetingError
+from mailer.models import (AgendaPaper, Attendance, Branch, Meeting, MeetingCampaign, MeetingKind, MeetingStatus,
+                           Response as Answer, Role)
+from mailer.sending.campaigns import CampaignError
+
+bp = Blueprint("meetings", __name__, url_prefix="/meetings")
+
+# A downloaded paper never runs in our origin, whatever it claims to be.
+DOWNLOAD_CSP = "default-src 'none'; sandbox"
+TEXT_FIELDS = ("title", "venue_name", "venue_address", "online_url", "dial_in", "accessibility")
+FORM_FIELDS = (*TEXT_FIELDS, "kind", "body", "starts_at", "ends_at", "quorum")
+ANSWERS = {Answer.NONE: "expected", Answer.ATTENDING: "attending", Answer.APOLOGIES: "apologies",
+           Answer.NOT_ATTENDING: "not attending"}
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def _checked_form() -> None:
+    """Refuse a POST without a valid CSRF token (CSRFProtect answers first when it is on)."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+
+
+def _meeting_or_404(meeting_id: int) -> Meeting:
+    meeting = service.get_meeting(current_user, meeting_id)
+    if meeting is None:
+        abort(404)  # the same answer for "no such meeting" and "another branch's"
+    return meeting
+
+
+def _local_input(value: datetime | None) -> str:
+    """A stored UTC time as a datetime-local value in UK time."""
+    return value.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+def _bodies() -> list[tuple[str, str]]:
+    """The bodies the officer may plan meetings for: the CLP and branches, or their own branch."""
+    if not current_user.sees_all_branches:
+        branch = current_user.branch
+        return [(str(branch.id), f"{branch.name} branch")] if branch else []
+    branches = session.scalars(select(Branch).order_by(Branch.name))
+    return [("clp", "The CLP")] + [(str(b.id), f"{b.name} branch") for b in branches]
+
+
+def _form_values(meeting: Meeting | None = None) -> dict:
+    """What the details form shows: the meeting's values, or a new meeting's defaults."""
+    if meeting is None:
+        own = current_user.branch_id if not current_user.sees_all_branches else None
+        return {"kind": MeetingKind.BRANCH.value if own else MeetingKind.GENERAL.value,
+                "body": str(own) if own else "clp"}
+    values = {k: getattr(meeting, k) or "" for k in TEXT_FIELDS}
+    values |= {"kind": meeting.kind.value, "body": str(meeting.branch_id) if meeting.branch_id else "clp",
+               "starts_at": _local_input(meeting.starts_at), "ends_at": _local_input(meeting.ends_at),
+               "quorum": "" if meeting.quorum is None else str(meeting.quorum)}
+    return values
+
+
+def _submitted() -> dict:
+    return {name: request.form.get(name, "") for name in FORM_FIELDS}
+
+
+def _meeting_values(form: dict) -> dict:
+    """The details form as service values. Raises MeetingError for what cannot be read."""
+    values = {k: " ".join(form[k].split()) if k != "accessibility" else form[k].strip() for k in TEXT_FIELDS}
+    problems = []
+    if form["kind"] not in MeetingKind._value2member_map_:
+        problems.append("Choose the kind of meeting.")
+    values["kind"] = form["kind"]
+    body = form["body"]
+    if body == "clp" or not body:
+        values["branch_id"] = None
+    elif body.isdigit() and body in {v for v, _ in _bodies()}:
+        values["branch_id"] = int(body)
+    else:
+        problems.append("Choose the CLP or one of your branches.")
+    for name in ("starts_at", "ends_at"):
+        try:
+            values[name] = rules.parse_local(form[name])
+        except MeetingError as exc:
+            problems.append(str(exc))
+            values[name] = None
+    quorum = form["quorum"].strip()
+    if quorum and not quorum.isdigit():
+        problems.append("The quorum is a number of members (leave it empty for the usual rule).")
+    values["quorum"] = int(quorum) if quorum.isdigit() else None
+    if problems:
+        raise MeetingError(" ".join(problems))
+    return values
+
+
+def _details_form(template: str, **context):
+    return render_template(template, form=FlaskForm(), kinds=list(MeetingKind), bodies=_bodies(), **context)
+
+
+def _flash_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        flash(f"Warning: {warning} Check the two do not clash.", "warning")
+
+
+# --- the list and a new meeting --------------------------------------------------------------
+
+def _listing() -> dict:
+    meetings = list(session.scalars(service.visible_meetings(current_user)))
+    now = utcnow()
+    ahead = [m for m in meetings if m.starts_at >= now and m.status is not MeetingStatus.HELD]
+    return {"upcoming": sorted(ahead, key=lambda m: m.starts_at), "past": [m for m in meetings if m not in ahead]}
+
+
+@bp.route("/")
+def index():
+    return _details_form("web/meetings/list.html", values=_form_values(), error=None, **_listing())
+
+
+@bp.route("/new", methods=["POST"])
+def create():
+    _checked_form()
+    submitted = _submitted()
+    try:
+        meeting, warnings = service.create(current_user, _meeting_values(submitted))
+        session.commit()
+    except MeetingError as exc:
+        session.rollback()
+        return _details_form("web/meetings/list.html", values=submitted, error=str(exc), **_listing()), 400
+    flash(f"{meeting.title} is planned, with the standard agenda. Check the agenda, then send the notice.", "info")
+    _flash_warnings(warnings)
+    return redirect(url_for(".detail", meeting_id=meeting.id))
+
+
+# --- a meeting -------------------------------------------------------------------------------
+
+def _notices(meeting: Meeting) -> list[MeetingCampaign]:
+    return list(session.scalars(select(MeetingCampaign).where(MeetingCampaign.meeting_id == meeting.id)
+                                .order_by(MeetingCampaign.id)))
+
+
+@bp.route("/<int:meeting_id>")
+def detail(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    live = meeting.status in (MeetingStatus.PLANNED, MeetingStatus.NOTICED)
+    return render_template("web/meetings/detail.html", meeting=meeting, form=FlaskForm(), live=live,
+                           check=rules.check_notice(meeting) if live else None,
+                           notice_days=rules.notice_days(meeting), needs_update=service.needs_update_notice(meeting),
+                           notices=_notices(meeting), postal=service.postal_list(meeting),
+                           feed_url=feeds.feed_url(meeting.branch), register=service.register(meeting))
+
+
+@bp.route("/<int:meeting_id>/edit", methods=["GET", "POST"])
+def edit(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    values, error = _form_values(meeting), None
+    if request.method == "POST":
+        _checked_form()
+        values = _submitted()
+        try:
+            changes, warnings = service.update(current_user, meeting, _meeting_values(values))
+            session.commit()
+            if changes:
+                flash(f"Saved: {', '.join(k.replace('_', ' ') for k in changes)}.", "info")
+            else:
+                flash("Nothing changed.", "info")
+            if service.needs_update_notice(meeting):
+                flash("Members were noticed of the meeting as it was: send them the update.", "warning")
+            _flash_warnings(warnings)
+            return redirect(url_for(".detail", meeting_id=meeting.id))
+        except MeetingError as exc:
+            session.rollback()
+            error = str(exc)
+    return _details_form("web/meetings/edit.html", meeting=meeting, values=values, error=error), 400 if error else 200
+
+
+@bp.route("/<int:meeting_id>/agenda", methods=["POST"])
+def agenda(meeting_id: int):
+    """The agenda editor: every row's title, notes and position; removed rows and an empty title go."""
+    meeting = _meeting_or_404(meeting_id)
+    _checked_form()
+    rows = []
+    for n in range(min(request.form.get("rows", 0, type=int), 500)):  # an agenda, not a denial of service
+        if request.form.get(f"remove-{n}"):
+            continue
+        raw = request.form.get(f"position-{n}", "").strip()
+        position = float(raw) if raw.replace(".", "", 1).isdigit() else float("inf")
+        rows.append((position, n, {"id": request.form.get(f"id-{n}", type=int),
+                                   "title": request.form.get(f"title-{n}", ""),
+                                   "notes": request.form.get(f"notes-{n}", "")}))
+    rows.sort(key=lambda r: (r[0], r[1]))  # by the numbers typed; ties keep the page's order
+    try:
+        service.set_agenda(current_user, meeting, [entry for _, _, entry in rows])
+        session.commit()
+        flash("Agenda saved.", "info")
+    except MeetingError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for(".detail", meeting_id=meeting.id))
+
+
+@bp.route("/<int:meeting_id>/papers", methods=["POST"])
+def add_paper(meeting_id: int):
+    """A paper (a report, a motion's text) for one agenda item."""
+    meeting = _meeting_or_404(meeting_id)
+    _checked_form()
+    item = next((i for i in meeting.agenda if i.id == request.form.get("item_id", type=int)), None)
+    upload = request.files.get("paper")
+    if item is None:
+        flash("Choose the agenda item the paper is for.", "error")
+    elif upload is None or not upload.filename:
+        flash("Choose a file to attach to the item.", "error")
+    else:
+        try:
+            service.add_paper(current_user, item, upload.filename, upload.read(), upload.mimetype)
+            session.commit()
+            flash(f"{upload.filename} added to “{item.title}”.", "info")
+        except MeetingError as exc:
+            session.rollback()
+            flash(str(exc), "error")
+    return redirect(url_for(".detail", meeting_id=meeting.id))
+
+
+@bp.route("/<int:meeting_id>/papers/<int:paper_id>")
+def paper(meeting_id: int, paper_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    found = session.get(AgendaPaper, paper_id)
+    if found is None or found.item.meeting_id != meeting.id:
+        abort(404)
+    response = send_file(BytesIO(found.data), mimetype=found.content_type or "application/octet-stream",
+                         as_attachment=True, download_name=found.filename, etag=False)
+    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
+    return response
+
+
+# --- notices ---------------------------------------------------------------------------------
+
+def _sent(what: str) -> None:
+    flash(f"{what} is on its way to the members: its campaign page follows the send.", "info")
+
+
+@bp.route("/<int:meeting_id>/notice", methods=["POST"])
+def send_notice(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    _checked_form()
+    override = request.form.get("override", "")
+    try:
+        service.send_notice(current_user, meeting, override)
+        _sent("The notice")
+    except (MeetingError, CampaignError) as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for(".detail", meeting_id=meeting.id))
+
+
+@bp.route("/<int:meeting_id>/update", methods=["POST"])
+def send_update(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    _checked_form()
+    try:
+        service.send_update(current_user, meeting)
+        _sent("The update")
+    except (MeetingError, CampaignError) as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for(".detail", meeting_id=meeting.id))
+
+
+@bp.route("/<int:meeting_id>/cancel", methods=["POST"])
+def cancel(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    _checked_form()
+    try:
+        campaign = service.cancel(current_user, meeting, request.form.get("reason", ""))
+        if campaign is not None:
+            _sent("The cancellation")
+        else:
+            flash("The meeting is cancelled. No notice had gone out, so members are not told.", "info")
+    except (MeetingError, CampaignError) as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for(".detail", meeting_id=meeting.id))
+
+
+@bp.route("/<int:meeting_id>/held", methods=["POST"])
+def held(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    _checked_form()
+    try:
+        service.mark_held(current_user, meeting)
+        session.commit()
+        flash("Marked as held. Record who was present, then write the minutes.", "info")
+    except MeetingError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for(".detail", meeting_id=meeting.id))
+
+
+@bp.route("/<int:meeting_id>/evidence.csv")
+def evidence(meeting_id: int):
+    """Who was sent each notice, and when: the record that the rules were kept."""
+    meeting = _meeting_or_404(meeting_id)
+    data = service.evidence_csv(meeting)
+    audit.record("meeting.evidence_export", "meeting", meeting.id, officer=current_user)  # it lists members
+    session.commit()
+    return Response(data, mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename=meeting-{meeting.id}-notices.csv"})
+
+
+# --- printable documents ----------------------------------------------------------------------
+
+def _pdf(data: bytes, name: str) -> Response:
+    return Response(data, mimetype="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+@bp.route("/<int:meeting_id>/notice.pdf")
+def notice_pdf(meeting_id: int):
+    from mailer.meetings import pdf  # fpdf is loaded only when a PDF is asked for
+    return _pdf(pdf.notice_pdf(_meeting_or_404(meeting_id)), f"notice-{meeting_id}.pdf")
+
+
+@bp.route("/<int:meeting_id>/agenda.pdf")
+def agenda_pdf(meeting_id: int):
+    from mailer.meetings import pdf  # fpdf is loaded only when a PDF is asked for
+    return _pdf(pdf.agenda_pdf(_meeting_or_404(meeting_id)), f"agenda-{meeting_id}.pdf")
+
+
+@bp.route("/<int:meeting_id>/signin.pdf")
+def signin_pdf(meeting_id: int):
+    from mailer.meetings import pdf  # fpdf is loaded only when a PDF is asked for
+    return _pdf(pdf.signin_pdf(_meeting_or_404(meeting_id)), f"sign-in-{meeting_id}.pdf")
+
+
+@bp.route("/<int:meeting_id>/minutes.pdf")
+def minutes_pdf(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    if meeting.minutes is None:
+        abort(404)
+    from mailer.meetings import pdf  # fpdf is loaded only when a PDF is asked for
+    return _pdf(pdf.minutes_pdf(meeting.minutes), f"minutes-{meeting_id}.pdf")
+
+
+# --- the register -----------------------------------------------------------------------------
+
+@bp.route("/<int:meeting_id>/register")
+def register(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    replies = {a.id: a.message for a in session.scalars(select(Attendance).where(
+        Attendance.meeting_id == meeting.id, Attendance.proposed.is_(True)))}  # what each proposal was read from
+    return render_template("web/meetings/register.html", meeting=meeting, register=service.register(meeting),
+                           form=FlaskForm(), answers=ANSWERS, replies=replies)
+
+
+@bp.route("/<int:meeting_id>/register/present", methods=["POST"])
+def present(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    _checked_form()
+    ids = {int(v) for v in request.form.getlist("present") if v.isdigit()}
+    try:
+        service.mark_present(current_user, meeting, ids)
+        session.commit()
+        flash(f"Register saved: {len(ids)} present.", "info")
+    except MeetingError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for(".register", meeting_id=meeting.id))
+
+
+@bp.route("/<int:meeting_id>/register/<int:attendance_id>/confirm", methods=["POST"])
+def confirm(meeting_id: int, attendance_id: int):
+    """Confirm (or reject) apologies read from a member's reply."""
+    meeting = _meeting_or_404(meeting_id)
+    _checked_form()
+    row = session.get(Attendance, attendance_id)
+    if row is None or row.meeting_id != meeting.id:
+        abort(404)
+    accept = request.form.get("accept") == "1"
+    service.confirm(current_user, row, accept)
+    session.commit()
+    flash(f"Apologies from {row.member.full_name} {'confirmed' if accept else 'rejected'}.", "info")
+    return redirect(url_for(".register", meeting_id=meeting.id))
+
+
+@bp.route("/<int:meeting_id>/register/answer", methods=["POST"])
+def answer(meeting_id: int):
+    """An answer a member gave another way (by phone, at a meeting), recorded by an officer."""
+    meeting = _meeting_or_404(meeting_id)
+    _checked_form()
+    member_id = request.form.get("member_id", type=int)
+    value = request.form.get("response", "")
+    member = next((r.member for r in service.register(meeting).rows if r.member.id == member_id), None)
+    if member is None or value not in Answer._value2member_map_:
+        flash("Choose an entitled member and their answer.", "error")
+        return redirect(url_for(".register", meeting_id=meeting.id))
+    try:
+        service.record_response(meeting, member, Answer(value), "officer")
+        session.commit()
+        flash(f"Recorded for {member.full_name}: {ANSWERS[Answer(value)]}.", "info")
+    except MeetingError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for(".register", meeting_id=meeting.id))
+
+
+# --- the minutes ------------------------------------------------------------------------------
+
+def _later_meetings(meeting: Meeting) -> list[Meeting]:
+    """The body's later meetings, where minutes may be adopted."""
+    stmt = select(Meeting).where(
+        Meeting.branch_id.is_(None) if meeting.branch_id is None else Meeting.branch_id == meeting.branch_id,
+        Meeting.starts_at > meeting.starts_at, Meeting.status != MeetingStatus.CANCELLED).order_by(Meeting.starts_at)
+    return list(session.scalars(stmt))
+
+
+def _recent_threads():
+    from mailer.inbound import correspondence
+
+    page = correspondence.list_threads(current_user, correspondence.ThreadQuery(status=None), per_page=50)
+    return [row.thread for row in page.items]
+
+
+@bp.route("/<int:meeting_id>/minutes")
+def minutes(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    found = meeting.minutes
+    summaries = minutes_service.summaries(meeting)
+    attached = {s.thread.id for s in summaries}
+    return render_template("web/meetings/minutes.html", meeting=meeting, minutes=found, form=FlaskForm(),
+                           summaries=summaries, threads=[t for t in _recent_threads() if t.id not in attached],
+                           register=service.register(meeting), later=_later_meetings(meeting) if found else [],
+                           is_chair=current_user.role is Role.CHAIR)
+
+
+def _minutes_or_back(meeting: Meeting):
+    if meeting.minutes is None:
+        flash("Start the minutes first.", "error")
+        return None
+    return meeting.minutes
+
+
+def _to_minutes(meeting: Meeting):
+    # No #anchor: the page opens at the top, where the flash message says what happened.
+    return redirect(url_for(".minutes", meeting_id=meeting.id))
+
+
+@bp.route("/<int:meeting_id>/minutes/start", methods=["POST"])
+def start_minutes(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    _checked_form()
+    try:
+        minutes_service.start(current_user, meeting)
+        session.commit()
+        flash("Draft minutes started from the agenda and the register.", "info")
+    except MeetingError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return _to_minutes(meeting)
+
+
+@bp.route("/<int:meeting_id>/minutes/save", methods=["POST"])
+def save_minutes(meeting_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    _checked_form()
+    found = _minutes_or_back(meeting)
+    if found is None:
+        return _to_minutes(meeting)
+    texts = {item.id: request.form[f"text-{item.id}"].replace("\r\n", "\n") for item in found.items
+             if f"text-{item.id}" in request.form}
+    present_text = request.form.get("present_text")
+    try:
+        minutes_service.save(current_user, found, texts,
+                             present_text.replace("\r\n", "\n") if present_text is not None else None)
+        session.commit()
+        flash("Minutes saved.", "info")
+    except MeetingError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return _to_minutes(meeting)
+
+
+@bp.route("/<int:meeting_id>/minutes/correspondence", methods=["POST"])
+def attach(meeting_id: int):
+    from mailer.inbound import correspondence
+
+    meeting = _meeting_or_404(meeting_id)
+    _checked_form()
+    thread = correspondence.get_thread(current_user, request.form.get("thread_id", 0, type=int))
+    if thread is None:
+        flash("Choose a thread from the correspondence inbox.", "error")
+        return _to_minutes(meeting)
+    try:
+        minutes_service.attach(current_user, meeting, thread)
+        session.commit()
+        flash(f"“{thread.subject or '(no subject)'}” attached to the correspondence item.", "info")
+    except MeetingError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return _to_minutes(meeting)
+
+
+@bp.route("/<int:meeting_id>/minutes/correspondence/<int:thread_id>/remove", methods=["POST"])
+def detach(meeting_id: int, thread_id: int):
+    meeting = _meeting_or_404(meeting_id)
+    _checked_form()
+    link = next((link for item in meeting.agenda for link in item.correspondence if link.thread_id == thread_id), None)
+    if link is None:
+        abort(404)
+    try:
+        minutes_service.detach(current_user, link)
+        session.commit()
+        flash("Thread removed from the correspondence item.", "info")
+    except MeetingError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return _to_minutes(meeting)
+
+
+def _workflow(meeting_id: int, action, done: str):
+    meeting = _meeting_or_404(meeting_id)
+    _checked_form()
+    found = _minutes_or_back(meeting)
+    if found is None:
+        return _to_minutes(meeting)
+    try:
+        action(meeting, found)
+        session.commit()
+        flash(done, "info")
+    except (MeetingError, CampaignError) as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return _to_minutes(meeting)
+
+
+@bp.route("/<int:meeting_id>/minutes/approve", methods=["POST"])
+def approve(meeting_id: int):
+    return _workflow(meeting_id, lambda m, found: minutes_service.approve(current_user, found),
+                     "Minutes approved. They can now be circulated to the meeting's members.")
+
+
+@bp.route("/<int:meeting_id>/minutes/circulate", methods=["POST"])
+def circulate(meeting_id: int):
+    return _workflow(meeting_id, lambda m, found: minutes_service.circulate(current_user, found),
+                     "The minutes are on their way to the members, with the PDF and a link to the web copy.")
+
+
+@bp.route("/<int:meeting_id>/minutes/adopt", methods=["POST"])
+def adopt(meeting_id: int):
+    def action(meeting, found):
+        at = next((m for m in _later_meetings(meeting) if m.id == request.form.get("at_meeting", type=int)), None)
+        if at is None:
+            raise MeetingError("Choose the later meeting that agreed the minutes.")
+        minutes_service.adopt(current_user, found, at)
+
+    return _workflow(meeting_id, action, "Recorded: the minutes were adopted as a true record.")
+
+
+@bp.app_template_filter("london_date")
+def _london_date(value) -> str:
+    return value.astimezone(LONDON).strftime("%A %-d %B %Y") if value else ""
+
+
+@bp.app_template_filter("london_time")
+def _london_time(value) -> str:
+    return value.astimezone(LONDON).strftime("%H:%M") if value else ""
+
