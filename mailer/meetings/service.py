@@ -74,8 +74,8 @@ def create(officer: Officer, values: dict) -> tuple[Meeting, list[str]]:
     if problems:
         raise MeetingError(" ".join(problems))
     kind = MeetingKind(values["kind"])
-    meeting = Meeting(created_by_id=officer.id, entitled=values.get("entitled") or default_entitled(
-        kind, values.get("branch_id")), **{k: values.get(k) for k in EDITABLE if k in values} | {"kind": kind})
+    meeting = Meeting(created_by_id=officer.id, entitled=segments.clean(values.get("entitled") or default_entitled(
+        kind, values.get("branch_id"))), **{k: values.get(k) for k in EDITABLE if k in values} | {"kind": kind})
     for k in ("venue_name", "venue_address", "online_url", "dial_in", "accessibility"):
         setattr(meeting, k, (getattr(meeting, k) or "").strip())
     session.add(meeting)
@@ -122,11 +122,13 @@ def update(officer: Officer, meeting: Meeting, values: dict) -> tuple[dict, list
     problems = rules.validate(merged, meeting)
     if problems:
         raise MeetingError(" ".join(problems))
-    before = {k: getattr(meeting, k) for k in EDITABLE}
+    before = {k: getattr(meeting, k) for k in EDITABLE} | {"entitled": meeting.entitled}
     for k, v in values.items():
         if k in EDITABLE:
             setattr(meeting, k, MeetingKind(v) if k == "kind" else v)
-    changes = audit.diff(before, {k: getattr(meeting, k) for k in EDITABLE})
+    if "entitled" in values:  # None: back to the default for the body and kind
+        meeting.entitled = segments.clean(values["entitled"] or default_entitled(meeting.kind, meeting.branch_id))
+    changes = audit.diff(before, {k: getattr(meeting, k) for k in EDITABLE} | {"entitled": meeting.entitled})
     if changes:
         if meeting.status is MeetingStatus.NOTICED and CHANGES_MEMBERS_HEAR_OF & changes.keys():
             meeting.ical_sequence += 1

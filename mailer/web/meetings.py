@@ -29,7 +29,7 @@ bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 # A downloaded paper never runs in our origin, whatever it claims to be.
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
 TEXT_FIELDS = ("title", "venue_name", "venue_address", "online_url", "dial_in", "accessibility")
-FORM_FIELDS = (*TEXT_FIELDS, "kind", "body", "starts_at", "ends_at", "quorum")
+FORM_FIELDS = (*TEXT_FIELDS, "kind", "body", "starts_at", "ends_at", "quorum", "entitled_tag")
 ANSWERS = {Answer.NONE: "expected", Answer.ATTENDING: "attending", Answer.APOLOGIES: "apologies",
            Answer.NOT_ATTENDING: "not attending"}
 
@@ -72,7 +72,8 @@ def _form_values(meeting: Meeting | None = None) -> dict:
     values = {k: getattr(meeting, k) or "" for k in TEXT_FIELDS}
     values |= {"kind": meeting.kind.value, "body": str(meeting.branch_id) if meeting.branch_id else "clp",
                "starts_at": _local_input(meeting.starts_at), "ends_at": _local_input(meeting.ends_at),
-               "quorum": "" if meeting.quorum is None else str(meeting.quorum)}
+               "quorum": "" if meeting.quorum is None else str(meeting.quorum),
+               "entitled_tag": ", ".join(meeting.entitled.get("tags", []))}
     return values
 
 
@@ -104,6 +105,9 @@ def _meeting_values(form: dict) -> dict:
     if quorum and not quorum.isdigit():
         problems.append("The quorum is a number of members (leave it empty for the usual rule).")
     values["quorum"] = int(quorum) if quorum.isdigit() else None
+    # Who may attend: the body's members, or those with a tag (delegates, a committee).
+    tags = [t.strip() for t in form.get("entitled_tag", "").split(",") if t.strip()]
+    values["entitled"] = {"tags": tags} if tags else None
     if problems:
         raise MeetingError(" ".join(problems))
     return values

@@ -589,3 +589,24 @@ def test_every_post_needs_a_csrf_token(make_app, make_officer):
         session.expire_all()
         assert session.get(Meeting, meeting_id).status is MeetingStatus.PLANNED
 
+
+
+def test_who_may_attend_can_be_limited_to_a_tag(signed_in, make_member):
+    from mailer.db import session
+    from mailer.meetings import service
+    from mailer.members.service import set_tags
+    from mailer.models import Meeting
+
+    delegate = make_member(first_name="Delia", email="delia@example.org")
+    make_member(first_name="Other", email="other@example.org")
+    set_tags(delegate, "delegates")
+    session.commit()
+    starts = (utcnow() + timedelta(days=20)).astimezone(LONDON)
+    response = signed_in.post("/meetings/new", data={
+        "title": "Delegates meeting", "kind": "general", "body": "clp", "starts_at": starts.strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": "", "venue_name": "Hall", "venue_address": "", "online_url": "", "dial_in": "",
+        "accessibility": "", "quorum": "", "entitled_tag": "delegates"})
+    assert response.status_code == 302
+    meeting = session.query(Meeting).filter_by(title="Delegates meeting").one()
+    assert meeting.entitled == {"tags": ["delegates"]}
+    assert [m.first_name for m in session.scalars(service.entitled_query(meeting))] == ["Delia"]
