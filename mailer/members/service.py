@@ -76,10 +76,8 @@ def _filtered(officer: Officer, mq: MemberQuery) -> Select:
     q = " ".join(mq.q.split())
     if q:
         columns = (Member.first_name + " " + Member.last_name, Member.email, Member.membership_number)
-        # lower() on both sides ignores case; the text as typed is tried too, because SQLite's lower()
-        # folds ASCII letters only and would otherwise never find "Ó Briain".
-        stmt = stmt.where(or_(*(func.lower(c).like(_contains(q.lower()), escape="\\") for c in columns),
-                              *(c.like(_contains(q), escape="\\") for c in columns)))
+        # lower() on both sides ignores case, beyond ASCII too (mailer.db gives SQLite a Unicode lower()).
+        stmt = stmt.where(or_(*(func.lower(c).like(_contains(q.lower()), escape="\\") for c in columns)))
     if mq.branch_id:
         stmt = stmt.where(Member.branch_id == mq.branch_id)
     if mq.ward:
