@@ -1,45 +1,99 @@
-"""The `mailer` command: Flask's CLI (run, shell, routes) plus Mailer's own commands."""
+"""The `mailer` command: Flask's CLI (run, shell, routes) plus Mailer's own commands.
+
+The command line starts fast: `mailer --help` imports no command, and each command's module is
+imported only when that command runs, so `mailer inbound parse` never builds the web app. The
+app (and with it the database and the views) is built only by a command that needs it.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup
-
-from mailer import create_app
-from mailer.db import session
+from flask.cli import AppGroup, ScriptInfo, with_appcontext
 
 db_cli = AppGroup("db", help="Database schema migrations (Alembic).")
 officers_cli = AppGroup("officers", help="Officer accounts.")
 members_cli = AppGroup("members", help="Members and the membership export.")
 
+# Every command of `mailer`: where it lives, and the line `mailer --help` shows for it (a test
+# checks each line against the command's own help, so the two cannot drift apart).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "up": ("mailer.up:up_command", "Run Mailer on this machine: web admin, worker, Redis and mail catcher as needed."),
+    "worker": ("mailer.cli:worker_command", "Start an RQ worker (with scheduler): the same as `python worker.py`."),
+    "config": ("mailer.cli:config_command", "Print every setting as a Markdown table (the README's configuration table)."),
+    "db": ("mailer.cli:db_cli", "Database schema migrations (Alembic)."),
+    "officers": ("mailer.cli:officers_cli", "Officer accounts."),
+    "members": ("mailer.cli:members_cli", "Members and the membership export."),
+    "inbound": ("mailer.inbound.cli:inbound_cli", "Inbound mail: replies, bounces, auto-replies."),
+    "bench": ("mailer.bench:bench_cli", "Benchmarks on scratch data (never the app's own database)."),
+    "run": ("flask.cli:run_command", "Run a development server."),
+    "shell": ("flask.cli:shell_command", "Run a shell in the app context."),
+    "routes": ("flask.cli:routes_command", "Show the routes for the app."),
+}
+
+
+def load_command(name: str) -> click.Command:
+    module, _, attr = COMMANDS[name][0].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
 
 def init_app(app: Flask) -> None:
-    """Attach Mailer's commands to the app's CLI."""
-    from mailer import bench, up
-    from mailer.inbound.cli import inbound_cli
+    """Attach Mailer's commands to the app's CLI (Flask's own are there already)."""
+    for name, (target, _help) in COMMANDS.items():
+        if not target.startswith("flask."):
+            app.cli.add_command(load_command(name), name)
 
-    for group in (db_cli, officers_cli, members_cli):
-        app.cli.add_command(group)
-    app.cli.add_command(up.up_command)
-    app.cli.add_command(worker_command)
-    app.cli.add_command(config_command)
-    app.cli.add_command(bench.bench_cli)
-    app.cli.add_command(inbound_cli)
+
+class MailerCommands(click.Group):
+    """The root command: finds a subcommand by name and imports it only when it is run."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return load_command(name) if name in COMMANDS else None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
+
+
+def _create_app(*_args) -> Flask:
+    from mailer import create_app
+
+    return create_app()
+
+
+def settings():
+    """The settings, for a command that needs nothing else: the app is not built for it (fast)."""
+    info = click.get_current_context().find_object(ScriptInfo)
+    if info is not None and info.create_app is not _create_app:  # a test runner's app: its settings
+        return info.load_app().config
+    from mailer.config import standalone_settings
+
+    return standalone_settings()
+
+
+@click.group(cls=MailerCommands, help="Mailer: email for a local Labour Party's officers.")
+def cli() -> None:
+    pass
 
 
 def main() -> None:
     """Entry point of the `mailer` console script."""
-    FlaskGroup(create_app=create_app, help="Mailer: email for a local Labour Party's officers.")(prog_name="mailer")
+    # Flask's commands (and ours, through AppGroup) build the app from this on first need.
+    cli.main(prog_name="mailer", obj=ScriptInfo(create_app=_create_app, set_debug_flag=False))
 
 
 # --- worker ---------------------------------------------------------------------------------
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@with_appcontext
 def worker_command(burst: bool) -> None:
     """Start an RQ worker (with scheduler): the same as `python worker.py`."""
     from mailer.queue import run_worker
@@ -107,6 +161,7 @@ def db_revision(message: str, empty: bool) -> None:
 @click.option("--name", default="")
 def officers_create(email: str, role: str, branch: str | None, name: str) -> None:
     """Create an officer and print their first password once."""
+    from mailer.db import session
     from mailer.members.service import branch_by_name
     from mailer.models import Role
     from mailer.officers import service
@@ -128,6 +183,7 @@ def officers_list() -> None:
     """List officers with their role and branch."""
     from sqlalchemy import select
 
+    from mailer.db import session
     from mailer.models import Officer
 
     for o in session.scalars(select(Officer).order_by(Officer.email)):
@@ -143,6 +199,7 @@ def officers_list() -> None:
 @click.option("--full", "full_export", is_flag=True, help="The file lists every member: report those missing.")
 def members_import(file: Path, dry_run: bool, full_export: bool) -> None:
     """Import a membership export (CSV): new and changed members, with line-numbered errors."""
+    from mailer.db import session
     from mailer.members import exportfile, importer
 
     data = file.read_bytes()

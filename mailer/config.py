@@ -150,6 +150,12 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
 
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
+    # What is configured wins over what a running `mailer up` started.
+    running = running_parts(instance)
+    if not app.config["REDIS_URL"] and "REDIS_URL" in running:
+        app.config["REDIS_URL"] = running["REDIS_URL"]
+    if not app.config["MAIL_SERVER"] and "MAIL_SERVER" in running:
+        app.config.update({key: running[key] for key in ("MAIL_SERVER", "MAIL_PORT", "MAIL_CATCHER") if key in running})
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = f"sqlite:///{instance / 'mailer.sqlite'}"
     if not app.config["SECRET_KEY"]:
@@ -168,6 +174,44 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
         REMEMBER_COOKIE_SECURE=https,
         MAX_CONTENT_LENGTH=app.config["IMPORT_MAX_BYTES"] + 64 * 1024,
     )
+
+
+RUNNING_FILE = "running.json"
+
+
+def announce_running(instance: Path, parts: dict | None) -> None:
+    """Record (or, with None, forget) the parts a running `mailer up` started for this instance
+    folder: its embedded Redis and mail catcher, which every other command then uses."""
+    path = instance / RUNNING_FILE
+    if parts is None:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps({"pid": os.getpid(), "parts": parts}))
+    tmp.replace(path)
+
+
+def running_parts(instance: Path) -> dict:
+    """The settings of the parts a `mailer up` still running for this instance folder started."""
+    try:
+        running = json.loads((instance / RUNNING_FILE).read_text())
+        os.kill(int(running["pid"]), 0)  # a stale file, left by a `mailer up` that was killed, is ignored
+        parts = dict(running["parts"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    socket_path = str(parts.get("REDIS_URL", "")).removeprefix("unix://")
+    if socket_path and not Path(socket_path).exists():
+        parts.pop("REDIS_URL")
+    return {key: value for key, value in parts.items() if key in {"REDIS_URL", "MAIL_SERVER", "MAIL_PORT", "MAIL_CATCHER"}}
+
+
+def standalone_settings() -> dict:
+    """The settings alone, read as create_app reads them, for commands that need no database and
+    no web app (the command line builds those only when a command needs them)."""
+    app = Flask("mailer", instance_path=os.environ.get("MAILER_INSTANCE_PATH") or None,
+                instance_relative_config=True)
+    load_config(app)
+    return app.config
 
 
 def _instance_secret(path: Path) -> str:

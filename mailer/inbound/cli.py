@@ -12,34 +12,55 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from mailer.inbound.classify import Classification, classify, own_identity
-from mailer.inbound.parse import DEFAULT_MAX_BYTES, ParsedMessage, parse
-
 inbound_cli = AppGroup("inbound", help="Inbound mail: replies, bounces, auto-replies.")
 
 
-@inbound_cli.command("parse")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a summary.")
-@click.option("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, show_default=True,
-              help="Larger messages are read for their headers only.")
-def parse_command(file: Path, as_json: bool, max_bytes: int) -> None:
-    """Parse and classify one raw message (an .eml file); nothing is stored."""
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise click.ClickException(f"cannot read {file}: {exc.strerror or exc}") from None
-    msg = parse(raw, max_bytes=max_bytes)
-    own_addresses, own_domains = own_identity(current_app.config)
-    result = classify(msg, own_addresses, own_domains)
-    data = describe(msg, result)
-    if as_json:
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        _print_summary(data)
+def _message_files(paths: tuple[Path, ...]):
+    """Each file named, and every file under each folder named (sorted, hidden ones skipped)."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*")
+                              if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        else:
+            yield path
 
 
-def describe(msg: ParsedMessage, result: Classification) -> dict:
+@inbound_cli.command("parse", with_appcontext=False)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file (JSON Lines), with its name.")
+@click.option("--max-bytes", type=click.IntRange(1), help="Larger messages are read for their headers only "
+              "(default: the parser's own limit).")
+def parse_command(paths: tuple[Path, ...], as_json: bool, max_bytes: int) -> None:
+    """Parse and classify raw messages (.eml files, or folders of them); nothing is stored."""
+    # Imported here, not above: `mailer --help` and the other commands need not pay for the parser.
+    from mailer.cli import settings
+    from mailer.inbound.classify import classify, own_identity
+    from mailer.inbound.parse import parse
+
+    own_addresses, own_domains = own_identity(settings())
+    unreadable = 0
+    files = list(_message_files(paths))
+    for number, file in enumerate(files):
+        try:
+            raw = file.read_bytes()
+        except OSError as exc:
+            unreadable += 1
+            problem = f"cannot read {file}: {exc.strerror or exc}"
+            click.echo(json.dumps({"file": str(file), "error": problem}) if as_json else problem, err=not as_json)
+            continue
+        msg = parse(raw, **({"max_bytes": max_bytes} if max_bytes else {}))
+        data = {"file": str(file), **describe(msg, classify(msg, own_addresses, own_domains))}
+        if as_json:
+            click.echo(json.dumps(data, ensure_ascii=False))
+        else:
+            if len(files) > 1:
+                click.echo(f"{'' if number == 0 else chr(10)}== {file}")
+            _print_summary(data)
+    if unreadable:
+        raise SystemExit(1)
+
+
+def describe(msg, result) -> dict:
     """The JSON-ready view of one parsed and classified message."""
     visible, quoted = _trimmed(msg)
     bounce = None
@@ -75,7 +96,7 @@ def describe(msg: ParsedMessage, result: Classification) -> dict:
     }
 
 
-def _trimmed(msg: ParsedMessage) -> tuple[str, str]:
+def _trimmed(msg) -> tuple[str, str]:
     """(visible, quoted): trim_html when the message has HTML and no text part, else trim_text."""
     from mailer.inbound.trim import trim_html, trim_text
 
@@ -134,8 +155,9 @@ def _queue_note():
     finally:
         current_app.logger.removeFilter(quiet)
         if not reachable:
-            click.echo("Note: no job queue (Redis) reachable, so processing is not queued yet; a worker "
-                       "queues it when it next starts (set MAILER_REDIS_URL to queue it now).", err=True)
+            click.echo("Note: no job queue (Redis) is reachable, so processing was not queued. The messages are "
+                       "safely stored: a running worker finds them within a minute, or the next `mailer up` or "
+                       "`python worker.py` processes them when it starts.", err=True)
 
 
 @inbound_cli.command("ingest")
@@ -200,8 +222,8 @@ def smtpd_command(port: int, host: str, lmtp: bool) -> None:
     def ready(controller):
         click.echo(f"Mailer inbound {'LMTP' if lmtp else 'SMTP'} listening on {host}:{port}. Ctrl+C to stop.")
         if not _queue_reachable():
-            click.echo("Note: no job queue (Redis) reachable: messages are stored, and processed once a worker starts.",
-                       err=True)
+            click.echo("Note: no job queue (Redis) is reachable: messages are stored, and a running worker finds "
+                       "them within a minute (or the next one to start does).", err=True)
 
     try:
         smtpd.serve(app, host, port, lmtp, ready=ready)

@@ -116,7 +116,7 @@ def test_without_redis_messages_are_stored_and_queued_when_a_worker_starts(app, 
     # In a context of its own: the CLI would otherwise run in the test's app context (with Redis).
     result = contextvars.Context().run(offline.test_cli_runner().invoke, args=["inbound", "ingest", str(path)])
     assert result.exit_code == 0, result.output
-    assert "1 stored new" in result.output and result.output.count("no job queue (Redis) reachable") == 1
+    assert "1 stored new" in result.output and result.output.count("no job queue (Redis) is reachable") == 1
     assert "Traceback" not in result.output
     (message,) = stored()
     assert message.status is InboundStatus.RECEIVED and queue.get_queue().count == 0
