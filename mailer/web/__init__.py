@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, render_template
+from flask import Blueprint, Flask, render_template, request
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
 
@@ -29,6 +29,9 @@ def init_app(app: Flask) -> None:
                outbox.bp):
         admin.register_blueprint(bp)
     app.register_blueprint(auth.bp)
+    from mailer.auth import limit_sign_in
+    limit_sign_in(app, "auth.login")
+    app.register_error_handler(429, auth.too_many_sign_ins)
     app.register_blueprint(public.bp)  # reached from members' email: no login, token-checked
     from mailer.web import inbound_hooks
     app.register_blueprint(inbound_hooks.bp)  # mail coming in: no login, secret- or signature-checked
@@ -43,12 +46,19 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _page_context():
         return {"org_name": app.config["ORG_NAME"], "Role": Role, "Status": MemberStatus,
-                "outbox_enabled": app.config["MAIL_CATCHER"], "me": current_user, "pairs": _pairs}
+                "outbox_enabled": outbox.outbox_open_to(current_user), "me": current_user, "pairs": _pairs}
 
     app.jinja_env.filters["when"] = _when
 
+    https = str(app.config["BASE_URL"]).startswith("https://")
+
     @app.after_request
     def _security_headers(response):
+        if request.endpoint != "static":
+            # Pages, exports and token pages carry personal data: no browser or proxy keeps a copy.
+            response.headers["Cache-Control"] = "no-store"
+        if https:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
