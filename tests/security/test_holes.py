@@ -20,7 +20,7 @@ from mailer.inbound import store
 from mailer.meetings import minutes as minutes_service
 from mailer.meetings import service as meetings
 from mailer.models import (AuditEvent, CorrespondenceLink, Delivery, EmailHealth, InboundMessage, Meeting,
-                           MeetingCampaign, MeetingKind, MeetingStatus, Member, MinutesStatus, Officer, Response, Suppression)
+                           MeetingCampaign, MeetingKind, MeetingStatus, Member, MinutesStatus, Officer, Suppression)
 from mailer.sending import campaigns
 from tests.conftest import TEST_PASSWORD, login
 from tests.inbound.conftest import raw_message
