@@ -64,6 +64,7 @@ def init_app(app: Flask) -> None:
                 "outbox_enabled": outbox.outbox_open_to(current_user), "me": current_user, "pairs": _pairs}
 
     app.jinja_env.filters["when"] = _when
+    app.jinja_env.tests["web_address"] = _web_address
 
     https = str(app.config["BASE_URL"]).startswith("https://")
 
@@ -92,6 +93,11 @@ def _error_page(code: int, message: str):
 def _when(value) -> str:
     """A stored UTC time as officers read it: UK local time."""
     return value.astimezone(LONDON).strftime("%d/%m/%Y %H:%M") if value else ""
+
+
+def _web_address(value) -> bool:
+    """`{% if url is web_address %}`: only http(s) addresses become links (never javascript: or data:)."""
+    return str(value or "").strip().lower().startswith(("https://", "http://"))
 
 
 def _pairs(values, labels=None) -> list[tuple]:
