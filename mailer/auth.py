@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Flask, abort
+from flask import Flask, abort, request
+from flask_limiter import Limiter
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
+from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import Select, false
 
 from mailer.db import session
@@ -20,15 +23,75 @@ csrf = CSRFProtect()
 
 
 def init_app(app: Flask) -> None:
-    """Sign-in sessions and CSRF protection on every form."""
+    """Sign-in sessions, CSRF protection on every form, and a sign-in rate limiter."""
     login_manager.init_app(app)
     csrf.init_app(app)
+    app.config.setdefault("SIGN_IN_LIMIT_ACCOUNT", "10 per 15 minutes")  # failed sign-ins per account
+    app.config.setdefault("SIGN_IN_LIMIT_ADDRESS", "30 per 15 minutes")  # failed sign-ins per client address
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "mailer-limits")
+    # One limiter per app (its storage is its own): kept where the sign-in view finds it.
+    app.extensions["mailer.limiter"] = Limiter(
+        key_func=client_address, app=app, storage_uri=limiter_storage(app.config.get("REDIS_URL")),
+        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1} if app.config.get("REDIS_URL") else {},
+        in_memory_fallback_enabled=True,  # Redis gone mid-run: keep limiting, in this process's memory
+        key_prefix=app.config["RATELIMIT_KEY_PREFIX"], strategy="moving-window")
+
+
+def limiter_storage(redis_url: str | None) -> str:
+    """The app's Redis when it answers (so every web process shares the counts), memory otherwise."""
+    if not redis_url:
+        return "memory://"
+    try:
+        Redis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1).ping()
+    except (RedisError, OSError, ValueError):
+        return "memory://"
+    if redis_url.startswith("unix://"):  # the embedded Redis of `mailer up` and the tests
+        return "redis+unix://" + redis_url[len("unix://"):]
+    return redis_url
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def sign_in_account() -> str:
+    """The account a sign-in attempt names: the email typed, as an officer's email compares."""
+    return "account:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+def limit_sign_in(app: Flask, endpoint: str) -> None:
+    """Throttle failed sign-ins at `endpoint`, per account and per address (an attempt that signs
+    in is not counted; once a limit is reached even the right password waits)."""
+    limiter: Limiter = app.extensions["mailer.limiter"]
+    failed = lambda response: response.status_code != 302  # noqa: E731 - success redirects
+    view = app.view_functions[endpoint]
+    view = limiter.limit(lambda: app.config["SIGN_IN_LIMIT_ACCOUNT"], key_func=sign_in_account, methods=["POST"],
+                         deduct_when=failed, scope="sign-in-account")(view)
+    view = limiter.limit(lambda: app.config["SIGN_IN_LIMIT_ADDRESS"], key_func=client_address, methods=["POST"],
+                         deduct_when=failed, scope="sign-in-address")(view)
+    app.view_functions[endpoint] = view
+
+
+def sign_in_wait() -> int:
+    """Seconds until the limit just reached lets the next attempt through (at least one)."""
+    import time
+
+    from flask import current_app
+
+    current = current_app.extensions["mailer.limiter"].current_limit
+    return max(1, int(current.reset_at - time.time())) if current is not None else 60
 
 
 @login_manager.user_loader
-def _load_officer(officer_id: str) -> Officer | None:
+def _load_officer(session_id: str) -> Officer | None:
+    """The officer a session or remember-me cookie names, if its generation is still current."""
+    officer_id, _, generation = str(session_id).partition(":")
+    if not officer_id.isdigit() or not generation.isdigit():
+        return None  # a cookie from before generations, or forged: signed out
     officer = session.get(Officer, int(officer_id))
-    return officer if officer is not None and officer.active else None
+    if officer is None or not officer.active or officer.session_generation != int(generation):
+        return None
+    return officer
 
 
 def roles_required(*roles: Role):
@@ -58,6 +121,17 @@ def scope_members(stmt: Select, officer: Officer) -> Select:
     return stmt.where(Member.branch_id == officer.branch_id)
 
 
+def can_see_branch(officer: Officer, branch_id: int | None) -> bool:
+    """True when `officer` may see records of branch `branch_id` (None: records of no branch, CLP roles only)."""
+    return officer.sees_all_branches or (officer.branch_id is not None and branch_id == officer.branch_id)
+
+
 def can_see_member(officer: Officer, member: Member) -> bool:
     """True when `officer` may see `member`."""
-    return officer.sees_all_branches or (officer.branch_id is not None and member.branch_id == officer.branch_id)
+    return can_see_branch(officer, member.branch_id)
+
+
+def body_may_see(body_branch_id: int | None, branch_id: int | None) -> bool:
+    """True when everyone who sees a body's records (the CLP's: None, or a branch's) may also see a
+    record of branch `branch_id`: what may be put in a meeting's papers or minutes."""
+    return body_branch_id is None or branch_id == body_branch_id

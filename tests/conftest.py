@@ -164,6 +164,9 @@ def _empty_tables(app) -> None:
                 conn.execute(table.delete())
 
 
+_app_numbers = iter(range(1, 1_000_000_000))
+
+
 @pytest.fixture
 def make_app(database_url, redis_url, tmp_path, monkeypatch):
     """Build an app on the test database and Redis; `overrides` become its settings."""
@@ -174,6 +177,9 @@ def make_app(database_url, redis_url, tmp_path, monkeypatch):
         config = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": "test-secret",
                   "TESTING": True, "WTF_CSRF_ENABLED": False, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": 9,
                   "QUEUE_NAME": f"test-{os.getpid()}",
+                  # Sign-in limits count in the shared Redis: each app its own counts, or one test's
+                  # failed sign-ins would lock out the next.
+                  "RATELIMIT_KEY_PREFIX": f"test-limits-{os.getpid()}-{next(_app_numbers)}",
                   "MAIL_SUPPRESS_SEND": False}  # Flask-Mail would otherwise drop mail under TESTING
         config.update(overrides)
         app = create_app(config)

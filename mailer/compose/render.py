@@ -13,7 +13,7 @@ import html
 import re
 import threading
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.entities import name2codepoint
 
 import bleach
@@ -58,6 +58,8 @@ _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 _TOKEN = re.compile(r"MJX(\d{4,6})Z")
 
 _markdown = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False}).enable("table")
+# For body data (members' and correspondents' words): any HTML in it is shown as text, line breaks kept.
+_data_markdown = MarkdownIt("commonmark", {"html": False, "breaks": True, "linkify": False}).enable("table")
 
 
 class TemplateError(ValueError):
@@ -209,11 +211,14 @@ def layout_context(campaign: Campaign, tokens: _Tokens) -> dict:
 
 @dataclass
 class CompiledCampaign:
-    """A campaign ready to personalise: Jinja templates for the subject, HTML and text parts."""
+    """A campaign ready to personalise: Jinja templates for the subject, HTML and text parts, and
+    the body data those templates show as values (never compiled)."""
 
     subject_source: str
     html_source: str
     text_source: str
+    html_data: dict = field(default_factory=dict)
+    text_data: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self._subject = environment(False).from_string(self.subject_source)
@@ -225,8 +230,8 @@ class CompiledCampaign:
         campaign's own markup, the same objects for every member, and each member's values.
         Joined, they are exactly what `render` returns."""
         try:
-            return (" ".join(self._subject.render(context).split()), list(self._html.generate(context)),
-                    list(self._text.generate(context)))
+            return (" ".join(self._subject.render(context).split()), list(self._html.generate(context | self.html_data)),
+                    list(self._text.generate(context | self.text_data)))
         except (UndefinedError, SecurityError) as exc:
             raise TemplateError(str(exc)) from None
 
@@ -237,7 +242,7 @@ class CompiledCampaign:
         except (UndefinedError, SecurityError) as exc:
             raise TemplateError(_readable(exc), where="subject") from None
         try:
-            return subject, self._html.render(context), self._text.render(context)
+            return subject, self._html.render(context | self.html_data), self._text.render(context | self.text_data)
         except (UndefinedError, SecurityError) as exc:
             raise TemplateError(_readable(exc)) from None
 
@@ -274,20 +279,39 @@ def compile_campaign(campaign: Campaign) -> CompiledCampaign:
     _check_jinja(campaign.body or "", "body")
     tokens = _Tokens()
     body = tokens.protect(campaign.body or "")
+    data = {name: str(value) for name, value in (campaign.body_data or {}).items()}
     if campaign.body_format is BodyFormat.MJML:
         body_mjml = _mjml_body(body)
         body_text = _to_text(_to_html(f"<mjml><mj-body>{body_mjml}</mj-body></mjml>"))
     else:
-        body_mjml = f'<mj-section><mj-column><mj-text>{markdown_to_html(body)}</mj-text></mj-column></mj-section>'
+        body_html = _blocks_for_data(markdown_to_html(body), tokens, data)
+        body_mjml = f'<mj-section><mj-column><mj-text>{body_html}</mj-text></mj-column></mj-section>'
         body_text = body.strip()  # Markdown is already good plain text
     context = layout_context(campaign, tokens)
     html_out = _to_html(environment(True).from_string(_layout_source("layout.mjml"))
                         .render(context | {"body": Markup(body_mjml)}))
     text_out = environment(False).from_string(_layout_source("layout.txt")).render(context | {"body": body_text})
     try:
-        return CompiledCampaign(campaign.subject or "", tokens.restore(html_out), tokens.restore(text_out))
+        return CompiledCampaign(campaign.subject or "", tokens.restore(html_out), tokens.restore(text_out),
+                                {name: Markup(data_to_html(value)) for name, value in data.items()}, data)
     except TemplateSyntaxError as exc:  # e.g. an {% if %} split across MJML blocks
         raise TemplateError(exc.message or "template syntax error") from None
+
+
+def data_to_html(text: str) -> str:
+    """Body data (Markdown written or quoted by members and outsiders) as safe HTML: its own HTML
+    shown as text, then sanitised all the same."""
+    return sanitize_html(_data_markdown.render(text))
+
+
+def _blocks_for_data(body_html: str, tokens: _Tokens, data: dict) -> str:
+    """A paragraph holding only {{ name }} of body data becomes a block: the data is HTML blocks."""
+    def block(m: re.Match) -> str:
+        expression = tokens.originals[int(m.group(1))]
+        name = expression.strip("{} ")
+        return f"<div>{m.group(0)[3:-4]}</div>" if name in data else m.group(0)
+
+    return re.sub(r"<p>MJX(\d{4,6})Z</p>", block, body_html) if data else body_html
 
 
 def find_line(body: str, message: str) -> int | None:

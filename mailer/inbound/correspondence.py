@@ -575,6 +575,19 @@ def bounce_events(officer: Officer, page: int = 1, per_page: int = 50, campaign_
     return Page([BounceRow(*r) for r in rows], total, page, per_page)
 
 
+def reports_to_confirm(officer: Officer, limit: int = 100) -> list[InboundMessage]:
+    """Bounces and complaints that named addresses but carried nothing we sent: nobody was held or
+    unsubscribed; a CLP officer confirms them (CLP roles only: anyone can name any member)."""
+    from mailer.inbound.process import UNCONFIRMED
+
+    if not officer.sees_all_branches:
+        return []
+    return list(session.scalars(select(InboundMessage).where(
+        InboundMessage.match_method == UNCONFIRMED,
+        InboundMessage.kind.in_([InboundKind.BOUNCE, InboundKind.COMPLAINT]))
+        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc()).limit(limit)))
+
+
 def on_hold(officer: Officer) -> list[Member]:
     """Members whose address is on hold after bounces: to correct in the membership system."""
     from mailer.auth import scope_members

@@ -5,9 +5,13 @@
   stored incoming Message-IDs; then a conservative guess (same sender, same subject, recent),
   marked as a guess. Anything else starts a new thread. A reply that arrived before its parent is
   moved under the parent when the parent arrives.
-- bounce: matched to the Delivery (bounce token, returned Message-ID, or address); hard bounces
-  hold the address at once, soft ones after SOFT_BOUNCE_LIMIT within SOFT_BOUNCE_DAYS.
-- complaint: bulletins are suppressed for the address at once.
+- bounce: matched to the Delivery by something we sent (the bounce or reply token, or our
+  Message-ID in the returned headers); hard bounces hold the address at once, soft ones after
+  SOFT_BOUNCE_LIMIT within SOFT_BOUNCE_DAYS.
+- complaint: tied the same way, bulletins are suppressed for the address at once.
+  A bounce or complaint is a stranger's claim: one that only names an address (anyone can write
+  a report naming any member) acts on no one. It is flagged and listed for a CLP officer to
+  confirm (confirm_report), and acts only then.
 - auto-reply and loop: recorded and linked, never threaded, never answered.
 Idempotent: processing the same message again replaces what the last run derived.
 """
@@ -23,7 +27,7 @@ from sqlalchemy import delete, func, select
 
 from mailer import audit
 from mailer.db import session, utcnow
-from mailer.inbound.classify import Classification, classify, own_identity
+from mailer.inbound.classify import FAILED_ACTIONS, Classification, classify, own_identity
 from mailer.inbound.parse import ParsedMessage, parse
 from mailer.inbound.sanitize import sanitize_inbound_html
 from mailer.inbound.trim import trim_html, trim_text
@@ -295,37 +299,71 @@ def _adopt_orphans(parent: InboundMessage) -> None:
 
 # --- bounces, complaints, unsubscribes by mail ----------------------------------------------------
 
-def _delivery_for(address: str, original_message_id: str | None, token: Delivery | None) -> Delivery | None:
-    if token is not None and _base(token.email) == _base(address):
-        return token
-    if original_message_id:
-        delivery = session.scalar(select(Delivery).where(Delivery.message_id == original_message_id))
+def _our_delivery(message_id: str | None) -> Delivery | None:
+    """The delivery whose Message-ID a report returned, if it is one of ours."""
+    if not message_id:
+        return None
+    return session.scalar(select(Delivery).where(Delivery.message_id == message_id).limit(1))
+
+
+def _delivery_for(address: str, ours: Delivery | None, token: Delivery | None) -> Delivery | None:
+    """The delivery to `address` this report is tied to by something we sent, or None."""
+    for delivery in (token, ours):
         if delivery is not None and (not address or _base(delivery.email) == _base(address)):
             return delivery
-    since = utcnow() - timedelta(days=60)
-    return session.scalar(select(Delivery).where(func.lower(Delivery.email) == address.lower(),
-                                                 Delivery.sent_at >= since).order_by(Delivery.sent_at.desc()).limit(1))
+    return None
+
+
+def _tie(message: InboundMessage, delivery: Delivery, how: str) -> None:
+    if message.delivery_id is None:
+        message.delivery_id, message.campaign_id, message.member_id = (delivery.id, delivery.campaign_id,
+                                                                       delivery.member_id)
+        message.match_method = how
+
+
+def _unconfirmed(message: InboundMessage, addresses: list[str]) -> None:
+    """A report naming addresses with nothing of ours in it: recorded and flagged, acted on by no one."""
+    message.flagged, message.match_method = True, UNCONFIRMED
+    message.match_note = (f"names {', '.join(sorted(set(addresses)))} but carries nothing we sent (no bounce token, "
+                          "no Message-ID of ours): a CLP officer must confirm it before anyone is held or "
+                          "unsubscribed")[:500]
+    if message.member_id is None:
+        message.member_id = _member_by_address(addresses[0])
+
+
+UNCONFIRMED = "address"  # match_method of a report that names an address only
+CONFIRMED = "confirmed"
 
 
 def _bounce(message: InboundMessage, result: Classification, tokens: dict[str, Delivery]) -> None:
     report = result.bounce
     token = tokens.get("b") or tokens.get("r")
+    ours = _our_delivery(report.original_message_id)
+    unconfirmed = []
     for r in report.recipients:
         if not r.failed or r.action == "delayed":
             continue  # a delay warning or a success report: nothing is wrong with the address yet
-        address = (r.address or (token.email if token else "")).lower()
+        address = (r.address or (token.email if token else "") or (ours.email if ours else "")).lower()
         if not address:
             continue
-        delivery = _delivery_for(address, report.original_message_id, token)
-        if delivery is not None and message.delivery_id is None:
-            message.delivery_id, message.campaign_id, message.member_id = (delivery.id, delivery.campaign_id,
-                                                                           delivery.member_id)
-            message.match_method = "token" if delivery is token else "report"
-        session.add(BounceEvent(email=address, hard=r.hard, status=r.status, diagnostic=r.diagnostic[:1000],
-                                delivery_id=delivery.id if delivery else None, inbound_message_id=message.id,
-                                member_id=delivery.member_id if delivery else _member_by_address(address)))
-        session.flush()
-        apply_health(address, r.hard, f"{r.status} {r.diagnostic}".strip()[:500])
+        delivery = _delivery_for(address, ours, token)
+        if delivery is None:
+            unconfirmed.append(address)
+            continue
+        _tie(message, delivery, "token" if delivery is token else "report")
+        record_bounce(message, address, r.hard, r.status, r.diagnostic, delivery)
+    if unconfirmed:
+        _unconfirmed(message, unconfirmed)
+
+
+def record_bounce(message: InboundMessage, address: str, hard: bool, status: str, diagnostic: str,
+                  delivery: Delivery | None) -> None:
+    """One failed recipient, recorded and judged (only for a bounce tied to us, or confirmed)."""
+    session.add(BounceEvent(email=address, hard=hard, status=status, diagnostic=diagnostic[:1000],
+                            delivery_id=delivery.id if delivery else None, inbound_message_id=message.id,
+                            member_id=delivery.member_id if delivery else _member_by_address(address)))
+    session.flush()
+    apply_health(address, hard, f"{status} {diagnostic}".strip()[:500])
 
 
 def apply_health(address: str, hard: bool, why: str) -> EmailHealth:
@@ -351,22 +389,55 @@ def apply_health(address: str, hard: bool, why: str) -> EmailHealth:
 def _complaint(message: InboundMessage, result: Classification, tokens: dict[str, Delivery]) -> None:
     report = result.complaint
     token = tokens.get("b") or tokens.get("r")
-    addresses = {a.lower() for a in report.recipients if a}
-    delivery = None
-    if report.original_message_id:
-        delivery = session.scalar(select(Delivery).where(Delivery.message_id == report.original_message_id))
-    delivery = delivery or token
+    delivery = _our_delivery(report.original_message_id) or token
+    named = {a.lower() for a in report.recipients if a}
     if delivery is not None:
-        addresses.add(delivery.email.lower())
-        message.delivery_id, message.campaign_id, message.member_id = (delivery.id, delivery.campaign_id,
-                                                                       delivery.member_id)
-    for address in addresses:
-        if session.scalar(select(Suppression.id).where(Suppression.email == address,
-                                                       Suppression.reason == SuppressionReason.COMPLAINT)) is None:
-            session.add(Suppression(email=address, stream="bulletins", reason=SuppressionReason.COMPLAINT,
-                                    note=f"feedback report ({report.feedback_type or 'abuse'})"))
-        for member in session.scalars(select(Member).where(func.lower(Member.email) == address)):
-            consent.unsubscribe(member, Stream.BULLETINS, "complaint", delivery.campaign_id if delivery else None)
+        _tie(message, delivery, "report" if delivery is not token else "token")
+        suppress_complaint(delivery.email.lower(), report.feedback_type, delivery.campaign_id)
+    # Addresses the report names besides the one we sent it to are a claim only.
+    others = sorted(a for a in named if delivery is None or _base(a) != _base(delivery.email))
+    if others:
+        _unconfirmed(message, others)
+
+
+def suppress_complaint(address: str, feedback_type: str | None, campaign_id: int | None) -> None:
+    """A complaint about our mail to `address`: no more bulletins to it."""
+    if session.scalar(select(Suppression.id).where(Suppression.email == address,
+                                                   Suppression.reason == SuppressionReason.COMPLAINT)) is None:
+        session.add(Suppression(email=address, stream="bulletins", reason=SuppressionReason.COMPLAINT,
+                                note=f"feedback report ({feedback_type or 'abuse'})"))
+    for member in session.scalars(select(Member).where(func.lower(Member.email) == address)):
+        consent.unsubscribe(member, Stream.BULLETINS, "complaint", campaign_id)
+
+
+def confirm_report(officer, message: InboundMessage) -> list[str]:
+    """A CLP officer confirms a bounce or complaint that only named addresses: it acts now, as if
+    it had been tied to our mail. Returns the addresses acted on. Audited; not committed."""
+    if not officer.sees_all_branches:
+        raise PermissionError("Only a CLP officer can confirm a report that names addresses only.")
+    if message.match_method != UNCONFIRMED or message.kind not in (InboundKind.BOUNCE, InboundKind.COMPLAINT):
+        raise ValueError("This message has nothing to confirm.")
+    report = message.report or {}
+    acted = []
+    if "bounce" in report:
+        for r in report["bounce"]["recipients"]:
+            address = (r.get("address") or "").lower()
+            if address and r.get("action") in FAILED_ACTIONS and r.get("action") != "delayed" \
+                    and (message.delivery_id is None or _base(address) != _base(message.delivery.email)):
+                record_bounce(message, address, bool(r.get("hard")), r.get("status") or "", r.get("diagnostic") or "",
+                              None)
+                acted.append(address)
+    if "complaint" in report:
+        tied = message.delivery.email if message.delivery_id else None
+        for address in sorted({a.lower() for a in report["complaint"]["recipients"] if a}):
+            if tied is None or _base(address) != _base(tied):
+                suppress_complaint(address, report["complaint"].get("feedback_type"), None)
+                acted.append(address)
+    message.match_method, message.flagged = CONFIRMED, False
+    message.match_note = f"confirmed by {officer.email}: acted on {', '.join(acted) or 'no one'}"[:500]
+    audit.record("inbound.confirm_report", "inbound_message", message.id, {"addresses": [None, acted]},
+                 officer=officer)
+    return acted
 
 
 def _unsubscribe_by_mail(message: InboundMessage, delivery: Delivery) -> None:

@@ -11,12 +11,12 @@ from flask import current_app
 from sqlalchemy import select
 
 from mailer import audit
+from mailer.auth import body_may_see, can_see_branch
 from mailer.db import session, utcnow
 from mailer.meetings import service
 from mailer.meetings.rules import LONDON, MeetingError
 from mailer.models import (AgendaItem, Attachment, CorrespondenceLink, InboundMessage, Meeting, MeetingStatus,
                            MinuteItem, Minutes, MinutesStatus, Officer, Response, Role, Thread)
-from mailer.sending import campaigns as sending
 
 OPENING_CHARS = 280
 
@@ -84,16 +84,17 @@ def approve(officer: Officer, minutes: Minutes) -> None:
 
 def circulate(officer: Officer, minutes: Minutes) -> None:
     """Send the approved minutes, with a web copy and a PDF, to the meeting's members (notices
-    stream, the normal pipeline). Commits and queues the send."""
+    stream, the normal pipeline). Either they are sent (committed, then queued) or, when the send
+    cannot start, the minutes stay approved and nothing is kept (raises): circulate again later."""
     from mailer.meetings import pdf
 
     if minutes.status is not MinutesStatus.APPROVED:
         raise MeetingError("Minutes are circulated once the chair has approved them.")
     meeting = minutes.meeting
     campaign = service._meeting_campaign(officer, meeting, "minutes", "minutes")
-    # The minutes quote members and correspondents: never let their words run as template code.
-    text = body_markdown(minutes, web_link=True).replace("{% endraw %}", "{ % endraw % }")
-    campaign.body = "Dear {{ member.first_name }},\n\n{% raw %}" + text + "{% endraw %}\n"
+    # The minutes quote members and correspondents: their words are data the body shows, never template source.
+    campaign.body = "Dear {{ member.first_name }},\n\n{{ minutes }}\n"
+    campaign.body_data = {"minutes": body_markdown(minutes, web_link=True)}
     campaign.subject = f"Minutes: {meeting.title}, {meeting.starts_at.astimezone(LONDON).strftime('%-d %B %Y')}"
     for attachment in list(campaign.attachments):  # minutes carry their PDF, not the meeting's invite
         session.delete(attachment)
@@ -103,9 +104,9 @@ def circulate(officer: Officer, minutes: Minutes) -> None:
     minutes.status, minutes.circulated_at, minutes.circulation_campaign_id = (MinutesStatus.CIRCULATED, utcnow(),
                                                                               campaign.id)
     audit.record("minutes.circulate", "minutes", minutes.id, {"status": ["approved", "circulated"]}, officer=officer)
-    session.commit()
+    session.flush()
     session.refresh(campaign)
-    sending.send_now(campaign, officer)
+    service.send_or_leave(campaign, officer)  # checks it renders before committing; queues after
 
 
 def adopt(officer: Officer, minutes: Minutes, at_meeting: Meeting) -> None:
@@ -134,7 +135,14 @@ def correspondence_item(meeting: Meeting) -> AgendaItem:
 
 
 def attach(officer: Officer, meeting: Meeting, thread: Thread) -> CorrespondenceLink:
-    """Attach a correspondence thread to the meeting's correspondence item (once). Not committed."""
+    """Attach a correspondence thread to the meeting's correspondence item (once). Only a thread
+    that everyone who reads the meeting's minutes may open: a branch's minutes take that branch's
+    threads, never another's. Not committed."""
+    if not can_see_branch(officer, thread.branch_id) or not can_see_branch(officer, meeting.branch_id):
+        raise MeetingError("You cannot attach that thread.")
+    if not body_may_see(meeting.branch_id, thread.branch_id):
+        raise MeetingError("That thread is about another branch's member: a branch's minutes can only carry its own "
+                           "branch's correspondence.")
     held = session.scalar(select(Minutes).where(Minutes.meeting_id == meeting.id))
     if held is not None and held.status is not MinutesStatus.DRAFT:
         raise MeetingError("The minutes are approved: their correspondence can no longer change.")
@@ -168,11 +176,15 @@ class ThreadSummary:
     messages: list[InboundMessage]
 
 
-def summaries(meeting: Meeting) -> list[ThreadSummary]:
-    """The attached threads, each as the minutes show it: from, date, subject, opening lines."""
+def summaries(meeting: Meeting, reader: Officer | None = None) -> list[ThreadSummary]:
+    """The attached threads, each as the minutes show it: from, date, subject, opening lines. Only
+    threads the meeting's body may see, and (for an officer reading) that `reader` may open."""
     out = []
     for item in meeting.agenda:
         for link in item.correspondence:
+            if not body_may_see(meeting.branch_id, link.thread.branch_id) or (
+                    reader is not None and not can_see_branch(reader, link.thread.branch_id)):
+                continue
             messages = list(session.scalars(select(InboundMessage).where(InboundMessage.thread_id == link.thread_id)
                                             .order_by(InboundMessage.received_at, InboundMessage.id)))
             first = messages[0] if messages else None
@@ -184,13 +196,14 @@ def summaries(meeting: Meeting) -> list[ThreadSummary]:
     return out
 
 
-def body_markdown(minutes: Minutes, web_link: bool = False) -> str:
-    """The minutes as Markdown: sections, the correspondence summaries, and the appendix."""
+def body_markdown(minutes: Minutes, web_link: bool = False, reader: Officer | None = None) -> str:
+    """The minutes as Markdown: sections, the correspondence summaries (those `reader` may open),
+    and the appendix."""
     meeting = minutes.meeting
     when = meeting.starts_at.astimezone(LONDON).strftime("%A %-d %B %Y, %H:%M")
     lines = [f"# Minutes: {meeting.title}", f"{meeting.body_name[:1].upper()}{meeting.body_name[1:]} · {when}", "",
              f"**Present:** {minutes.present_text or 'not recorded'}", ""]
-    found = summaries(meeting)
+    found = summaries(meeting, reader)
     for n, item in enumerate(minutes.items, 1):
         lines += [f"## {n}. {item.title}", "", item.text or "", ""]
         if item.agenda_item and item.agenda_item.role == "correspondence" and found:

@@ -52,12 +52,12 @@ def _when(meeting: Meeting) -> str:
     return meeting.starts_at.astimezone(LONDON).strftime("%A %-d %B %Y, %H:%M")
 
 
-def minutes_pdf(minutes: Minutes) -> bytes:
-    """The minutes, with the correspondence appendix."""
+def minutes_pdf(minutes: Minutes, reader=None) -> bytes:
+    """The minutes, with the correspondence appendix (only what `reader`, an officer, may open)."""
     from mailer.meetings.minutes import body_markdown
 
     doc = _Document(f"Minutes: {minutes.meeting.title}")
-    doc.markdown(body_markdown(minutes))
+    doc.markdown(body_markdown(minutes, reader=reader))
     return bytes(doc.output())
 
 

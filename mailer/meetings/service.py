@@ -6,7 +6,6 @@ linked to the meeting, so the record of who was sent what and when is its Delive
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass
 from datetime import timedelta
@@ -282,6 +281,15 @@ def _meeting_campaign(officer: Officer, meeting: Meeting, purpose: str, starter_
     return campaign
 
 
+def send_or_leave(campaign: Campaign, officer: Officer | None) -> None:
+    """Commit the meeting's change with its campaign and queue the send, or, when the campaign
+    cannot be sent, raise with the reason before anything is committed (the caller rolls back)."""
+    try:
+        sending.send_now(campaign, officer)
+    except sending.CampaignError as exc:
+        raise MeetingError(f"Nothing was sent and nothing has changed: {exc}") from None
+
+
 def send_notice(officer: Officer, meeting: Meeting, override: str = "") -> Campaign:
     """Notice the meeting to everyone entitled, with its agenda and invite. Refused with the reason
     and the latest valid date when the rule cannot be met, unless an override reason is given
@@ -301,8 +309,9 @@ def send_notice(officer: Officer, meeting: Meeting, override: str = "") -> Campa
     campaign = _meeting_campaign(officer, meeting, "notice", starter)
     meeting.status = MeetingStatus.NOTICED
     audit.record("meeting.notice", "meeting", meeting.id, {"campaign": [None, campaign.id]}, officer=officer)
-    session.commit()
-    sending.send_now(campaign, officer)
+    # The notice and the meeting's new state are committed together, only once the notice renders:
+    # if it cannot be sent, the meeting is left as it was (the caller rolls back) and can be noticed again.
+    send_or_leave(campaign, officer)
     schedule_reminder(meeting)
     return campaign
 
@@ -314,8 +323,7 @@ def send_update(officer: Officer, meeting: Meeting) -> Campaign:
     campaign = _meeting_campaign(officer, meeting, "update", "meeting-notice", subject_prefix="Changed: ")
     audit.record("meeting.update_notice", "meeting", meeting.id, {"sequence": [None, meeting.ical_sequence]},
                  officer=officer)
-    session.commit()
-    sending.send_now(campaign, officer)
+    send_or_leave(campaign, officer)  # commits with the update, once it renders
     schedule_reminder(meeting)
     return campaign
 
@@ -333,9 +341,9 @@ def cancel(officer: Officer, meeting: Meeting, reason: str) -> Campaign | None:
     campaign = None
     if was_noticed:
         campaign = _meeting_campaign(officer, meeting, "cancellation", "meeting-cancelled")
-    session.commit()
-    if campaign is not None:
-        sending.send_now(campaign, officer)
+        send_or_leave(campaign, officer)  # commits with the cancellation, once it renders
+    else:
+        session.commit()
     return campaign
 
 
@@ -372,15 +380,16 @@ def send_reminder(meeting_id: int, sequence: int) -> str:
     officer = session.get(Officer, meeting.created_by_id) if meeting.created_by_id else None
     campaign = _meeting_campaign(officer, meeting, "reminder", "meeting-notice", subject_prefix="Reminder: ",
                                  definition=definition)
-    session.commit()
     sending.send_now(campaign, officer)
     return "sent"
 
 
 def evidence_csv(meeting: Meeting) -> str:
     """Who was sent what, and when: every delivery of the meeting's notices, updates and reminders."""
+    from mailer.members.exportfile import SafeWriter
+
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SafeWriter(out)  # names and subjects come from members and officers: never formulas
     writer.writerow(["purpose", "campaign", "membership number", "name", "email", "status", "sent at (UTC)",
                      "Message-ID", "error"])
     rows = session.execute(select(MeetingCampaign.purpose, Campaign.subject, Member.membership_number,

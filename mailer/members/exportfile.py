@@ -1,5 +1,6 @@
 """Reading a membership export as it really comes: any of the usual encodings and separators,
-quoted fields with newlines, and column headers that vary from one system to the next."""
+quoted fields with newlines, and column headers that vary from one system to the next; and
+writing CSV that a spreadsheet opens as data, never as formulas."""
 
 from __future__ import annotations
 
@@ -163,3 +164,25 @@ def rows(export: ExportFile, mapping: dict[str, str]) -> list[tuple[int, dict[st
             raw.setdefault("last_name", last if first else "")
         out.append((line, raw))
     return out
+
+
+# --- writing CSV -------------------------------------------------------------------------------
+
+# A spreadsheet runs a cell beginning with these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: one that would start a formula gets a leading quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+class SafeWriter:
+    """csv.writer whose every cell goes through safe_cell: use it for every CSV Mailer hands out."""
+
+    def __init__(self, out, **kwargs):
+        self._writer = csv.writer(out, **kwargs)
+
+    def writerow(self, row) -> None:
+        self._writer.writerow([safe_cell(cell) for cell in row])

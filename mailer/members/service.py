@@ -15,7 +15,7 @@ from mailer.auth import can_see_member, scope_members
 from mailer.db import session
 from mailer.members import consent
 from mailer.members.fields import FieldError, clean_bool, clean_date, clean_email, clean_postcode, clean_status, clean_text
-from mailer.models import AuditEvent, Branch, EmailHealth, ImportRun, Member, MemberStatus, Officer, Tag
+from mailer.models import AuditEvent, Branch, EmailHealth, ImportRun, Member, MemberStatus, MemberTag, Officer, Tag
 
 # Fields an officer may set on a member, in the order forms and exports show them.
 EDITABLE = ("membership_number", "first_name", "last_name", "email", "phone", "postcode", "ward",
@@ -269,8 +269,12 @@ def set_tags(member: Member, text: str) -> dict:
     return {"tags": [", ".join(old) or None, ", ".join(names) or None]}
 
 
-def all_tags() -> list[str]:
-    return list(session.scalars(select(Tag.name).order_by(Tag.name)))
+def visible_tags(officer: Officer) -> list[str]:
+    """Tag names on members `officer` may see: another branch's tags say something about its members."""
+    stmt = select(Tag.name).join(MemberTag, MemberTag.tag_id == Tag.id).join(Member, Member.id == MemberTag.member_id)
+    if officer.sees_all_branches:
+        stmt = select(Tag.name)  # CLP roles: every tag, used or not yet
+    return list(session.scalars(scope_members(stmt, officer).distinct().order_by(Tag.name)))
 
 
 def mark_welcomed(officer: Officer, member: Member) -> None:

@@ -59,6 +59,9 @@ class Campaign(Base):
     from_name: Mapped[str] = mapped_column(String(120), default="")
     body_format: Mapped[BodyFormat] = mapped_column(_enum(BodyFormat, "body_format"), default=BodyFormat.MARKDOWN)
     body: Mapped[str] = mapped_column(Text, default="")
+    # Text the body shows but must never run: {name: Markdown}, reached from the body as {{ name }}
+    # (the minutes, with members' and correspondents' words). Data, never template source.
+    body_data: Mapped[dict | None] = mapped_column(JSON)
     starter: Mapped[str | None] = mapped_column(String(60))
     segment: Mapped[dict] = mapped_column(JSON, default=dict)    # the filters, as saved when sent
     status: Mapped[CampaignStatus] = mapped_column(_enum(CampaignStatus, "campaign_status"),

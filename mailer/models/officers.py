@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.db import Base, UTCDateTime, utcnow
@@ -37,8 +37,15 @@ class Officer(UserMixin, Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of every session's and remember-me cookie's id: bumped on sign-out and password change,
+    # it ends all of them at once, on every computer.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     branch: Mapped[Branch | None] = relationship()
+
+    def get_id(self) -> str:
+        """Flask-Login's id for sessions and remember-me cookies: the officer and the generation."""
+        return f"{self.id}:{self.session_generation}"
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive officers

@@ -83,10 +83,17 @@ def check_password_strength(password: str) -> None:
         raise OfficerError(f"A password needs at least {MIN_PASSWORD} characters.")
 
 
+def end_sessions(officer: Officer) -> None:
+    """End every session and remember-me cookie of `officer`, on every computer. Not committed."""
+    officer.session_generation = (officer.session_generation or 0) + 1
+
+
 def set_password(officer: Officer, password: str) -> None:
-    """Set a new password (which also voids outstanding reset links). Not committed."""
+    """Set a new password (which also voids outstanding reset links and signs the officer out
+    everywhere). Not committed."""
     check_password_strength(password)
     officer.password_hash = generate_password_hash(password)
+    end_sessions(officer)
     audit.record("officer.password", "officer", officer.id, note="password changed", officer=officer)
 
 
@@ -100,6 +107,16 @@ def authenticate(email: str, password: str) -> Officer | None:
         return None
     officer.last_login_at = utcnow()
     return officer
+
+
+def sign_in_failed(email: str, address: str | None, limited: bool = False) -> None:
+    """Audit a refused sign-in (wrong password, unknown or disabled account, or over the limit):
+    guessing is visible in the log. Not committed."""
+    email = (email or "").strip()[:254]
+    officer = find_by_email(email) if email else None
+    audit.record("officer.sign_in_limited" if limited else "officer.sign_in_failed", "officer",
+                 officer.id if officer else None, note=f"{email or '(no email)'} from {address or 'unknown address'}",
+                 actor="sign-in")
 
 
 def _serializer() -> URLSafeTimedSerializer:

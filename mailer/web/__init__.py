@@ -4,13 +4,28 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, render_template
+from flask import Blueprint, Flask, render_template, request
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
 
 from mailer.models import MemberStatus, Role
 
 LONDON = ZoneInfo("Europe/London")
+
+# Every endpoint reached without signing in; everything else is behind the admin blueprint's login
+# check. tests/security/test_route_scan.py requests every rule without a session: a new route
+# answering anything but the login redirect, 401 or 404 fails it until it is classified here.
+PUBLIC_ENDPOINTS = frozenset({
+    "static",
+    # Signing in, out, and resetting a forgotten password.
+    "auth.login", "auth.logout", "auth.reset_request", "auth.reset_password",
+    # Reached from members' email, each by a signed or random token: preferences and one-click
+    # unsubscribe, the RSVP links, web versions and the archive, calendar feeds, circulated minutes.
+    "public.preferences", "public.one_click", "public.save_preferences", "public.meeting_response",
+    "public.web_version", "public.archive", "public.calendar_feed", "public.minutes",
+    # Mail coming in from machines: each checks its own secret or signature (mailer/web/inbound_hooks.py).
+    "inbound_hooks.raw", "inbound_hooks.mailgun", "inbound_hooks.postmark", "inbound_hooks.sendgrid",
+})
 
 
 def init_app(app: Flask) -> None:
@@ -29,6 +44,9 @@ def init_app(app: Flask) -> None:
                outbox.bp):
         admin.register_blueprint(bp)
     app.register_blueprint(auth.bp)
+    from mailer.auth import limit_sign_in
+    limit_sign_in(app, "auth.login")
+    app.register_error_handler(429, auth.too_many_sign_ins)
     app.register_blueprint(public.bp)  # reached from members' email: no login, token-checked
     from mailer.web import inbound_hooks
     app.register_blueprint(inbound_hooks.bp)  # mail coming in: no login, secret- or signature-checked
@@ -43,12 +61,20 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _page_context():
         return {"org_name": app.config["ORG_NAME"], "Role": Role, "Status": MemberStatus,
-                "outbox_enabled": app.config["MAIL_CATCHER"], "me": current_user, "pairs": _pairs}
+                "outbox_enabled": outbox.outbox_open_to(current_user), "me": current_user, "pairs": _pairs}
 
     app.jinja_env.filters["when"] = _when
+    app.jinja_env.tests["web_address"] = _web_address
+
+    https = str(app.config["BASE_URL"]).startswith("https://")
 
     @app.after_request
     def _security_headers(response):
+        if request.endpoint != "static":
+            # Pages, exports and token pages carry personal data: no browser or proxy keeps a copy.
+            response.headers["Cache-Control"] = "no-store"
+        if https:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
@@ -67,6 +93,11 @@ def _error_page(code: int, message: str):
 def _when(value) -> str:
     """A stored UTC time as officers read it: UK local time."""
     return value.astimezone(LONDON).strftime("%d/%m/%Y %H:%M") if value else ""
+
+
+def _web_address(value) -> bool:
+    """`{% if url is web_address %}`: only http(s) addresses become links (never javascript: or data:)."""
+    return str(value or "").strip().lower().startswith(("https://", "http://"))
 
 
 def _pairs(values, labels=None) -> list[tuple]:

@@ -50,12 +50,30 @@ def login():
             session.commit()
             login_user(officer, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
+        officers.sign_in_failed(form.email.data, request.remote_addr)
+        session.commit()
         flash("That email and password do not match an active officer.", "error")
     return render_template("web/auth/login.html", form=form)
 
 
+def too_many_sign_ins(_exc):
+    """The answer once a sign-in limit is reached: how long to wait, and the attempt audited."""
+    from mailer.auth import sign_in_wait
+
+    wait = sign_in_wait()
+    minutes = -(-wait // 60)
+    officers.sign_in_failed(request.form.get("email", ""), request.remote_addr, limited=True)
+    session.commit()
+    flash(f"Too many sign-in attempts. Wait {minutes} minute{'s' if minutes != 1 else ''}, then try again "
+          "(or reset your password).", "error")
+    return render_template("web/auth/login.html", form=LoginForm(formdata=None)), 429, {"Retry-After": str(wait)}
+
+
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:  # signing out here signs out everywhere, remember-me cookies too
+        officers.end_sessions(current_user._get_current_object())
+        session.commit()
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

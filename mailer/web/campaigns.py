@@ -23,7 +23,7 @@ from mailer.compose.render import TemplateError
 from mailer.db import session
 from mailer.members import segments
 from mailer.members import service as members
-from mailer.models import Attachment, Branch, Campaign, CampaignStatus, MemberStatus, Role, Segment, Stream, Tag
+from mailer.models import Attachment, Branch, Campaign, CampaignStatus, MemberStatus, Role, Segment, Stream
 from mailer.sending import campaigns as sending
 from mailer.web import LONDON
 
@@ -164,7 +164,7 @@ def _composer(campaign: Campaign, error: str | None = None, submitted: dict | No
         "web/campaigns/compose.html", campaign=campaign, values=values, seg=definition,
         exclude={k: v for k, v in (definition.get("exclude") or {}).items() if v}, error=error, count_text=count_text,
         problems=problems, form=FlaskForm(), choices=choices,
-        tags=list(session.scalars(select(Tag.name).order_by(Tag.name))), roles=list(Role),
+        tags=members.visible_tags(current_user), roles=list(Role),
         statuses=list(MemberStatus), saved_segments=_saved_segments(), preview_member=preview_member,
         found=found, preview_subject=preview_subject, send_at=_local_input(campaign.scheduled_at),
         attachment_limit=current_app.config["ATTACHMENT_MAX_BYTES"],

@@ -7,10 +7,7 @@ what it says. Anything out of the officer's branch answers 404, as if it did not
 
 from __future__ import annotations
 
-from io import BytesIO
-
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, send_file,
-                   url_for)
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for)
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import SQLAlchemyError
@@ -19,15 +16,15 @@ from mailer.auth import can_see_member
 from mailer.db import session
 from mailer.inbound import correspondence as service
 from mailer.models import InboundKind, InboundStatus, ThreadStatus
+from mailer.web import downloads
 
 bp = Blueprint("correspondence", __name__, url_prefix="/correspondence")
 
 # Inbound HTML, already sanitised, shown inside <iframe sandbox="">: nothing may run or load, and
-# only our own pages may frame it.
-MESSAGE_HTML_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+# only our own pages may frame it. Opened directly (not framed), the CSP sandbox still gives it a
+# unique origin of its own.
+MESSAGE_HTML_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
                         "X-Frame-Options": "SAMEORIGIN"}
-# A downloaded file never runs in our origin, whatever it claims to be.
-DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
 
 @bp.app_context_processor
@@ -232,7 +229,7 @@ def message_raw(message_id: int):
     session.commit()
     return Response(message.raw, mimetype="message/rfc822",
                     headers={"Content-Disposition": f"attachment; filename=message-{message.id}.eml",
-                             "Content-Security-Policy": DOWNLOAD_CSP})
+                             "Content-Security-Policy": downloads.DOWNLOAD_CSP})
 
 
 @bp.route("/attachment/<int:attachment_id>")
@@ -243,12 +240,8 @@ def attachment(attachment_id: int):
     service.download_audit(current_user, "attachment", attachment.message, note=attachment.filename)
     session.commit()
     # A dangerous file (a program, a script, a web page) is only ever bytes to save, never a type to open.
-    mimetype = "application/octet-stream" if attachment.dangerous else (attachment.content_type or
-                                                                       "application/octet-stream")
-    response = send_file(BytesIO(attachment.data), mimetype=mimetype, as_attachment=True,
-                         download_name=attachment.filename or f"attachment-{attachment.id}", etag=False)
-    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    return response
+    return downloads.download(attachment.data, attachment.filename or f"attachment-{attachment.id}",
+                              None if attachment.dangerous else attachment.content_type)
 
 
 @bp.route("/message/<int:message_id>/retry", methods=["POST"])
@@ -276,9 +269,28 @@ def failed():
 @bp.route("/bounces")
 def bounces():
     per_page = current_app.config["PAGE_SIZE"]
-    return render_template("web/correspondence/bounces.html",
+    return render_template("web/correspondence/bounces.html", form=FlaskForm(),
                            page=service.bounce_events(current_user, _page_arg(), per_page),
-                           on_hold=service.on_hold(current_user))
+                           on_hold=service.on_hold(current_user), to_confirm=service.reports_to_confirm(current_user))
+
+
+@bp.route("/message/<int:message_id>/confirm", methods=["POST"])
+def confirm_report(message_id: int):
+    """Act on a bounce or complaint that named addresses only, once a CLP officer has checked it."""
+    from mailer.inbound import process
+
+    message = _message_or_404(message_id)
+    _checked_form()
+    try:
+        acted = process.confirm_report(current_user, message)
+    except PermissionError:
+        abort(403)
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for(".bounces"))
+    session.commit()
+    flash(f"Confirmed: {', '.join(acted) or 'no address'} acted on.", "info")
+    return redirect(url_for(".bounces"))
 
 
 @bp.route("/auto-replies")

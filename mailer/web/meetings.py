@@ -8,9 +8,8 @@ and show what they say. A meeting out of the officer's branch answers 404, as if
 from __future__ import annotations
 
 from datetime import datetime
-from io import BytesIO
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -23,11 +22,11 @@ from mailer.meetings.rules import LONDON, MeetingError
 from mailer.models import (AgendaPaper, Attendance, Branch, Meeting, MeetingCampaign, MeetingKind, MeetingStatus,
                            Response as Answer, Role)
 from mailer.sending.campaigns import CampaignError
+from mailer.web import downloads
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 
 # A downloaded paper never runs in our origin, whatever it claims to be.
-DOWNLOAD_CSP = "default-src 'none'; sandbox"
 TEXT_FIELDS = ("title", "venue_name", "venue_address", "online_url", "dial_in", "accessibility")
 FORM_FIELDS = (*TEXT_FIELDS, "kind", "body", "starts_at", "ends_at", "quorum", "entitled_tag")
 ANSWERS = {Answer.NONE: "expected", Answer.ATTENDING: "attending", Answer.APOLOGIES: "apologies",
@@ -246,10 +245,7 @@ def paper(meeting_id: int, paper_id: int):
     found = session.get(AgendaPaper, paper_id)
     if found is None or found.item.meeting_id != meeting.id:
         abort(404)
-    response = send_file(BytesIO(found.data), mimetype=found.content_type or "application/octet-stream",
-                         as_attachment=True, download_name=found.filename, etag=False)
-    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    return response
+    return downloads.download(found.data, found.filename, found.content_type)
 
 
 # --- notices ---------------------------------------------------------------------------------
@@ -356,7 +352,7 @@ def minutes_pdf(meeting_id: int):
     if meeting.minutes is None:
         abort(404)
     from mailer.meetings import pdf  # fpdf is loaded only when a PDF is asked for
-    return _pdf(pdf.minutes_pdf(meeting.minutes), f"minutes-{meeting_id}.pdf")
+    return _pdf(pdf.minutes_pdf(meeting.minutes, reader=current_user), f"minutes-{meeting_id}.pdf")
 
 
 # --- the register -----------------------------------------------------------------------------
@@ -442,7 +438,7 @@ def _recent_threads():
 def minutes(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     found = meeting.minutes
-    summaries = minutes_service.summaries(meeting)
+    summaries = minutes_service.summaries(meeting, reader=current_user)
     attached = {s.thread.id for s in summaries}
     return render_template("web/meetings/minutes.html", meeting=meeting, minutes=found, form=FlaskForm(),
                            summaries=summaries, threads=[t for t in _recent_threads() if t.id not in attached],

@@ -1,12 +1,17 @@
-"""The Outbox: what the local mail catcher received. It exists only while the catcher is in use."""
+"""The Outbox: what the local mail catcher received, for trying Mailer out on one machine.
+
+Caught mail holds every member's tokens and every officer's password-reset link, so the Outbox
+is the CLP secretary's alone, and exists only while the catcher is in use."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, render_template
+from flask_login import current_user
 
 from mailer import catcher
+from mailer.models import Role
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 
@@ -15,9 +20,14 @@ def outbox_path() -> Path:
     return Path(current_app.instance_path) / "outbox"
 
 
+def outbox_open_to(officer) -> bool:
+    """Only the CLP secretary reads the catcher: anyone else could read a reset link meant for them."""
+    return bool(current_app.config["MAIL_CATCHER"]) and officer.is_authenticated and officer.role is Role.CLP_SECRETARY
+
+
 @bp.before_request
 def _only_with_catcher():
-    if not current_app.config["MAIL_CATCHER"]:
+    if not outbox_open_to(current_user):
         abort(404)
 
 

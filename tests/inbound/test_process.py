@@ -128,9 +128,10 @@ def test_soft_bounces_hold_the_address_only_after_the_limit(sent, app):
     _campaign, deliveries = sent
     d = deliveries["cat@example.org"]
     app.config.update(SOFT_BOUNCE_LIMIT=2)
-    ingest(_dsn("cat@example.org", "4.2.2", "452 4.2.2 Mailbox full", action="failed", n=1))
+    bounce_to = plus_address("secretary@anytown-labour.example", address_token("b", d.id))  # only ours count
+    ingest(_dsn("cat@example.org", "4.2.2", "452 4.2.2 Mailbox full", to=bounce_to, action="failed", n=1))
     assert session.get(Member, d.member_id).email_health is EmailHealth.SOFT_BOUNCING
-    ingest(_dsn("cat@example.org", "4.2.2", "452 4.2.2 Mailbox full", action="failed", n=2))
+    ingest(_dsn("cat@example.org", "4.2.2", "452 4.2.2 Mailbox full", to=bounce_to, action="failed", n=2))
     assert session.get(Member, d.member_id).email_health is EmailHealth.ON_HOLD
     assert session.scalar(select(func.count()).select_from(Suppression)) == 0  # soft: held, not suppressed
 

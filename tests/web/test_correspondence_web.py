@@ -16,6 +16,7 @@ from mailer.models import (AuditEvent, BounceEvent, InboundMessage, InboundStatu
                            ThreadNote, ThreadStatus)
 from tests.conftest import login
 from tests.inbound.conftest import raw_message, sent  # noqa: F401 (fixture)
+from mailer.sending.tokens import address_token, plus_address
 from tests.inbound.test_process import _dsn, ingest, reply_address
 from tests.sending.conftest import app, make_campaign, run_queue, scripted_smtp  # noqa: F401 (fixtures)
 
@@ -122,11 +123,16 @@ def test_inbox_paginates(app, officer_client, sent):
 
 def test_bounces_and_auto_replies_stay_out_of_the_inbox(officer_client, sent):
     _campaign, deliveries = sent
-    ingest(_dsn("bob@example.org", "5.1.1", "550 5.1.1 User unknown"))
+    ingest(_dsn("bob@example.org", "5.1.1", "550 5.1.1 User unknown", to=bounce_address(deliveries["bob@example.org"])))
     ingest(raw_message(to=reply_address(deliveries["ann@example.org"]), subject="Automatic reply: News of the week",
                        body="I am away until Monday.\n", headers={"Auto-Submitted": "auto-replied"}))
     inbox = text(officer_client.get("/correspondence/", query_string={"status": "all"}))
     assert "0 threads" in inbox and "away until Monday" not in inbox and "User unknown" not in inbox
+
+
+def bounce_address(delivery) -> str:
+    """Where a relay returns a bounce of `delivery`: only a bounce tied to our mail acts."""
+    return plus_address("secretary@anytown-labour.example", address_token("b", delivery.id))
 
 
 # --- scope ----------------------------------------------------------------------------------
@@ -140,7 +146,7 @@ def test_a_branch_secretary_sees_only_their_branch(app, sent, make_branch, make_
     ours = reply_from(sent, "Ann", "Northern news.\n", html="<p>Northern news.</p>")
     theirs = reply_from(sent, "Bob", "Southern secrets.\n", html="<p>Southern secrets.</p>")
     with_file = ingest(_with_attachment("bob@example.org", reply_address(deliveries["bob@example.org"])))
-    ingest(_dsn("bob@example.org", "5.1.1", "550 5.1.1 User unknown"))
+    ingest(_dsn("bob@example.org", "5.1.1", "550 5.1.1 User unknown", to=bounce_address(deliveries["bob@example.org"])))
     secretary = make_officer("north@example.org", role=Role.BRANCH_SECRETARY, branch=north)
     client = app.test_client()
     login(client, secretary.email)
@@ -208,7 +214,7 @@ def test_the_html_frame_is_sanitised_and_locked_down(officer_client, sent):
     assert f'<iframe sandbox="" src="/correspondence/message/{msg.id}/html"' in page
     response = officer_client.get(f"/correspondence/message/{msg.id}/html")
     assert response.status_code == 200 and response.mimetype == "text/html"
-    assert response.headers["Content-Security-Policy"] == "default-src 'none'; style-src 'unsafe-inline'"
+    assert response.headers["Content-Security-Policy"] == "default-src 'none'; style-src 'unsafe-inline'; sandbox"
     assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
     body = text(response).lower()
     assert "<b>there</b>" in body and "https://labour.org.uk/" in body
@@ -405,8 +411,9 @@ def test_an_empty_reply_is_refused(officer_client, sent):
 
 def test_bounces_view_lists_events_and_addresses_on_hold(officer_client, sent):
     campaign, deliveries = sent
-    ingest(_dsn("bob@example.org", "5.1.1", "550 5.1.1 User unknown"))
-    ingest(_dsn("cat@example.org", "4.2.2", "452 4.2.2 Mailbox full", n=2))
+    ingest(_dsn("bob@example.org", "5.1.1", "550 5.1.1 User unknown", to=bounce_address(deliveries["bob@example.org"])))
+    ingest(_dsn("cat@example.org", "4.2.2", "452 4.2.2 Mailbox full", to=bounce_address(deliveries["cat@example.org"]),
+                n=2))
     page = text(officer_client.get("/correspondence/bounces"))
     assert "2 bounces" in page
     assert "bob@example.org" in page and "5.1.1" in page and ">hard<" in page and "User unknown" in page
@@ -463,7 +470,7 @@ def test_replies_and_bounces_for_a_campaign(officer_client, sent, make_branch, m
     reply_from(sent, "Bob", "Three.\n")
     ingest(raw_message(to=reply_address(deliveries["cat@example.org"]), subject="Out of office",
                        headers={"Auto-Submitted": "auto-replied"}))
-    ingest(_dsn("cat@example.org", "5.1.1", "550 5.1.1 User unknown"))
+    ingest(_dsn("cat@example.org", "5.1.1", "550 5.1.1 User unknown", to=bounce_address(deliveries["cat@example.org"])))
     report = correspondence.replies_and_bounces(campaign)
     assert report["counts"] == {"threads": 2, "replies": 3, "needs_action": 2, "actioned": 0, "auto_replies": 1,
                                 "complaints": 0, "hard_bounces": 1, "soft_bounces": 0}
