@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from rq import Retry
-from sqlalchemy import func, insert, literal, select, true, update
+from sqlalchemy import and_, func, insert, literal, or_, select, true, update
 
 from mailer import audit, queue
 from mailer.db import session, utcnow
@@ -80,9 +80,9 @@ def _enqueue_start(campaign: Campaign) -> None:
     job_id = f"campaign-{campaign.id}-start"
     q = queue.get_queue()
     if campaign.scheduled_at and campaign.scheduled_at > utcnow() + timedelta(seconds=1):
-        q.enqueue_at(campaign.scheduled_at, jobs.start_campaign, campaign.id, job_id=job_id)
+        q.enqueue_at(campaign.scheduled_at, jobs.start_campaign, campaign.id, job_id=job_id, retry=RETRY_FOREVER)
     else:
-        q.enqueue(jobs.start_campaign, campaign.id, job_id=job_id)
+        q.enqueue(jobs.start_campaign, campaign.id, job_id=job_id, retry=RETRY_FOREVER)
 
 
 def start(campaign_id: int) -> str:
@@ -156,11 +156,27 @@ def enqueue_batches(campaign: Campaign, reason: str = "") -> int:
         base = batch_job_id(campaign.id, batch_no)
         if any(job_id == base or job_id.startswith(base + "-") for job_id in waiting):
             continue
-        # RQ retries a batch whose work-horse died; the retry finds only what is left.
         q.enqueue(jobs.send_batch, campaign.id, batch_no, job_id=base + (f"-{reason}" if reason else ""),
-                  job_timeout=current_app.config["BATCH_TIMEOUT"], retry=Retry(max=3, interval=[5, 30, 120]))
+                  **batch_job_options())
         enqueued += 1
     return enqueued
+
+
+# A failed job is tried again for as long as the trouble lasts (the database away, a work-horse
+# killed), every five minutes at most: the retry finds only what is left.
+RETRY_FOREVER = Retry(max=100_000, interval=[5, 15, 30, 60, 120, 300])
+
+
+def batch_job_options() -> dict:
+    """How every batch job is queued: retried while the trouble lasts, and given the time its
+    messages need: BATCH_TIMEOUT, or more under a relay rate limit that makes the batch slower."""
+    cfg = current_app.config
+    timeout = cfg["BATCH_TIMEOUT"]
+    slowest = min((n / seconds for n, seconds in ((cfg["RATE_PER_MINUTE"], 60), (cfg["RATE_PER_HOUR"], 3600),
+                                                   (cfg["RATE_PER_DAY"], 86400)) if n), default=None)
+    if slowest:
+        timeout = max(timeout, int(cfg["BATCH_SIZE"] / slowest * 1.5) + 60)
+    return {"job_timeout": timeout, "retry": RETRY_FOREVER}
 
 
 def batch_job_id(campaign_id: int, batch_no: int) -> str:
@@ -168,12 +184,21 @@ def batch_job_id(campaign_id: int, batch_no: int) -> str:
 
 
 def _waiting_job_ids(q) -> set[str]:
-    """Ids of jobs waiting to run: queued, or scheduled for later."""
-    return set(q.get_job_ids()) | set(q.scheduled_job_registry.get_job_ids())
+    """Ids of jobs waiting or running: queued, scheduled for later, or started by a worker still
+    alive (a dead worker's job is left to RQ's clean-up; its rows' lease runs out meanwhile)."""
+    return set(q.get_job_ids()) | set(q.scheduled_job_registry.get_job_ids()) | _running_job_ids(q)
 
 
-def _job_pending(job_id: str) -> bool:
-    return job_id in _waiting_job_ids(queue.get_queue())
+def _running_job_ids(q) -> set[str]:
+    from rq import Worker
+
+    alive = {w.name for w in Worker.all(queue=q)}
+    running = set()
+    for job_id in q.started_job_registry.get_job_ids():
+        job = q.fetch_job(job_id)
+        if job is not None and job.worker_name in alive and job.get_status(refresh=False) == "started":
+            running.add(job_id)
+    return running
 
 
 def finish_if_done(campaign_id: int) -> bool:
@@ -217,13 +242,25 @@ def resume(campaign: Campaign, officer: Officer | None) -> None:
 def cancel(campaign: Campaign, officer: Officer | None) -> None:
     """Stop for good: what is not yet sent is marked cancelled."""
     _require(campaign, CampaignStatus.SENDING, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
-    campaign.status, campaign.finished_at = CampaignStatus.CANCELLED, utcnow()
-    session.execute(update(Delivery).where(Delivery.campaign_id == campaign.id,
-                                           Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)))
-                    .values(status=DeliveryStatus.CANCELLED, updated_at=utcnow())
-                    .execution_options(synchronize_session=False))
+    campaign.status, campaign.finished_at, campaign.stalled_reason = CampaignStatus.CANCELLED, utcnow(), None
+    session.flush()
+    settle_cancelled(campaign.id)
     audit.record("campaign.cancel", "campaign", campaign.id, officer=officer)
     session.commit()
+
+
+def settle_cancelled(campaign_id: int) -> int:
+    """Every row of a cancelled campaign with work left becomes CANCELLED: queued, deferred, and
+    claimed by a run that died (its lease run out). A live run's rows are settled by that run,
+    which stops at its next look at the campaign. Does not commit."""
+    now = utcnow()
+    return session.execute(update(Delivery).where(
+        Delivery.campaign_id == campaign_id,
+        or_(Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)),
+            and_(Delivery.status == DeliveryStatus.SENDING,
+                 or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))))
+        .values(status=DeliveryStatus.CANCELLED, claimed_by=None, lease_until=None, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
 
 
 # --- progress -------------------------------------------------------------------------------
@@ -239,6 +276,7 @@ class Progress:
     cancelled: int
     rate_per_min: float
     seconds_left: int | None
+    why_waiting: str | None = None  # why a send is not moving just now (the relay away, ...)
 
     @property
     def percent(self) -> int:
@@ -260,23 +298,33 @@ def progress(campaign: Campaign) -> Progress:
     left = int(queued / (recent / 60)) if recent and queued else None
     return Progress(campaign.status.value, sum(counts.values()), counts.get(DeliveryStatus.SENT, 0), queued,
                     counts.get(DeliveryStatus.FAILED, 0), counts.get(DeliveryStatus.SUPPRESSED, 0),
-                    counts.get(DeliveryStatus.CANCELLED, 0), float(recent), left)
+                    counts.get(DeliveryStatus.CANCELLED, 0), float(recent), left,
+                    campaign.stalled_reason if campaign.status is CampaignStatus.SENDING else None)
 
 
 # --- reconcile ------------------------------------------------------------------------------
 
 def reconcile() -> dict:
     """Rebuild the queue from the database: every scheduled campaign has its start job, every
-    sending one its batch jobs. Run at worker start and by `mailer reconcile`."""
-    started = batches = 0
+    sending one its batch jobs (for rows queued, deferred, or left by a run that died), and every
+    cancelled one no row left waiting. Run at worker start, every minute by a worker, and by
+    `mailer reconcile`."""
+    started = batches = settled = 0
+    q = queue.get_queue()
+    waiting = _waiting_job_ids(q)
     for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SCHEDULED)):
-        if not _job_pending(f"campaign-{campaign.id}-start"):
+        if f"campaign-{campaign.id}-start" not in waiting:
             _enqueue_start(campaign)
             started += 1
     for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SENDING)):
         batches += enqueue_batches(campaign, reason=f"reconcile-{int(utcnow().timestamp())}")
         finish_if_done(campaign.id)
-    return {"start_jobs": started, "batch_jobs": batches}
+    cancelled = select(Campaign.id).where(Campaign.status == CampaignStatus.CANCELLED).scalar_subquery()
+    for campaign_id in session.scalars(select(Delivery.campaign_id).distinct().where(
+            Delivery.campaign_id.in_(cancelled), Delivery.status.in_(ACTIVE_DELIVERY))).all():
+        settled += settle_cancelled(campaign_id)
+    session.commit()
+    return {"start_jobs": started, "batch_jobs": batches, "cancelled_rows": settled}
 
 
 def report(campaign: Campaign) -> dict:
