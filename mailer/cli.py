@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
         app.cli.add_command(group)
     app.cli.add_command(up.up_command)
     app.cli.add_command(worker_command)
+    app.cli.add_command(reconcile_command)
     app.cli.add_command(config_command)
     app.cli.add_command(bench.bench_cli)
     app.cli.add_command(inbound_cli)
@@ -45,6 +46,20 @@ def worker_command(burst: bool) -> None:
     from mailer.queue import run_worker
 
     run_worker(current_app._get_current_object(), burst=burst)
+
+
+@click.command("reconcile")
+def reconcile_command() -> None:
+    """Rebuild every kind of pending work from the database (after Redis lost its jobs): start
+    jobs, batches and their retries, reminders, inbound processing, replies, the IMAP poll."""
+    from mailer.queue import NoRedisConfigured, reconcile_all
+
+    try:
+        found = reconcile_all()
+    except NoRedisConfigured as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in found.items() if k != "imap_poll") +
+               (f", IMAP poll: {found['imap_poll']}" if found.get("imap_poll") else ""))
 
 
 @click.command("config")

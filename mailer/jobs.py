@@ -60,9 +60,9 @@ def send_batch(campaign_id: int, batch_no: int, outage: int = 0) -> dict:
 @job
 def reconcile() -> dict:
     """Rebuild the queue from the database (after a Redis flush or a restart)."""
-    from mailer.sending import campaigns
+    from mailer import queue
 
-    return campaigns.reconcile()
+    return queue.reconcile_all()
 
 
 @job

@@ -140,21 +140,22 @@ def _insert_ignoring_duplicates():
     return insert(Delivery)
 
 
-def enqueue_batches(campaign: Campaign, reason: str = "") -> int:
-    """Enqueue a job for every batch with work left, unless one is already waiting for it. The
-    start job's ids are deterministic, so a repeated start enqueues nothing twice; a resume or
-    reconcile adds `reason` to the id. A run still in progress holds its batch's lock: the new run
-    waits for it, then finds only what is left. Returns how many jobs were enqueued."""
+def enqueue_batches(campaign: Campaign, reason: str = "", even_running: bool = False) -> int:
+    """Enqueue a job for every batch with work left, unless one is already waiting for it, or
+    (unless `even_running`) a live run is sending it. The start job's ids are deterministic, so
+    a repeated start enqueues nothing twice; a resume or reconcile adds `reason` to the id. Two
+    runs of one batch share its rows, never sending one twice. Returns how many were enqueued."""
     from mailer import jobs
 
     batches = session.scalars(select(Delivery.batch_no).distinct().where(
         Delivery.campaign_id == campaign.id, Delivery.status.in_(ACTIVE_DELIVERY)).order_by(Delivery.batch_no)).all()
     q = queue.get_queue()
     waiting = _waiting_job_ids(q)
+    running = set() if even_running else _batches_running(campaign.id)
     enqueued = 0
     for batch_no in batches:
         base = batch_job_id(campaign.id, batch_no)
-        if any(job_id == base or job_id.startswith(base + "-") for job_id in waiting):
+        if batch_no in running or any(job_id == base or job_id.startswith(base + "-") for job_id in waiting):
             continue
         q.enqueue(jobs.send_batch, campaign.id, batch_no, job_id=base + (f"-{reason}" if reason else ""),
                   **batch_job_options())
@@ -184,21 +185,17 @@ def batch_job_id(campaign_id: int, batch_no: int) -> str:
 
 
 def _waiting_job_ids(q) -> set[str]:
-    """Ids of jobs waiting or running: queued, scheduled for later, or started by a worker still
-    alive (a dead worker's job is left to RQ's clean-up; its rows' lease runs out meanwhile)."""
-    return set(q.get_job_ids()) | set(q.scheduled_job_registry.get_job_ids()) | _running_job_ids(q)
+    """Ids of jobs waiting to run: queued, or scheduled for later."""
+    return set(q.get_job_ids()) | set(q.scheduled_job_registry.get_job_ids())
 
 
-def _running_job_ids(q) -> set[str]:
-    from rq import Worker
-
-    alive = {w.name for w in Worker.all(queue=q)}
-    running = set()
-    for job_id in q.started_job_registry.get_job_ids():
-        job = q.fetch_job(job_id)
-        if job is not None and job.worker_name in alive and job.get_status(refresh=False) == "started":
-            running.add(job_id)
-    return running
+def _batches_running(campaign_id: int) -> set[int]:
+    """Batches a live run is sending now: it holds rows under a lease it keeps renewing. (A run
+    that died stops renewing, so its batch is free again once the lease runs out: whether RQ
+    still lists its job as started does not matter.)"""
+    return set(session.scalars(select(Delivery.batch_no).distinct().where(
+        Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.SENDING,
+        Delivery.lease_until >= utcnow())))
 
 
 def finish_if_done(campaign_id: int) -> bool:
@@ -233,7 +230,7 @@ def resume(campaign: Campaign, officer: Officer | None) -> None:
     audit.record("campaign.resume", "campaign", campaign.id, officer=officer)
     session.commit()
     if snapshotted:
-        enqueue_batches(campaign, reason=f"resume-{int(utcnow().timestamp())}")
+        enqueue_batches(campaign, reason=f"resume-{int(utcnow().timestamp())}", even_running=True)
         finish_if_done(campaign.id)
     else:
         _enqueue_start(campaign)
