@@ -52,7 +52,7 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
     doubles up to 30 s, and what Redis may have lost is rebuilt from the database first. Only
     SIGTERM/SIGINT (or the end of a burst) stops it. Every RECONCILE_SECONDS one worker of all
     those sharing the Redis rebuilds lost work from the database."""
-    from rq.worker import StopRequested
+    from rq.exceptions import StopRequested
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     log = logging.getLogger("mailer.worker")
@@ -70,25 +70,30 @@ def run_worker(app: Flask, burst: bool = False) -> bool:
             with app.app_context():
                 worker = Worker([get_queue()], connection=redis_connection())
                 worked = worker.work(burst=burst, with_scheduler=True)
-            if burst or worker._stop_requested:
+            if burst or _stopping(worker):
                 return worked
             log.warning("the worker stopped (Redis unreachable?); starting again in %.0f s", wait)
         except (StopRequested, KeyboardInterrupt):
             return False
         except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-            if worker is not None and worker._stop_requested:
+            if _stopping(worker):
                 return False
             log.warning("Redis unreachable (%s); trying again in %.0f s", exc, wait)
         try:
             time.sleep(wait)
         except (StopRequested, KeyboardInterrupt):
             return False
-        if worker is not None and worker._stop_requested:
+        if _stopping(worker):
             return False
         wait = min(wait * 2, 30.0)
         with app.app_context():
             if _reconcile_logged(log):
                 wait = 1.0
+
+
+def _stopping(worker: Worker | None) -> bool:
+    """Whether the worker was asked to stop (SIGTERM, SIGINT), rather than lost Redis."""
+    return worker is not None and (worker._stop_requested or worker._shutdown_requested_date is not None)
 
 
 def _reconcile_logged(log) -> bool:
@@ -133,7 +138,8 @@ def reconcile_all() -> dict:
     from mailer.inbound import correspondence, imap
     from mailer.sending.campaigns import reconcile
 
-    found = reconcile()
+    found = {"due_jobs": release_due_jobs()}
+    found.update(reconcile())
     found["reminders"] = requeue_reminders()
     found["inbound_jobs"] = requeue_inbound()
     found["replies"] = correspondence.requeue_replies()  # officers' answers not yet sent
@@ -144,6 +150,23 @@ def reconcile_all() -> dict:
 
 
 reconcile_on_start = reconcile_all  # the name the worker's start used
+
+
+def release_due_jobs(grace: int = 5) -> int:
+    """Move scheduled jobs whose time has come (retries, reminders) onto the queue, should RQ's
+    scheduler not have: when the worker holding its lock is killed, the others try to take it
+    over only at their maintenance, every ten minutes. A job moved twice is harmless: every job
+    is idempotent."""
+    q = get_queue()
+    registry = q.scheduled_job_registry
+    moved = 0
+    for job_id in registry.get_jobs_to_schedule(int(time.time()) - grace):
+        job = q.fetch_job(job_id)
+        registry.remove(job_id)
+        if job is not None:
+            q.enqueue_job(job)
+            moved += 1
+    return moved
 
 
 def requeue_inbound() -> int:
