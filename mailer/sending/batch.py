@@ -438,26 +438,33 @@ def _claim(campaign_id: int, batch_no: int, size: int, lease: Lease):
 
 def _mark_sent(delivery_id: int, message_id: str, lease: Lease, strict: bool = True) -> None:
     """Record one accepted message at once (the relay's 250 is known from the database before the
-    next message goes out), if this run still holds its row; LeaseLost if it does not. A
-    connection the database dropped is replaced and the write tried again."""
+    next message goes out), if this run still holds its row; LeaseLost if it does not. Should the
+    database be away, the write is tried again until it is back (MARK_SENT_PATIENCE seconds at
+    most): meanwhile no other run can take the row either, and once it is back this run's
+    heartbeat renews the lease within a quarter of it."""
     now = utcnow()
     table = Delivery.__table__
     stmt = (table.update().where(table.c.id == delivery_id, table.c.claimed_by == lease.owner,
                                  table.c.status == DeliveryStatus.SENDING.value)
             .values(status=DeliveryStatus.SENT.value, message_id=message_id, sent_at=now, error=None,
                     updated_at=now, lease_until=None))
-    for attempt in range(4):
+    deadline, pause = time.monotonic() + MARK_SENT_PATIENCE, 0.1
+    while True:
         try:
             done = session.execute(stmt).rowcount
             session.commit()
             break
         except DBAPIError:
             session.rollback()
-            if attempt == 3:
+            if time.monotonic() > deadline:
                 raise
-            time.sleep(0.5 * 2 ** attempt)
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
     if strict and not done:
         raise LeaseLost(f"delivery {delivery_id} is no longer held by {lease.owner}")
+
+
+MARK_SENT_PATIENCE = 300
 
 
 def _release(lease: Lease) -> int:

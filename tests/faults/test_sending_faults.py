@@ -149,7 +149,7 @@ def test_database_connections_terminated_and_refused(case):
         with admin.connect() as conn:
             conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
         admin.dispose()
-    case.finish(timeout=300, allowed_twice=2)
+    case.finish(timeout=300, allowed_twice=4)  # two outages, two connections on the wire at each
 
 
 def test_flushall_mid_send(case, own_redis):
