@@ -63,11 +63,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     tr = terminalreporter
     tr.section("fault suite: every message counted")
-    head = f"{'case':<44} {'targeted':>8} {'once':>6} {'twice':>5} {'never':>5} {'5xx':>4} {'cancel':>6} " \
+    head = f"{'case':<54} {'targeted':>8} {'once':>6} {'twice':>5} {'never':>5} {'5xx':>4} {'cancel':>6} " \
            f"{'by itself':>9} {'secs':>5}"
     tr.write_line(head)
     for r in sorted(rows, key=lambda r: r["case"]):
-        tr.write_line(f"{r['case']:<44} {r['targeted']:>8} {r['once']:>6} {r['twice']:>5} {r['never']:>5} "
+        tr.write_line(f"{r['case']:<54} {r['targeted']:>8} {r['once']:>6} {r['twice']:>5} {r['never']:>5} "
                       f"{r['failed_5xx']:>4} {r['cancelled']:>6} {('yes' if r['finished'] else 'NO'):>9} "
                       f"{r['seconds']:>5.0f}")
 
