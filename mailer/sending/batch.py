@@ -426,7 +426,14 @@ def _claim(campaign_id: int, batch_no: int, size: int, lease: Lease):
         .order_by(Delivery.id).limit(size)
     if session.get_bind().dialect.name == "postgresql":
         ids = ids.with_for_update(of=Delivery, skip_locked=True)
-    rows = session.execute(update(Delivery).where(Delivery.id.in_(ids.scalar_subquery()), due)
+    # The ids first, then the update: PostgreSQL may run a LIMIT subquery inside an UPDATE more
+    # than once, claiming more rows than asked for. `due` again in the update: on SQLite two runs
+    # may read the same ids, and only one of them then finds each row still due.
+    ids = session.scalars(ids).all()
+    if not ids:
+        session.commit()
+        return []
+    rows = session.execute(update(Delivery).where(Delivery.id.in_(ids), due)
                            .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1, updated_at=utcnow(),
                                    claimed_by=lease.owner, lease_until=lease.until())
                            .returning(Delivery.id, Delivery.member_id, Delivery.email, Delivery.attempts)

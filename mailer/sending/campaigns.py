@@ -295,8 +295,24 @@ def progress(campaign: Campaign) -> Progress:
     left = int(queued / (recent / 60)) if recent and queued else None
     return Progress(campaign.status.value, sum(counts.values()), counts.get(DeliveryStatus.SENT, 0), queued,
                     counts.get(DeliveryStatus.FAILED, 0), counts.get(DeliveryStatus.SUPPRESSED, 0),
-                    counts.get(DeliveryStatus.CANCELLED, 0), float(recent), left,
-                    campaign.stalled_reason if campaign.status is CampaignStatus.SENDING else None)
+                    counts.get(DeliveryStatus.CANCELLED, 0), float(recent), left, _why_waiting(campaign, queued))
+
+
+def _why_waiting(campaign: Campaign, left: int) -> str | None:
+    """Why a send with work left is not moving, in a short line for its page: the relay away (as
+    its batch recorded), no worker running, or the queue unreachable."""
+    if campaign.status is not CampaignStatus.SENDING or not left:
+        return None
+    if campaign.stalled_reason:
+        return campaign.stalled_reason
+    try:
+        from rq import Worker
+
+        if not Worker.count(queue=queue.get_queue()):
+            return "No worker is running: the send goes on once one is started (python worker.py)."
+    except Exception:  # noqa: BLE001 - Redis away (or none configured)
+        return "The job queue (Redis) cannot be reached just now; the send goes on once it is back."
+    return None
 
 
 # --- reconcile ------------------------------------------------------------------------------
