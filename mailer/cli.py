@@ -24,6 +24,9 @@ members_cli = AppGroup("members", help="Members and the membership export.")
 COMMANDS: dict[str, tuple[str, str]] = {
     "up": ("mailer.up:up_command", "Run Mailer on this machine: web admin, worker, Redis and mail catcher as needed."),
     "worker": ("mailer.cli:worker_command", "Start an RQ worker (with scheduler): the same as `python worker.py`."),
+    "reconcile": ("mailer.cli:reconcile_command", "Rebuild every kind of pending work from the database (after "
+                  "Redis lost its jobs): start jobs, batches and their retries, reminders, inbound processing, "
+                  "replies, the IMAP poll."),
     "config": ("mailer.cli:config_command", "Print every setting as a Markdown table (the README's configuration table)."),
     "db": ("mailer.cli:db_cli", "Database schema migrations (Alembic)."),
     "officers": ("mailer.cli:officers_cli", "Officer accounts."),
@@ -99,6 +102,21 @@ def worker_command(burst: bool) -> None:
     from mailer.queue import run_worker
 
     run_worker(current_app._get_current_object(), burst=burst)
+
+
+@click.command("reconcile")
+@with_appcontext
+def reconcile_command() -> None:
+    """Rebuild every kind of pending work from the database (after Redis lost its jobs): start
+    jobs, batches and their retries, reminders, inbound processing, replies, the IMAP poll."""
+    from mailer.queue import NoRedisConfigured, reconcile_all
+
+    try:
+        found = reconcile_all()
+    except NoRedisConfigured as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in found.items() if k != "imap_poll") +
+               (f", IMAP poll: {found['imap_poll']}" if found.get("imap_poll") else ""))
 
 
 @click.command("config")

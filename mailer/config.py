@@ -73,6 +73,8 @@ SETTINGS: tuple[Setting, ...] = (
             "for each chunk just before it is sent (under a relay rate limit, chunks shrink to ten seconds' worth)."),
     _mailer("BATCH_TIMEOUT", 3600, "Seconds a batch job may run."),
     _mailer("BATCH_LOCK_TTL", 60, "Seconds a killed batch keeps its lock before another run may take over."),
+    _mailer("RECONCILE_SECONDS", 60, "How often a worker rebuilds lost work from the database (one worker at a "
+            "time): jobs Redis lost, messages stored while no queue was reachable, runs that died."),
     _mailer("MAX_ATTEMPTS", 5, "Tries per message for temporary failures (4xx, dropped connections)."),
     _mailer("RETRY_BASE_SECONDS", 60, "First retry delay after a temporary failure; it doubles with each attempt."),
     _mailer("RATE_PER_MINUTE", 0, "Relay limit: messages per minute across all workers (0: no limit)."),

@@ -7,6 +7,7 @@ rolling back anything left uncommitted.
 from __future__ import annotations
 
 import os
+import re
 import weakref
 from datetime import datetime, timezone
 
@@ -51,6 +52,16 @@ class UTCDateTime(TypeDecorator):
 def utcnow() -> datetime:
     """Now, as an aware UTC datetime."""
     return datetime.now(timezone.utc)
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: str | None) -> str:
+    """Text as every database column takes it: PostgreSQL refuses NUL characters, and no UTF-8
+    column holds a lone surrogate (what undecodable bytes in a header become): each becomes U+FFFD.
+    For any text that came from outside, before it is stored."""
+    return _UNSTORABLE.sub("\ufffd", value) if value else (value or "")
 
 
 def make_engine(url: str) -> Engine:

@@ -50,19 +50,19 @@ def start_campaign(campaign_id: int) -> str:
 
 
 @job
-def send_batch(campaign_id: int, batch_no: int) -> dict:
-    """Send what is left of one batch of a campaign."""
+def send_batch(campaign_id: int, batch_no: int, outage: int = 0) -> dict:
+    """Send what is left of one batch of a campaign (`outage`: runs in a row that found the relay away)."""
     from mailer.sending import batch
 
-    return batch.send_batch(campaign_id, batch_no)
+    return batch.send_batch(campaign_id, batch_no, outage)
 
 
 @job
 def reconcile() -> dict:
     """Rebuild the queue from the database (after a Redis flush or a restart)."""
-    from mailer.sending import campaigns
+    from mailer import queue
 
-    return campaigns.reconcile()
+    return queue.reconcile_all()
 
 
 @job

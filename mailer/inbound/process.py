@@ -18,15 +18,17 @@ Idempotent: processing the same message again replaces what the last run derived
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import traceback
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import OperationalError
 
 from mailer import audit
-from mailer.db import session, utcnow
+from mailer.db import session, storable, utcnow
 from mailer.inbound.classify import FAILED_ACTIONS, Classification, classify, own_identity
 from mailer.inbound.parse import ParsedMessage, parse
 from mailer.inbound.sanitize import sanitize_inbound_html
@@ -47,30 +49,46 @@ def normalise_subject(subject: str) -> str:
 
 
 def process(message_id: int) -> str:
-    """The job: process one stored message; a failure is recorded on it, never lost."""
+    """The job: process one stored message; a failure is recorded on it, never lost. The message
+    is claimed first (for a lease of twice BATCH_LOCK_TTL), so two jobs never process it at once;
+    a job killed mid-way leaves it RECEIVED, all or nothing, for reconcile to queue again once the
+    claim has run out. A database that goes away mid-way is an error to retry, not the message's."""
+    now = utcnow()
+    lease = timedelta(seconds=2 * current_app.config["BATCH_LOCK_TTL"])
+    claimed = session.execute(update(InboundMessage).where(
+        InboundMessage.id == message_id, InboundMessage.status != InboundStatus.PROCESSED,
+        or_(InboundMessage.claimed_until.is_(None), InboundMessage.claimed_until < now))
+        .values(claimed_until=now + lease, attempts=InboundMessage.attempts + 1)
+        .execution_options(synchronize_session=False)).rowcount
+    session.commit()
     message = session.get(InboundMessage, message_id)
     if message is None:
         return "gone"
     if message.status is InboundStatus.PROCESSED:
         return "already processed"
-    message.attempts += 1
-    session.commit()
+    if not claimed:
+        return "being processed by another job"
     try:
         _process(message)
         message.status, message.error, message.processed_at = InboundStatus.PROCESSED, None, utcnow()
+        message.claimed_until = None
         session.commit()
         return message.kind.value
+    except OperationalError:  # the database away: the job is retried (the claim lapses meanwhile)
+        session.rollback()
+        raise
     except Exception:  # noqa: BLE001 - the message is kept and flagged, to be retried from the browser
         session.rollback()
         message = session.get(InboundMessage, message_id)
         message.status, message.error = InboundStatus.FAILED, traceback.format_exc(limit=8)[-4000:]
+        message.claimed_until = None
         session.commit()
         current_app.logger.exception("processing inbound message %s failed", message_id)
         return "failed"
 
 
 def _process(message: InboundMessage) -> None:
-    parsed = parse(message.raw, max_bytes=current_app.config["INBOUND_MAX_BYTES"])
+    parsed = storable_fields(parse(message.raw, max_bytes=current_app.config["INBOUND_MAX_BYTES"]))
     result = classify(parsed, *own_identity(current_app.config))
     _fill(message, parsed, result)
     tokens = _tokens(parsed)
@@ -94,8 +112,23 @@ def _process(message: InboundMessage) -> None:
 
 
 def _text(value: str | None) -> str:
-    """Text as a database column takes it: PostgreSQL refuses NUL characters, which broken mail has."""
-    return (value or "").replace("\x00", "\ufffd")
+    """Text from the message as a database column takes it (broken mail has NULs and stray bytes)."""
+    return storable(value)
+
+
+def storable_fields(parsed: ParsedMessage) -> ParsedMessage:
+    """Every header field of a parsed message as the database takes it, whichever header it came
+    from (From, In-Reply-To, References... are stored and also compared in queries, which
+    PostgreSQL refuses with a NUL in them): one rule for all, before anything reads them."""
+    for f in dataclasses.fields(parsed):
+        value = getattr(parsed, f.name)
+        if isinstance(value, str):
+            setattr(parsed, f.name, storable(value))
+        elif isinstance(value, list) and value and isinstance(value[0], str):
+            setattr(parsed, f.name, [storable(v) for v in value])
+        elif f.name == "headers":
+            parsed.headers = [(storable(k), storable(v)) for k, v in value]
+    return parsed
 
 
 def _fill(message: InboundMessage, parsed: ParsedMessage, result: Classification) -> None:
@@ -103,10 +136,11 @@ def _fill(message: InboundMessage, parsed: ParsedMessage, result: Classification
     message.reasons, message.defects = list(result.reasons), list(parsed.defects)
     if parsed.oversized:
         message.defects = [*message.defects, "over the size limit: only the headers were read"]
-    message.from_address, message.from_name = parsed.from_address, _text(parsed.from_name)[:200]
+    # Every header field is cleaned the same way: any byte in any of them is stored.
+    message.from_address, message.from_name = (parsed.from_address or None) and parsed.from_address[:254], parsed.from_name[:200]
     message.to_addresses, message.cc_addresses = parsed.to, parsed.cc
-    message.subject, message.sent_at = _text(parsed.subject)[:500], parsed.date
-    message.in_reply_to, message.references = parsed.in_reply_to, parsed.references
+    message.subject, message.sent_at = parsed.subject[:500], parsed.date
+    message.in_reply_to, message.references = (parsed.in_reply_to or None) and parsed.in_reply_to[:300], parsed.references
     message.full_text = _text(parsed.text)
     message.html_safe = _text(sanitize_inbound_html(parsed.html)) if parsed.html else None
     try:
@@ -129,7 +163,8 @@ def _fill(message: InboundMessage, parsed: ParsedMessage, result: Classification
         session.add(MessageReference(inbound_message_id=message.id, referenced=referenced[:300]))
     session.execute(delete(InboundAttachment).where(InboundAttachment.message_id == message.id))
     for a in parsed.attachments:
-        session.add(InboundAttachment(message_id=message.id, filename=a.filename[:255], content_type=a.content_type[:150],
+        session.add(InboundAttachment(message_id=message.id, filename=_text(a.filename)[:255],
+                                      content_type=_text(a.content_type)[:150],
                                       size=a.size, data=a.data, dangerous=a.dangerous))
 
 

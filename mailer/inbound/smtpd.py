@@ -33,6 +33,7 @@ class InboundHandler:
     def _store(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> tuple[int, bool]:
         from mailer.inbound.store import store
 
+        received = raw
         # As a final delivery agent: the envelope sender and recipients become trace headers
         # (Return-Path <> marks a bounce; the reply token may be only in the envelope).
         raw = with_trace(raw, rcpt_tos)
@@ -42,7 +43,7 @@ class InboundHandler:
             sender = sender[1:-1]
         raw = b"Return-Path: <" + sender.encode("utf-8") + b">" + eol + raw
         with self.app.app_context():
-            message, created = store(raw, "lmtp" if self.lmtp else "smtp")
+            message, created = store(raw, "lmtp" if self.lmtp else "smtp", as_received=received)
             return message.id, created
 
     async def handle_DATA(self, server, session, envelope):

@@ -10,10 +10,10 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from mailer import queue
-from mailer.db import session
+from mailer.db import session, storable, utcnow
 from mailer.models import InboundMessage, InboundStatus
 
 
@@ -26,23 +26,27 @@ def _message_id(raw: bytes) -> str | None:
     value = " ".join(str(value or "").split())
     if not value:
         return None
-    value = value.strip()
+    value = storable(value.strip())  # a NUL or an undecodable byte in it is still a Message-ID, stored
     if not value.startswith("<"):
         value = f"<{value.strip('<>')}>"
     return value[:300]
 
 
 def dedupe_key(raw: bytes) -> tuple[str, str | None, str]:
-    """(key, Message-ID, sha256) for a raw message."""
-    digest = hashlib.sha256(raw).hexdigest()
+    """(key, Message-ID, sha256) for a raw message. The hash is of its lines whatever ends them
+    (SMTP carries CRLF; a file or webhook often LF), so one message that came twice is one."""
+    digest = hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
     message_id = _message_id(raw)
     return (f"mid:{message_id}" if message_id else f"sha256:{digest}")[:320], message_id, digest
 
 
-def store(raw: bytes, transport: str, imap: tuple[str, int, int] | None = None) -> tuple[InboundMessage, bool]:
+def store(raw: bytes, transport: str, imap: tuple[str, int, int] | None = None,
+          as_received: bytes | None = None) -> tuple[InboundMessage, bool]:
     """Keep a raw message (committed) and queue its processing. Returns (message, new): a message
-    already held is returned as it is and not queued again."""
-    key, message_id, digest = dedupe_key(raw)
+    already held is returned as it is and not queued again. `as_received` is the message before
+    a transport added anything (the SMTP receiver's trace headers): the dedupe key is taken from
+    it, so one message that came by two transports is one message, Message-ID or not."""
+    key, message_id, digest = dedupe_key(as_received if as_received is not None else raw)
     existing = session.scalar(select(InboundMessage).where(InboundMessage.dedupe_key == key))
     if existing is not None:
         return existing, False
@@ -67,8 +71,11 @@ def enqueue_processing(message_id: int) -> None:
     """Queue the processing job (after the commit, so the worker finds the row)."""
     from mailer import jobs
 
+    from mailer.sending.campaigns import RETRY_FOREVER
+
     try:
-        queue.enqueue(jobs.process_inbound, message_id, job_id=f"inbound-{message_id}-{_attempt_suffix(message_id)}")
+        queue.enqueue(jobs.process_inbound, message_id, job_id=f"inbound-{message_id}-{_attempt_suffix(message_id)}",
+                      retry=RETRY_FOREVER)
     except Exception:  # Redis away: the message is safe in the database; reconcile will queue it
         current_app.logger.exception("could not queue inbound message %s; it will be picked up later", message_id)
 
@@ -78,5 +85,8 @@ def _attempt_suffix(message_id: int) -> int:
 
 
 def unprocessed() -> list[int]:
-    """Ids of messages stored but not yet processed (for reconcile after Redis lost its queue)."""
-    return list(session.scalars(select(InboundMessage.id).where(InboundMessage.status == InboundStatus.RECEIVED)))
+    """Ids of messages stored but not yet processed and not held by a live job (for reconcile:
+    Redis lost the job, no queue was reachable when it was stored, or its job was killed)."""
+    return list(session.scalars(select(InboundMessage.id).where(
+        InboundMessage.status == InboundStatus.RECEIVED,
+        or_(InboundMessage.claimed_until.is_(None), InboundMessage.claimed_until < utcnow()))))

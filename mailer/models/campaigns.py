@@ -74,6 +74,9 @@ class Campaign(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     web_token: Mapped[str] = mapped_column(String(32), default=_token, unique=True)  # the web version's address
+    # Why a send is not moving just now (the relay refusing connections, ...), for its page; cleared
+    # as soon as a message goes out again.
+    stalled_reason: Mapped[str | None] = mapped_column(String(300))
 
     branch: Mapped[Branch | None] = relationship()
     created_by: Mapped[Officer | None] = relationship()
@@ -115,6 +118,11 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    # The run of a batch that holds this row while SENDING (its fencing token: every write of an
+    # outcome is conditional on it), and until when: the run renews the lease while it lives, and
+    # only a row whose lease has run out may be taken back by another run.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     campaign: Mapped[Campaign] = relationship()
     member: Mapped[Member | None] = relationship()

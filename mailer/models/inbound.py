@@ -83,6 +83,9 @@ class InboundMessage(Base):
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # While a job processes the message: until when it holds it. A job killed mid-way leaves the
+    # message RECEIVED; once this has passed, reconcile queues it again.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     kind: Mapped[InboundKind | None] = mapped_column(_enum(InboundKind, "inbound_kind"), index=True)
     reasons: Mapped[list] = mapped_column(JSON, default=list)

@@ -1,32 +1,40 @@
-"""The batch job: one SMTP connection, one personal message per member, outcomes recorded in bulk.
+"""The batch job: one SMTP connection, one personal message per member, each outcome recorded.
 
-A batch claims its Delivery rows a chunk at a time (status SENDING), re-checks consent and
-suppression for the chunk just before sending it, and sends each message on its own. Every
-accepted message is noted at once in a Redis journal; the chunk's outcomes are then written to
-the database together. A worker killed mid-chunk leaves rows in SENDING: the next run of the
-batch marks those the journal saw as sent and sends only the rest, so nothing delivered is sent
-again (unless Redis itself was flushed in between, when the journal is gone and they are resent).
+A run of a batch claims its Delivery rows a chunk at a time (status SENDING), under its own owner
+id: the fencing token. Every write that follows is conditional on that id, so a run that has lost
+its rows (its lease ran out while it could not renew it, and another run took them back) can
+record nothing and stops before its next message. While the run lives, a heartbeat thread renews
+the lease on its rows; only rows whose lease has run out, because their run died, are ever taken
+back (`recover`). Consent and suppression are re-checked for each chunk just before it is sent.
+
+Each message accepted by the relay (its 250) is marked SENT in the database at once, before the
+next message goes out: a run killed at any moment leaves at most the message in flight on its
+connection unrecorded, and that one alone may reach its member twice. Redis is not needed to know
+what was sent.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import os
 import re
+import secrets
 import smtplib
 import socket
+import threading
 import time
-from contextlib import closing
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
 from redis import exceptions as redis_errors
 from sqlalchemy import and_, bindparam, exists, or_, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload
 
 from mailer import audit, queue
-from mailer.db import session, utcnow
+from mailer.db import engine, session, utcnow
 from mailer.mail import mail
 from mailer.members import segments
 from mailer.models import Branch, Campaign, CampaignStatus, Delivery, DeliveryStatus, EmailHealth, Member, Stream
@@ -35,10 +43,16 @@ from mailer.sending.message import CampaignMessages, Envelope
 from mailer.sending.ratelimit import Limits, RelayLimiter
 
 HARD_CODES = {550, 551, 553}  # mailbox unknown or not allowed: hold the address
+log = logging.getLogger("mailer.sending")
 
 
-def journal_key(campaign_id: int) -> str:
-    return f"mailer:journal:{campaign_id}"
+class LeaseLost(RuntimeError):
+    """This run no longer holds its rows (another run took them back): it must send nothing more."""
+
+
+class RelayUnavailable(RuntimeError):
+    """The relay could not be reached or refused the connection (a 421 greeting, say): the whole
+    batch waits, rather than each message spending an attempt."""
 
 
 @dataclass
@@ -76,6 +90,12 @@ class SmtpSession:
                 raise smtplib.SMTPServerDisconnected("no relay connection slot became free")
             try:
                 self.conn = mail.connect().__enter__()
+                self.conn.host.ehlo_or_helo_if_needed()
+            except (smtplib.SMTPException, OSError) as exc:
+                self.limiter.release_connection()
+                if self.conn is not None:
+                    self._abandon()
+                raise RelayUnavailable(_why(exc)) from exc
             except BaseException:
                 self.limiter.release_connection()
                 raise
@@ -92,8 +112,8 @@ class SmtpSession:
 
     def send(self, env: Envelope, before_content=None) -> None:
         """Hand one message to the relay; raises smtplib's errors for refusals, as its sendmail
-        would. `before_content` is called once the relay has taken the envelope (MAIL, RCPT,
-        DATA), just before the message's content goes out.
+        would, and RelayUnavailable when no connection can be opened. `before_content` is called
+        once the relay has taken the envelope (MAIL, RCPT, DATA), just before the content goes out.
 
         The SMTP conversation is our own, on smtplib's connection: with PIPELINING (RFC 2920,
         offered by Postfix, Exchange and Gmail alike) MAIL, RCPT and DATA go in one write, so a
@@ -133,9 +153,17 @@ class SmtpSession:
 
     def _abandon(self):
         if self.conn is not None:
-            self.conn.host.close()
+            if self.conn.host is not None:
+                self.conn.host.close()
             self.conn.host = None  # so Flask-Mail's exit does not QUIT into the message
             self.close()
+
+
+def _why(exc: BaseException) -> str:
+    """A relay failure in a short line, for logs and the campaign's page."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"[:200]
+    return (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:200]
 
 
 def _smtp_address(address: str) -> str:
@@ -192,59 +220,6 @@ def _check_envelope(host: smtplib.SMTP, env: Envelope, replies: list[tuple[int, 
     raise smtplib.SMTPDataError(data_code, data_reply)
 
 
-class Journal:
-    """Accepted messages noted in Redis, one at a time. A note is written the moment the relay
-    accepts its message, and its reply is read just before the next message's content goes out
-    (or before the chunk is recorded): the guarantee is unchanged, no message is sent while an
-    earlier accepted one is unjournalled, but the Redis round trip overlaps the next envelope.
-    Notes go down one connection held for the batch; should it fail, the note is written again
-    through the client, with its retries (HSET of the same value twice is harmless)."""
-
-    def __init__(self, redis, campaign_id: int):
-        self.redis, self.key = redis, journal_key(campaign_id)
-        self.conn = None
-        self.pending: tuple[int, str] | None = None
-
-    def note(self, delivery_id: int, message_id: str) -> None:
-        self.confirm()
-        self.pending = (delivery_id, message_id)
-        try:
-            if self.conn is None:
-                self.conn = self.redis.connection_pool.get_connection()
-            self.conn.send_packed_command([_resp(b"HSET", self.key.encode(), str(delivery_id).encode(),
-                                                 message_id.encode())])
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError):
-            self._again()
-
-    def confirm(self) -> None:
-        """Wait for the note in flight, if any (raises if Redis refused it, or cannot be reached)."""
-        if self.pending is None:
-            return
-        try:
-            self.conn.read_response()
-        except (redis_errors.ConnectionError, redis_errors.TimeoutError):
-            self._again()
-        self.pending = None
-
-    def _again(self) -> None:
-        self.close()
-        delivery_id, message_id = self.pending
-        self.redis.hset(self.key, str(delivery_id), message_id)
-        self.pending = None
-
-    def close(self) -> None:
-        if self.conn is not None:
-            conn, self.conn = self.conn, None
-            if self.pending is not None:
-                conn.disconnect()  # a reply left unread must not reach the next user
-            self.redis.connection_pool.release(conn)
-
-
-def _resp(*parts: bytes) -> bytes:
-    """A Redis command in the wire format (RESP)."""
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
-
-
 def chunk_size(cfg) -> int:
     """SEND_CHUNK, or about ten seconds' worth of messages under a relay rate limit, so that the
     consent and suppression re-check before each chunk is never minutes old."""
@@ -262,20 +237,63 @@ def limiter() -> RelayLimiter:
                                cfg["RATE_CONNECTIONS"]))
 
 
-def send_batch(campaign_id: int, batch_no: int) -> dict:
-    """Send what is left of one batch. Idempotent: only rows still to do are touched."""
-    redis = queue.redis_connection()
-    cfg = current_app.config
-    lock = redis.lock(f"mailer:lock:{campaign_id}:{batch_no}", timeout=cfg["BATCH_LOCK_TTL"])
-    if not lock.acquire(blocking_timeout=cfg["BATCH_LOCK_TTL"] + 5):
-        return {"skipped": "another run of this batch is in progress"}
+def send_batch(campaign_id: int, batch_no: int, outage: int = 0) -> dict:
+    """Send what is left of one batch. Idempotent: only rows still to do are touched, and two runs
+    of one batch at once share its rows, never sending one row twice. `outage` counts the runs in
+    a row that found the relay unreachable (it sets how long the next one waits)."""
+    lease = Lease(current_app.config["BATCH_LOCK_TTL"])
     try:
-        return _send(campaign_id, batch_no, lock)
+        return _send(campaign_id, batch_no, lease, outage)
     finally:
-        try:
-            lock.release()
-        except Exception:  # expired: harmless, the work is recorded in the database
-            pass
+        lease.stop()
+        _release(lease)
+
+
+class Lease:
+    """A run's hold on the rows it claims: an owner id unique to the run (the fencing token every
+    write of an outcome is conditional on) and a heartbeat thread that renews the rows'
+    `lease_until` while the process lives, so a slow or stalled relay never lets another run take
+    them. Should the heartbeat fail for most of the lease (the database unreachable), `check`
+    stops the run before its next message: by then another run may have taken the rows back."""
+
+    def __init__(self, ttl: float):
+        self.owner = f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(8)}"
+        self.ttl = max(1.0, float(ttl))
+        self.renewed = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def until(self):
+        return utcnow() + timedelta(seconds=self.ttl)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._beat, args=(engine(),), name="mailer-lease", daemon=True)
+            self._thread.start()
+
+    def _beat(self, eng) -> None:
+        while not self._stop.wait(self.ttl / 4):
+            try:
+                with eng.begin() as conn:  # a connection of its own: the sending thread keeps the session
+                    conn.execute(update(Delivery).where(Delivery.claimed_by == self.owner,
+                                                        Delivery.status == DeliveryStatus.SENDING)
+                                 .values(lease_until=self.until()))
+                self.renewed = time.monotonic()
+            except Exception:  # noqa: BLE001 - the database away: `check` stops the run in time
+                log.warning("could not renew the lease of %s", self.owner, exc_info=True)
+
+    def claimed(self) -> None:
+        """A claim just set the lease afresh."""
+        self.renewed = time.monotonic()
+
+    def check(self) -> None:
+        if time.monotonic() - self.renewed > self.ttl * 0.75:
+            raise LeaseLost(f"{self.owner} could not renew its lease for {time.monotonic() - self.renewed:.0f} s")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
 
 
 def prepare_worker() -> None:
@@ -288,13 +306,14 @@ def prepare_worker() -> None:
     try:
         sanitize_html("<p>ready</p>")
         ghost = Campaign(id=-1, stream=Stream.BULLETINS)
+        lease = Lease(60)
         session.get(Campaign, -1, options=[joinedload(Campaign.attachments)])
         recover(-1, -1)
         _status(-1)
-        _still_reachable(ghost, _claim(-1, -1, 1) or [_Row(-1)])
-        _update_by_id([{"id": -1, "status": DeliveryStatus.SENT, "error": None, "updated_at": utcnow(),
-                        "message_id": None, "sent_at": utcnow()}])
-        session.rollback()
+        _still_reachable(ghost, _claim(-1, -1, 1, lease) or [_Row(-1)])
+        _record(-1, [Outcome(-1, None, DeliveryStatus.DEFERRED, attempts=1)], lease)
+        _mark_sent(-1, "<ghost@example.invalid>", lease, strict=False)
+        _release(lease)
         _schedule_retry(-1, -1)
         campaigns.finish_if_done(-1)
     except Exception:  # noqa: BLE001
@@ -316,35 +335,59 @@ def _status(campaign_id: int) -> CampaignStatus | None:
     return session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
 
 
-def _send(campaign_id: int, batch_no: int, lock) -> dict:
+STATUS_EVERY = 2.0  # seconds between looks at the campaign's status mid-chunk (a pause or cancel stops the run)
+
+
+def _send(campaign_id: int, batch_no: int, lease: Lease, outage: int) -> dict:
     campaign = session.get(Campaign, campaign_id, options=[joinedload(Campaign.attachments)])
     if campaign is None or campaign.status is not CampaignStatus.SENDING:
+        if campaign is not None and campaign.status is CampaignStatus.CANCELLED:
+            campaigns.settle_cancelled(campaign_id)
+            session.commit()
         return {"skipped": campaign.status.value if campaign else "gone"}
     cfg = current_app.config
     recover(campaign_id, batch_no)
     _fewer_syncs()
     messages = CampaignMessages(campaign)
     relay = limiter()
-    journal = Journal(queue.redis_connection(), campaign_id)
     totals = {s.value: 0 for s in DeliveryStatus}
-    with SmtpSession(relay) as smtp, closing(journal):
-        extended = time.monotonic()
+    stalled = campaign.stalled_reason is not None
+    lease.start()
+    with SmtpSession(relay) as smtp:
+        looked = time.monotonic()
         while True:
-            rows = _claim(campaign_id, batch_no, chunk_size(cfg))  # nothing once paused or cancelled
+            rows = _claim(campaign_id, batch_no, chunk_size(cfg), lease)  # nothing once paused or cancelled
             if not rows:
                 break
             rows, suppressed, members = _still_reachable(campaign, rows)
             outcomes = [Outcome(r.id, r.member_id, DeliveryStatus.SUPPRESSED, error="unsubscribed or suppressed")
                         for r in suppressed]
-            for row in rows:
-                outcomes.append(_send_one(smtp, relay, messages, row, members.get(row.member_id), journal))
-            journal.confirm()
-            _record(campaign_id, outcomes)
+            try:
+                for row in rows:
+                    lease.check()
+                    if time.monotonic() - looked > STATUS_EVERY:
+                        if _status(campaign_id) is not CampaignStatus.SENDING:
+                            break  # paused or cancelled: what is left of the chunk is released below
+                        looked = time.monotonic()
+                    outcome = _send_one(smtp, relay, messages, row, members.get(row.member_id))
+                    if outcome.status is DeliveryStatus.SENT:
+                        _mark_sent(row.id, outcome.message_id, lease)
+                        totals[DeliveryStatus.SENT.value] += 1
+                        if stalled:
+                            stalled = _unstall(campaign_id)
+                    else:
+                        outcomes.append(outcome)
+            except RelayUnavailable as exc:
+                _record(campaign_id, outcomes, lease)
+                _release(lease)  # the rows not tried wait, without spending an attempt
+                _wait_for_relay(campaign_id, batch_no, outage, str(exc))
+                return {k: v for k, v in totals.items() if v} | {"relay_unavailable": str(exc)}
+            _record(campaign_id, outcomes, lease)
+            _release(lease)
             for o in outcomes:
                 totals[o.status.value] += 1
-            if time.monotonic() - extended > cfg["BATCH_LOCK_TTL"] / 10:  # not a round trip per chunk
-                lock.extend(cfg["BATCH_LOCK_TTL"], replace_ttl=True)
-                extended = time.monotonic()
+    if stalled:
+        _unstall(campaign_id)
     _schedule_retry(campaign_id, batch_no)
     campaigns.finish_if_done(campaign_id)
     return {k: v for k, v in totals.items() if v}
@@ -353,44 +396,134 @@ def _send(campaign_id: int, batch_no: int, lock) -> dict:
 def _fewer_syncs() -> None:
     """On SQLite (in WAL mode), this job's connection syncs the log at checkpoints rather than at
     every commit: a commit survives the process being killed, only not the machine losing power,
-    and a chunk's two commits no longer hold the write lock through a disk flush each."""
+    and a message's commit no longer holds the write lock through a disk flush."""
     if session.get_bind().dialect.name == "sqlite":
         session.execute(text("PRAGMA synchronous=NORMAL"))
 
 
 def recover(campaign_id: int, batch_no: int) -> int:
-    """Settle rows a killed run left claimed: sent if the journal saw them accepted, else queued."""
-    stuck = session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign_id,
-                                                      Delivery.batch_no == batch_no,
-                                                      Delivery.status == DeliveryStatus.SENDING)).all()
-    if not stuck:
-        return 0
-    redis = queue.redis_connection()
-    seen = redis.hmget(journal_key(campaign_id), [str(i) for i in stuck])
+    """Take back rows whose run died: SENDING, with a lease that has run out (a live run renews
+    its lease, so its rows are never taken). They are sent again; only the one that was on the
+    wire when its run died can have reached its member already."""
     now = utcnow()
-    session.execute(update(Delivery), [
-        {"id": i, "status": DeliveryStatus.SENT, "message_id": mid.decode(), "sent_at": now, "error": None}
-        if mid else {"id": i, "status": DeliveryStatus.QUEUED}
-        for i, mid in zip(stuck, seen)])
+    taken = session.execute(update(Delivery).where(
+        Delivery.campaign_id == campaign_id, Delivery.batch_no == batch_no, Delivery.status == DeliveryStatus.SENDING,
+        or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
+        .values(status=DeliveryStatus.QUEUED, claimed_by=None, lease_until=None, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
     session.commit()
-    redis.hdel(journal_key(campaign_id), *[str(i) for i in stuck])
-    return len(stuck)
+    return taken
 
 
-def _claim(campaign_id: int, batch_no: int, size: int):
-    """Take the next rows to send (status SENDING), while the campaign is still sending: the
-    campaign's status is checked in the same statement, so a pause stops the batch here."""
+def _claim(campaign_id: int, batch_no: int, size: int, lease: Lease):
+    """Take the next rows to send (status SENDING, owned by this run), while the campaign is still
+    sending: the campaign's status is checked in the same statement, so a pause stops the batch
+    here. A row another run holds is skipped (PostgreSQL) or found no longer due (both)."""
     due = or_(Delivery.status == DeliveryStatus.QUEUED,
               and_(Delivery.status == DeliveryStatus.DEFERRED, Delivery.next_attempt_at <= utcnow()))
     sending = exists(select(Campaign.id).where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING))
     ids = select(Delivery.id).where(Delivery.campaign_id == campaign_id, Delivery.batch_no == batch_no, due, sending) \
-        .order_by(Delivery.id).limit(size).scalar_subquery()
+        .order_by(Delivery.id).limit(size)
+    if session.get_bind().dialect.name == "postgresql":
+        ids = ids.with_for_update(of=Delivery, skip_locked=True)
+    # The ids first, then the update: PostgreSQL may run a LIMIT subquery inside an UPDATE more
+    # than once, claiming more rows than asked for. `due` again in the update: on SQLite two runs
+    # may read the same ids, and only one of them then finds each row still due.
+    ids = session.scalars(ids).all()
+    if not ids:
+        session.commit()
+        return []
     rows = session.execute(update(Delivery).where(Delivery.id.in_(ids), due)
-                           .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1, updated_at=utcnow())
+                           .values(status=DeliveryStatus.SENDING, attempts=Delivery.attempts + 1, updated_at=utcnow(),
+                                   claimed_by=lease.owner, lease_until=lease.until())
                            .returning(Delivery.id, Delivery.member_id, Delivery.email, Delivery.attempts)
                            .execution_options(synchronize_session=False)).all()
     session.commit()
+    lease.claimed()
     return sorted(rows, key=lambda r: r.id)
+
+
+def _mark_sent(delivery_id: int, message_id: str, lease: Lease, strict: bool = True) -> None:
+    """Record one accepted message at once (the relay's 250 is known from the database before the
+    next message goes out), if this run still holds its row; LeaseLost if it does not. Should the
+    database be away, the write is tried again until it is back (MARK_SENT_PATIENCE seconds at
+    most): meanwhile no other run can take the row either, and once it is back this run's
+    heartbeat renews the lease within a quarter of it."""
+    now = utcnow()
+    table = Delivery.__table__
+    stmt = (table.update().where(table.c.id == delivery_id, table.c.claimed_by == lease.owner,
+                                 table.c.status == DeliveryStatus.SENDING.value)
+            .values(status=DeliveryStatus.SENT.value, message_id=message_id, sent_at=now, error=None,
+                    updated_at=now, lease_until=None))
+    deadline, pause = time.monotonic() + MARK_SENT_PATIENCE, 0.1
+    while True:
+        try:
+            done = session.execute(stmt).rowcount
+            session.commit()
+            break
+        except DBAPIError:
+            session.rollback()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+    if strict and not done:
+        raise LeaseLost(f"delivery {delivery_id} is no longer held by {lease.owner}")
+
+
+MARK_SENT_PATIENCE = 300
+
+
+def _release(lease: Lease) -> int:
+    """Give back the rows this run claimed and did not try (a pause, a cancel, the relay away, an
+    error): queued again at once, or cancelled with their campaign, the attempt not counted."""
+    try:
+        session.rollback()
+        now = utcnow()
+        held = (Delivery.claimed_by == lease.owner, Delivery.status == DeliveryStatus.SENDING)
+        cancelled = exists(select(Campaign.id).where(Campaign.id == Delivery.campaign_id,
+                                                     Campaign.status == CampaignStatus.CANCELLED))
+        n = session.execute(update(Delivery).where(*held, cancelled)
+                            .values(status=DeliveryStatus.CANCELLED, claimed_by=None, lease_until=None, updated_at=now)
+                            .execution_options(synchronize_session=False)).rowcount
+        n += session.execute(update(Delivery).where(*held)
+                             .values(status=DeliveryStatus.QUEUED, attempts=Delivery.attempts - 1, claimed_by=None,
+                                     lease_until=None, updated_at=now)
+                             .execution_options(synchronize_session=False)).rowcount
+        session.commit()
+        return n
+    except Exception:  # noqa: BLE001 - the database away: the lease runs out and `recover` takes them
+        session.rollback()
+        log.warning("could not release the rows of %s", lease.owner, exc_info=True)
+        return 0
+
+
+def _unstall(campaign_id: int) -> bool:
+    """The send moves again: the campaign's page stops saying why it waits."""
+    session.execute(update(Campaign).where(Campaign.id == campaign_id).values(stalled_reason=None)
+                    .execution_options(synchronize_session=False))
+    session.commit()
+    return False
+
+
+def _wait_for_relay(campaign_id: int, batch_no: int, outage: int, why: str) -> None:
+    """The relay cannot be reached: the batch tries again after a back-off that doubles with each
+    failed run (up to ten minutes), and the campaign's page says why it waits."""
+    from mailer import jobs
+
+    delay = min(max(1, current_app.config["RETRY_BASE_SECONDS"]) * 2 ** min(outage, 10), 600)
+    when = utcnow() + timedelta(seconds=delay)
+    reason = f"Waiting for the mail relay ({why}); trying again at {when:%H:%M:%S} UTC."
+    session.execute(update(Campaign).where(Campaign.id == campaign_id).values(stalled_reason=reason[:300])
+                    .execution_options(synchronize_session=False))
+    session.commit()
+    log.warning("campaign %s batch %s: %s", campaign_id, batch_no, reason)
+    job_id = f"{campaigns.batch_job_id(campaign_id, batch_no)}-relay-{outage + 1}-{int(time.time())}"
+    try:
+        queue.get_queue().enqueue_at(when, jobs.send_batch, campaign_id, batch_no, outage + 1, job_id=job_id,
+                                     **campaigns.batch_job_options())
+    except redis_errors.RedisError:  # Redis away too: reconcile queues the batch again
+        log.warning("could not schedule campaign %s batch %s again; reconcile will", campaign_id, batch_no)
 
 
 class Recipient:
@@ -428,14 +561,13 @@ def _still_reachable(campaign: Campaign, rows):
     return keep, [r for r in rows if r.member_id not in members], members
 
 
-def _send_one(smtp: SmtpSession, relay: RelayLimiter, messages: CampaignMessages, row, member,
-              journal: Journal) -> Outcome:
+def _send_one(smtp: SmtpSession, relay: RelayLimiter, messages: CampaignMessages, row, member) -> Outcome:
     if member is None:
         return Outcome(row.id, row.member_id, DeliveryStatus.SUPPRESSED, error="member removed")
     relay.wait_for_token()
     env = messages.build(member, row.id, to_address=row.email)
     try:
-        smtp.send(env, before_content=journal.confirm)
+        smtp.send(env)
     except smtplib.SMTPRecipientsRefused as exc:
         code, text = next(iter(exc.recipients.values()))
         return _refused(row, code, text)
@@ -444,7 +576,6 @@ def _send_one(smtp: SmtpSession, relay: RelayLimiter, messages: CampaignMessages
     except (smtplib.SMTPServerDisconnected, smtplib.SMTPException, socket.timeout, OSError) as exc:
         smtp.close()  # reopen for the next message
         return _temporary(row, f"connection lost: {exc}")
-    journal.note(row.id, env.message_id)
     return Outcome(row.id, row.member_id, DeliveryStatus.SENT, message_id=env.message_id)
 
 
@@ -466,37 +597,36 @@ def _temporary(row, message: str) -> Outcome:
     return Outcome(row.id, row.member_id, DeliveryStatus.DEFERRED, error=message[:1000], attempts=row.attempts)
 
 
-def _record(campaign_id: int, outcomes: list[Outcome]) -> None:
-    """Write a chunk's outcomes in one statement, then forget them from the journal."""
+def _record(campaign_id: int, outcomes: list[Outcome], lease: Lease) -> None:
+    """Write a chunk's other outcomes (refused, deferred, suppressed) in one statement, for the
+    rows this run still holds. A deferral in a campaign cancelled meanwhile is a cancellation."""
     if not outcomes:
         return
     now = utcnow()
+    cancelled = _status(campaign_id) is CampaignStatus.CANCELLED
     rows = []
     for o in outcomes:
-        row = {"id": o.delivery_id, "status": o.status, "error": o.error, "updated_at": now}
-        if o.status is DeliveryStatus.SENT:
-            row.update(message_id=o.message_id, sent_at=now)
-        if o.status is DeliveryStatus.DEFERRED:
+        status = DeliveryStatus.CANCELLED if cancelled and o.status is DeliveryStatus.DEFERRED else o.status
+        row = {"id": o.delivery_id, "status": status, "error": o.error, "updated_at": now, "lease_until": None}
+        if status is DeliveryStatus.DEFERRED:
             row["next_attempt_at"] = now + backoff(o.attempts)
         rows.append(row)
-    _update_by_id(rows)
+    _update_by_id(rows, lease.owner)
     _count_against_health([o for o in outcomes if o.status is DeliveryStatus.FAILED and o.code])
     session.commit()
-    sent = [str(o.delivery_id) for o in outcomes if o.status is DeliveryStatus.SENT]
-    if sent:
-        queue.redis_connection().hdel(journal_key(campaign_id), *sent)
 
 
-def _update_by_id(rows: list[dict]) -> None:
-    """UPDATE deliveries by id, one executemany per set of columns (a chunk is usually one set):
-    the same statements the ORM's bulk update makes, without its bookkeeping."""
+def _update_by_id(rows: list[dict], owner: str) -> None:
+    """UPDATE deliveries by id, where `owner` still holds them, one executemany per set of columns
+    (a chunk is usually one set): the statements the ORM's bulk update makes, without its bookkeeping."""
     table = Delivery.__table__
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault(tuple(row), []).append(row)
     for columns, group in groups.items():
         values = {c: bindparam(c) for c in columns if c != "id"}
-        session.execute(table.update().where(table.c.id == bindparam("delivery_id")).values(values),
+        session.execute(table.update().where(table.c.id == bindparam("delivery_id"), table.c.claimed_by == owner,
+                                             table.c.status == DeliveryStatus.SENDING.value).values(values),
                         [{**row, "delivery_id": row["id"]} for row in group])
 
 
@@ -525,4 +655,8 @@ def _schedule_retry(campaign_id: int, batch_no: int) -> None:
         return
     job_id = f"{campaigns.batch_job_id(campaign_id, batch_no)}-retry-{row.attempts}"
     when = max(row.next_attempt_at, utcnow())
-    queue.get_queue().enqueue_at(when, jobs.send_batch, campaign_id, batch_no, job_id=job_id)
+    try:
+        queue.get_queue().enqueue_at(when, jobs.send_batch, campaign_id, batch_no, job_id=job_id,
+                                     **campaigns.batch_job_options())
+    except redis_errors.RedisError:  # Redis away: reconcile finds the deferred rows and queues the batch
+        log.warning("could not schedule the retry of campaign %s batch %s; reconcile will", campaign_id, batch_no)

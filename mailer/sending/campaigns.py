@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from rq import Retry
-from sqlalchemy import func, insert, literal, select, true, update
+from sqlalchemy import and_, func, insert, literal, or_, select, true, update
 
 from mailer import audit, queue
 from mailer.db import session, utcnow
@@ -80,9 +80,9 @@ def _enqueue_start(campaign: Campaign) -> None:
     job_id = f"campaign-{campaign.id}-start"
     q = queue.get_queue()
     if campaign.scheduled_at and campaign.scheduled_at > utcnow() + timedelta(seconds=1):
-        q.enqueue_at(campaign.scheduled_at, jobs.start_campaign, campaign.id, job_id=job_id)
+        q.enqueue_at(campaign.scheduled_at, jobs.start_campaign, campaign.id, job_id=job_id, retry=RETRY_FOREVER)
     else:
-        q.enqueue(jobs.start_campaign, campaign.id, job_id=job_id)
+        q.enqueue(jobs.start_campaign, campaign.id, job_id=job_id, retry=RETRY_FOREVER)
 
 
 def start(campaign_id: int) -> str:
@@ -140,27 +140,44 @@ def _insert_ignoring_duplicates():
     return insert(Delivery)
 
 
-def enqueue_batches(campaign: Campaign, reason: str = "") -> int:
-    """Enqueue a job for every batch with work left, unless one is already waiting for it. The
-    start job's ids are deterministic, so a repeated start enqueues nothing twice; a resume or
-    reconcile adds `reason` to the id. A run still in progress holds its batch's lock: the new run
-    waits for it, then finds only what is left. Returns how many jobs were enqueued."""
+def enqueue_batches(campaign: Campaign, reason: str = "", even_running: bool = False) -> int:
+    """Enqueue a job for every batch with work left, unless one is already waiting for it, or
+    (unless `even_running`) a live run is sending it. The start job's ids are deterministic, so
+    a repeated start enqueues nothing twice; a resume or reconcile adds `reason` to the id. Two
+    runs of one batch share its rows, never sending one twice. Returns how many were enqueued."""
     from mailer import jobs
 
     batches = session.scalars(select(Delivery.batch_no).distinct().where(
         Delivery.campaign_id == campaign.id, Delivery.status.in_(ACTIVE_DELIVERY)).order_by(Delivery.batch_no)).all()
     q = queue.get_queue()
     waiting = _waiting_job_ids(q)
+    running = set() if even_running else _batches_running(campaign.id)
     enqueued = 0
     for batch_no in batches:
         base = batch_job_id(campaign.id, batch_no)
-        if any(job_id == base or job_id.startswith(base + "-") for job_id in waiting):
+        if batch_no in running or any(job_id == base or job_id.startswith(base + "-") for job_id in waiting):
             continue
-        # RQ retries a batch whose work-horse died; the retry finds only what is left.
         q.enqueue(jobs.send_batch, campaign.id, batch_no, job_id=base + (f"-{reason}" if reason else ""),
-                  job_timeout=current_app.config["BATCH_TIMEOUT"], retry=Retry(max=3, interval=[5, 30, 120]))
+                  **batch_job_options())
         enqueued += 1
     return enqueued
+
+
+# A failed job is tried again for as long as the trouble lasts (the database away, a work-horse
+# killed), every five minutes at most: the retry finds only what is left.
+RETRY_FOREVER = Retry(max=100_000, interval=[5, 15, 30, 60, 120, 300])
+
+
+def batch_job_options() -> dict:
+    """How every batch job is queued: retried while the trouble lasts, and given the time its
+    messages need: BATCH_TIMEOUT, or more under a relay rate limit that makes the batch slower."""
+    cfg = current_app.config
+    timeout = cfg["BATCH_TIMEOUT"]
+    slowest = min((n / seconds for n, seconds in ((cfg["RATE_PER_MINUTE"], 60), (cfg["RATE_PER_HOUR"], 3600),
+                                                   (cfg["RATE_PER_DAY"], 86400)) if n), default=None)
+    if slowest:
+        timeout = max(timeout, int(cfg["BATCH_SIZE"] / slowest * 1.5) + 60)
+    return {"job_timeout": timeout, "retry": RETRY_FOREVER}
 
 
 def batch_job_id(campaign_id: int, batch_no: int) -> str:
@@ -172,8 +189,13 @@ def _waiting_job_ids(q) -> set[str]:
     return set(q.get_job_ids()) | set(q.scheduled_job_registry.get_job_ids())
 
 
-def _job_pending(job_id: str) -> bool:
-    return job_id in _waiting_job_ids(queue.get_queue())
+def _batches_running(campaign_id: int) -> set[int]:
+    """Batches a live run is sending now: it holds rows under a lease it keeps renewing. (A run
+    that died stops renewing, so its batch is free again once the lease runs out: whether RQ
+    still lists its job as started does not matter.)"""
+    return set(session.scalars(select(Delivery.batch_no).distinct().where(
+        Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.SENDING,
+        Delivery.lease_until >= utcnow())))
 
 
 def finish_if_done(campaign_id: int) -> bool:
@@ -208,7 +230,7 @@ def resume(campaign: Campaign, officer: Officer | None) -> None:
     audit.record("campaign.resume", "campaign", campaign.id, officer=officer)
     session.commit()
     if snapshotted:
-        enqueue_batches(campaign, reason=f"resume-{int(utcnow().timestamp())}")
+        enqueue_batches(campaign, reason=f"resume-{int(utcnow().timestamp())}", even_running=True)
         finish_if_done(campaign.id)
     else:
         _enqueue_start(campaign)
@@ -217,13 +239,25 @@ def resume(campaign: Campaign, officer: Officer | None) -> None:
 def cancel(campaign: Campaign, officer: Officer | None) -> None:
     """Stop for good: what is not yet sent is marked cancelled."""
     _require(campaign, CampaignStatus.SENDING, CampaignStatus.SCHEDULED, CampaignStatus.PAUSED)
-    campaign.status, campaign.finished_at = CampaignStatus.CANCELLED, utcnow()
-    session.execute(update(Delivery).where(Delivery.campaign_id == campaign.id,
-                                           Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)))
-                    .values(status=DeliveryStatus.CANCELLED, updated_at=utcnow())
-                    .execution_options(synchronize_session=False))
+    campaign.status, campaign.finished_at, campaign.stalled_reason = CampaignStatus.CANCELLED, utcnow(), None
+    session.flush()
+    settle_cancelled(campaign.id)
     audit.record("campaign.cancel", "campaign", campaign.id, officer=officer)
     session.commit()
+
+
+def settle_cancelled(campaign_id: int) -> int:
+    """Every row of a cancelled campaign with work left becomes CANCELLED: queued, deferred, and
+    claimed by a run that died (its lease run out). A live run's rows are settled by that run,
+    which stops at its next look at the campaign. Does not commit."""
+    now = utcnow()
+    return session.execute(update(Delivery).where(
+        Delivery.campaign_id == campaign_id,
+        or_(Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)),
+            and_(Delivery.status == DeliveryStatus.SENDING,
+                 or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))))
+        .values(status=DeliveryStatus.CANCELLED, claimed_by=None, lease_until=None, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
 
 
 # --- progress -------------------------------------------------------------------------------
@@ -239,6 +273,7 @@ class Progress:
     cancelled: int
     rate_per_min: float
     seconds_left: int | None
+    why_waiting: str | None = None  # why a send is not moving just now (the relay away, ...)
 
     @property
     def percent(self) -> int:
@@ -260,23 +295,49 @@ def progress(campaign: Campaign) -> Progress:
     left = int(queued / (recent / 60)) if recent and queued else None
     return Progress(campaign.status.value, sum(counts.values()), counts.get(DeliveryStatus.SENT, 0), queued,
                     counts.get(DeliveryStatus.FAILED, 0), counts.get(DeliveryStatus.SUPPRESSED, 0),
-                    counts.get(DeliveryStatus.CANCELLED, 0), float(recent), left)
+                    counts.get(DeliveryStatus.CANCELLED, 0), float(recent), left, _why_waiting(campaign, queued))
+
+
+def _why_waiting(campaign: Campaign, left: int) -> str | None:
+    """Why a send with work left is not moving, in a short line for its page: the relay away (as
+    its batch recorded), no worker running, or the queue unreachable."""
+    if campaign.status is not CampaignStatus.SENDING or not left:
+        return None
+    if campaign.stalled_reason:
+        return campaign.stalled_reason
+    try:
+        from rq import Worker
+
+        if not Worker.count(queue=queue.get_queue()):
+            return "No worker is running: the send goes on once one is started (python worker.py)."
+    except Exception:  # noqa: BLE001 - Redis away (or none configured)
+        return "The job queue (Redis) cannot be reached just now; the send goes on once it is back."
+    return None
 
 
 # --- reconcile ------------------------------------------------------------------------------
 
 def reconcile() -> dict:
     """Rebuild the queue from the database: every scheduled campaign has its start job, every
-    sending one its batch jobs. Run at worker start and by `mailer reconcile`."""
-    started = batches = 0
+    sending one its batch jobs (for rows queued, deferred, or left by a run that died), and every
+    cancelled one no row left waiting. Run at worker start, every minute by a worker, and by
+    `mailer reconcile`."""
+    started = batches = settled = 0
+    q = queue.get_queue()
+    waiting = _waiting_job_ids(q)
     for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SCHEDULED)):
-        if not _job_pending(f"campaign-{campaign.id}-start"):
+        if f"campaign-{campaign.id}-start" not in waiting:
             _enqueue_start(campaign)
             started += 1
     for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SENDING)):
         batches += enqueue_batches(campaign, reason=f"reconcile-{int(utcnow().timestamp())}")
         finish_if_done(campaign.id)
-    return {"start_jobs": started, "batch_jobs": batches}
+    cancelled = select(Campaign.id).where(Campaign.status == CampaignStatus.CANCELLED).scalar_subquery()
+    for campaign_id in session.scalars(select(Delivery.campaign_id).distinct().where(
+            Delivery.campaign_id.in_(cancelled), Delivery.status.in_(ACTIVE_DELIVERY))).all():
+        settled += settle_cancelled(campaign_id)
+    session.commit()
+    return {"start_jobs": started, "batch_jobs": batches, "cancelled_rows": settled}
 
 
 def report(campaign: Campaign) -> dict:

@@ -195,6 +195,11 @@
             var suffix = p.status === "paused" ? ": paused." : ".";
             setText("progress-status", p.sent + " of " + p.total + " sent" + suffix);
           }
+          var why = document.getElementById("progress-why");
+          if (why) {
+            why.textContent = p.why_waiting || "";
+            why.hidden = !p.why_waiting;
+          }
           if (p.live) setTimeout(tick, 2000);
         })
         .catch(function () { setTimeout(tick, 5000); });

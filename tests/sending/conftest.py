@@ -10,6 +10,7 @@ from email import message_from_bytes, policy
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from rq import SimpleWorker
 from rq.scheduler import RQScheduler
 
@@ -30,6 +31,8 @@ class ScriptedSMTP:
     port: int = 0
     delay: float = 0.0  # seconds to think before accepting each message
     pipelining: bool = False  # offer PIPELINING (RFC 2920): the sender then sends MAIL, RCPT, DATA at once
+    refuse: str | None = None  # a greeting such as "421 busy": every connection is answered so and closed
+    connections: int = 0  # connections opened to this relay
 
     def received_by(self, address: str) -> list:
         return [m for rcpt, m in self.accepted if rcpt == address]
@@ -75,11 +78,29 @@ class _Handler:
         return "250 Accepted"
 
 
+class _Server(SMTP):
+    """aiosmtpd's server, counting connections and refusing them at the greeting when told to."""
+
+    async def _handle_client(self):
+        smtp = self.event_handler.smtp
+        smtp.connections += 1
+        if smtp.refuse:
+            await self.push(smtp.refuse)
+            self.transport.close()
+            return
+        await super()._handle_client()
+
+
+class ScriptedController(Controller):
+    def factory(self):
+        return _Server(self.handler, **self.SMTP_kwargs)
+
+
 @pytest.fixture(params=["one-by-one", "pipelining"])
 def scripted_smtp(request):
     """Every sending test runs against a relay without PIPELINING, and again against one with it."""
     smtp = ScriptedSMTP(pipelining=request.param == "pipelining")
-    controller = Controller(_Handler(smtp), hostname="127.0.0.1", port=free_port())
+    controller = ScriptedController(_Handler(smtp), hostname="127.0.0.1", port=free_port())
     controller.start()
     smtp.port = controller.port
     yield smtp

@@ -4,6 +4,9 @@ mid-send, pause, resume and cancel."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from sqlalchemy import select
 
 from mailer.db import session
@@ -125,29 +128,165 @@ def test_cancel_marks_the_rest_cancelled(make_campaign, make_member, scripted_sm
     assert len(scripted_smtp.accepted) == 4 and status_of(campaign) is CampaignStatus.CANCELLED
 
 
-def test_a_killed_run_is_recovered_from_the_journal(make_campaign, make_member, scripted_smtp):
-    """Rows a killed run left claimed: those the relay accepted (in the journal) are marked sent and
-    not sent again; the others are sent."""
+def test_a_killed_run_is_recovered_from_the_database(make_campaign, make_member, scripted_smtp):
+    """Rows a killed run left claimed, once their lease has run out, are sent again; rows it had
+    sent are marked so in the database and are not; rows a live run holds are left to it."""
+    from datetime import timedelta
+
     from mailer import jobs
-    from mailer.queue import redis_connection
-    from mailer.sending import batch
+    from mailer.db import utcnow
 
     for i in range(4):
         make_member(email=f"killed{i}@example.org")
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
     jobs.start_campaign(campaign.id)
-    rows = sorted(_deliveries(campaign).values(), key=lambda d: d.id)
-    # As if a worker had claimed all four, had two accepted by the relay, and was then killed.
-    for d in rows:
-        d.status, d.attempts = DeliveryStatus.SENDING, 1
+    rows = sorted(_deliveries(campaign).values(), key=lambda d: d.id)  # batch 0: all four
+    # A dead run had sent the first (recorded at its 250) and held the next two; a live run holds the last.
+    rows[0].status, rows[0].message_id, rows[0].claimed_by = DeliveryStatus.SENT, "<a@x>", "dead"
+    for d in rows[1:3]:
+        d.status, d.attempts, d.claimed_by, d.lease_until = DeliveryStatus.SENDING, 1, "dead", utcnow() - timedelta(seconds=1)
+    rows[3].status, rows[3].claimed_by, rows[3].lease_until = DeliveryStatus.SENDING, "alive", utcnow() + timedelta(minutes=5)
     session.commit()
-    redis_connection().hset(batch.journal_key(campaign.id), mapping={str(rows[0].id): "<a@x>", str(rows[1].id): "<b@x>"})
     jobs.send_batch(campaign.id, 0)
     after = _deliveries(campaign)
-    assert [r for r, _ in scripted_smtp.accepted] == [rows[2].email, rows[3].email]
-    assert after[rows[0].email].status is DeliveryStatus.SENT and after[rows[0].email].message_id == "<a@x>"
+    assert sorted(r for r, _ in scripted_smtp.accepted) == [rows[1].email, rows[2].email]
+    assert after[rows[0].email].message_id == "<a@x>"
+    assert after[rows[3].email].status is DeliveryStatus.SENDING and after[rows[3].email].claimed_by == "alive"
+    assert status_of(campaign) is CampaignStatus.SENDING  # not finished while a live run holds a row
+
+
+def test_two_runs_of_one_batch_never_send_to_the_same_member(app, make_campaign, make_member, scripted_smtp):
+    """Two runs of one batch at once, on a relay slower than their lease: each member gets one
+    message. The heartbeat keeps a live run's rows its own however slow the relay."""
+    import threading
+
+    from mailer.sending import batch
+
+    app.config.update(BATCH_SIZE=100, SEND_CHUNK=4, BATCH_LOCK_TTL=1)
+    people = [make_member(email=f"twice{i}@example.org") for i in range(12)]
+    scripted_smtp.delay = 0.4  # 4 messages a chunk: 1.6 s per chunk, longer than the 1 s lease
+    campaign = make_campaign()
+    campaigns.send_now(campaign, None)
+    campaigns.start(campaign.id)
+    results, errors = [], []
+
+    def run():
+        try:
+            with app.app_context():
+                results.append(batch.send_batch(campaign.id, 0))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.7)  # the second starts while the first holds its first chunk, past the lease's first renewal
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    for member in people:
+        assert len(scripted_smtp.received_by(member.email)) == 1, member.email
+    assert all(r.get("sent") for r in results), results  # both runs sent a share
     assert status_of(campaign) is CampaignStatus.SENT
+
+
+def test_a_run_that_lost_its_rows_sends_nothing_more(app, make_campaign, make_member, scripted_smtp, monkeypatch):
+    """Fencing: once another run has taken the rows back, the first cannot record or send again."""
+    from sqlalchemy import update
+
+    from mailer.sending import batch
+
+    for i in range(4):
+        make_member(email=f"lost{i}@example.org")
+    campaign = make_campaign()
+    campaigns.send_now(campaign, None)
+    campaigns.start(campaign.id)
+    real = batch._send_one
+
+    def then_taken(smtp, relay, messages, row, member):
+        outcome = real(smtp, relay, messages, row, member)
+        session.execute(update(Delivery).where(Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.SENDING)
+                        .values(claimed_by="another run"))  # as recover() by another run would
+        session.commit()
+        return outcome
+
+    monkeypatch.setattr(batch, "_send_one", then_taken)
+    with pytest.raises(batch.LeaseLost):
+        batch.send_batch(campaign.id, 0)
+    assert len(scripted_smtp.accepted) == 1  # the message on the wire when it lost its rows, and no other
+    statuses = sorted(d.status.value for d in _deliveries(campaign).values())
+    assert statuses == ["queued", "queued", "sending", "sending"]  # the other run's two, untouched
+
+
+def test_421_at_connect_backs_off_the_batch_not_each_message(app, make_campaign, make_member, scripted_smtp):
+    from mailer.queue import get_queue
+
+    for i in range(6):
+        make_member(email=f"busy{i}@example.org")
+    scripted_smtp.refuse = "421 4.3.2 Too busy, try later"
+    campaign = make_campaign()
+    campaigns.send_now(campaign, None)
+    campaigns.start(campaign.id)
+    from mailer import jobs
+
+    before = scripted_smtp.connections  # aiosmtpd's controller connects once itself, at its start
+    result = jobs.send_batch(campaign.id, 0)
+    assert "421" in result["relay_unavailable"] and scripted_smtp.connections - before == 1
+    rows = _deliveries(campaign).values()
+    assert {(d.status, d.attempts) for d in rows} == {(DeliveryStatus.QUEUED, 0)}  # no attempt spent
+    page = campaigns.progress(session.get(type(campaign), campaign.id))
+    assert "Waiting for the mail relay (421 4.3.2 Too busy, try later)" in page.why_waiting
+    assert any(j.startswith("campaign-%d-batch-0-relay-1-" % campaign.id)
+               for j in get_queue().scheduled_job_registry.get_job_ids())
+    scripted_smtp.refuse = None
+    run_queue()
+    assert len(scripted_smtp.accepted) == 6 and status_of(campaign) is CampaignStatus.SENT
+    assert session.get(type(campaign), campaign.id).stalled_reason is None
+
+
+def test_cancel_while_rows_are_deferred_leaves_none_deferred(app, make_campaign, make_member, scripted_smtp):
+    from mailer import jobs
+
+    app.config["RETRY_BASE_SECONDS"] = 3600
+    for i in range(4):
+        make_member(email=f"defer{i}@example.org")
+    scripted_smtp.script["defer1@example.org"] = ["451 later"]
+    campaign = make_campaign()
+    campaigns.send_now(campaign, None)
+    jobs.start_campaign(campaign.id)
+    jobs.send_batch(campaign.id, 0)
+    assert _deliveries(campaign)["defer1@example.org"].status is DeliveryStatus.DEFERRED
+    campaigns.cancel(session.get(type(campaign), campaign.id), None)
+    progress = campaigns.progress(session.get(type(campaign), campaign.id))
+    assert progress.queued == 0 and progress.sent == 3 and progress.cancelled == 1
+    assert progress.sent + progress.queued + progress.failed + progress.suppressed + progress.cancelled == progress.total
+
+
+def test_a_deferral_recorded_after_cancel_is_a_cancellation(app, make_campaign, make_member, scripted_smtp, monkeypatch):
+    """A run in the middle of a chunk when the campaign is cancelled: its temporary failures are
+    recorded as cancelled, and it stops before its next message."""
+    from mailer.sending import batch
+
+    for i in range(4):
+        make_member(email=f"late{i}@example.org")
+    scripted_smtp.script["late0@example.org"] = ["451 later"]
+    campaign = make_campaign()
+    campaigns.send_now(campaign, None)
+    campaigns.start(campaign.id)
+    real = batch._send_one
+    monkeypatch.setattr(batch, "STATUS_EVERY", 0)
+
+    def cancel_after(smtp, relay, messages, row, member):
+        outcome = real(smtp, relay, messages, row, member)
+        campaigns.cancel(session.get(type(campaign), campaign.id), None)
+        return outcome
+
+    monkeypatch.setattr(batch, "_send_one", cancel_after)
+    batch.send_batch(campaign.id, 0)
+    statuses = {d.email: d.status for d in _deliveries(campaign).values()}
+    assert statuses["late0@example.org"] is DeliveryStatus.CANCELLED
+    assert list(statuses.values()).count(DeliveryStatus.CANCELLED) == 4 and len(scripted_smtp.attempts) == 1
 
 
 def test_reconcile_rebuilds_the_queue_after_redis_loses_it(make_campaign, make_member, scripted_smtp):
@@ -164,3 +303,15 @@ def test_reconcile_rebuilds_the_queue_after_redis_loses_it(make_campaign, make_m
     assert campaigns.reconcile()["batch_jobs"] == 0  # jobs already waiting: nothing doubled
     run_queue()
     assert len(scripted_smtp.accepted) == 8 and status_of(campaign) is CampaignStatus.SENT
+
+
+def test_a_send_with_no_worker_says_so_on_its_page(app, make_campaign, make_member, scripted_smtp):
+    make_member(email="waiting@example.org")
+    campaign = make_campaign()
+    campaigns.send_now(campaign, None)
+    campaigns.start(campaign.id)
+    progress = campaigns.progress(session.get(type(campaign), campaign.id))
+    assert progress.queued == 1 and progress.why_waiting.startswith("No worker is running")
+    assert status_of(campaign) is CampaignStatus.SENDING
+    run_queue()
+    assert campaigns.progress(session.get(type(campaign), campaign.id)).why_waiting is None

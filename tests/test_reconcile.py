@@ -1,0 +1,52 @@
+"""One reconcile rebuilds every kind of pending work from the database: as `mailer reconcile`,
+and on a schedule in a running worker (a message stored while no queue was reachable is
+processed within RECONCILE_SECONDS, with no job ever queued for it)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from mailer import queue
+from mailer.db import session
+from mailer.models import InboundMessage, InboundStatus
+from tests.test_worker import start_worker, wait_until, worker_env  # noqa: F401 (fixture)
+
+RAW = (b"From: Ann Member <ann@example.org>\r\nTo: secretary@anytown-labour.example\r\nSubject: Apologies\r\n"
+       b"Message-ID: <reconcile@mail.example.net>\r\n\r\nSorry, I cannot come.\r\n")
+
+
+def _stored_without_a_job() -> InboundMessage:
+    """As `mailer inbound` does when no queue is reachable: the row, and no job."""
+    message = InboundMessage(transport="file", dedupe_key="mid:<reconcile@mail.example.net>",
+                             message_id="<reconcile@mail.example.net>", sha256="0" * 64, raw=RAW, size=len(RAW))
+    session.add(message)
+    session.commit()
+    return message
+
+
+def test_mailer_reconcile_queues_what_redis_does_not_hold(app):
+    message = _stored_without_a_job()
+    result = app.test_cli_runner().invoke(args=["reconcile"])
+    assert result.exit_code == 0, result.output
+    assert "inbound jobs: 1" in result.output and "batch jobs: 0" in result.output
+    assert any(j.startswith(f"inbound-{message.id}-") for j in queue.get_queue().get_job_ids())
+    again = app.test_cli_runner().invoke(args=["reconcile"])
+    assert "inbound jobs: 0" in again.output  # queued already: not twice
+
+
+@pytest.mark.slow
+def test_a_running_worker_processes_a_message_stored_with_no_job(app, smtp_server, tmp_path, start_worker):
+    proc, log = start_worker(worker_env(app, smtp_server.port, tmp_path / "instance", MAILER_RECONCILE_SECONDS="2"))
+    wait_until(lambda: b"Listening on" in log.read_bytes() or b"listening on" in log.read_bytes().lower(), 60,
+               "the worker to start", log)
+    message = _stored_without_a_job()  # after the worker's own start-up reconcile
+    assert queue.get_queue().count == 0
+
+    def processed():
+        session.expire_all()
+        return session.scalar(select(InboundMessage.status).where(InboundMessage.id == message.id)) \
+            is InboundStatus.PROCESSED
+
+    wait_until(processed, 30, "the scheduled reconcile to queue it and the worker to process it", log)
+    assert proc.poll() is None
