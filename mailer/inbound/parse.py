@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import binascii
 import codecs
-import html
 import io
 import mimetypes
 import re
@@ -26,8 +25,15 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from mailer.inbound.htmlbound import bound_html, text_of
+
 DEFAULT_MAX_BYTES = 30 * 1024 * 1024
 MAX_DEPTH = 30
+# Python's MIME parser checks every line against every open boundary and recurses once per level:
+# 1,000 nested multiparts take seconds and then overflow the stack. A message declaring more
+# boundaries than this is read up to the line that declares the next one (and flagged).
+MAX_BOUNDARIES = 60
+_BOUNDARY_PARAM = re.compile(rb"boundary\s*=", re.I)
 
 # Content types whose text classifiers need (report parts); message/rfc822 stays bytes.
 REPORT_TYPES = frozenset({
@@ -86,6 +92,8 @@ class ParsedMessage:
     text: str = ""
     html: str | None = None
     html_only: bool = False  # no text/plain part: `text` was made from the HTML
+    html_limited: bool = False  # the HTML is too big or busy for the full parsers: read by a tag stripper
+    incomplete: bool = False  # the MIME structure could not be read whole: an officer should look
     attachments: list[Attachment] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list, repr=False)
     # Headers that tell automatic mail from a person's.
@@ -127,9 +135,35 @@ def parse(raw: bytes, max_bytes: int | None = DEFAULT_MAX_BYTES) -> ParsedMessag
     try:
         return _parse(data, max_bytes)
     except Exception as exc:  # noqa: BLE001 - a bug here must not lose the message
-        pm = ParsedMessage(size=len(data), defects=[f"could not be parsed ({type(exc).__name__}: {exc})"])
-        pm.text = decode_bytes(data, None)[0]
-        return pm
+        return _headers_only(data, f"could not be parsed ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def _headers_only(data: bytes, why: str) -> ParsedMessage:
+    """Degrade, don't discard: From, Subject, Message-ID and references from the header block alone."""
+    pm = ParsedMessage(size=len(data), incomplete=True,
+                       defects=[f"{why}: only the headers were read (the raw message is kept)"])
+    block = _header_block(data.lstrip(b"\r\n"), len(data) or 1)
+    for attempt in (block, block.replace(b"\x00", b"")):
+        try:
+            msg = BytesParser(policy=email_policy.compat32).parsebytes(attempt, headersonly=True)
+            _read_headers(msg, pm)
+            return pm
+        except Exception:  # noqa: BLE001 - then by hand, below
+            pm.headers, pm.defects = [], pm.defects[:1]
+    # Last resort: the fields by a line scan.
+    text = decode_bytes(block.replace(b"\x00", b""), None)[0]
+    for line in re.split(r"\r?\n(?![ \t])", text):
+        name, colon, value = line.partition(":")
+        if colon and name.strip() and " " not in name.strip():
+            pm.headers.append((name.strip(), decode_words(value.strip())))
+    pm.subject = (pm.header("subject") or "").strip()
+    pm.message_id = normalise_msgid(pm.header("message-id"))
+    pm.in_reply_to = normalise_msgid(pm.header("in-reply-to"))
+    pm.references = msgid_list(pm.header("references"))
+    found = _plain_addresses([pm.header("from") or ""])
+    if found:
+        pm.from_name, pm.from_address = found[0][0], found[0][1] or None
+    return pm
 
 
 def _as_bytes(raw) -> bytes:
@@ -156,12 +190,28 @@ def _parse(data: bytes, max_bytes: int | None) -> ParsedMessage:
                           "only its headers were read")
         data = _header_block(data, max_bytes)
 
+    if not pm.oversized:
+        data = _bounded_mime(data, pm)
     msg = _message_from_bytes(data, pm.defects, headers_only=pm.oversized)
     _read_headers(msg, pm)
     if not pm.oversized:
         _read_body(msg, pm)
     _collect_defects(msg, pm)
     return pm
+
+
+def _bounded_mime(data: bytes, pm: ParsedMessage) -> bytes:
+    """The message up to the line declaring boundary number MAX_BOUNDARIES + 1 (all of it when fewer)."""
+    found = 0
+    for m in _BOUNDARY_PARAM.finditer(data):
+        found += 1
+        if found > MAX_BOUNDARIES:
+            cut = data.rfind(b"\n", 0, m.start()) + 1
+            pm.incomplete = True
+            pm.defects.append(f"more than {MAX_BOUNDARIES} multipart parts: only the first {MAX_BOUNDARIES} "
+                              f"were read (the raw message is kept)")
+            return data[:cut]
+    return data
 
 
 def _header_block(data: bytes, max_bytes: int) -> bytes:
@@ -420,11 +470,14 @@ def _read_body(msg: Message, pm: ParsedMessage) -> None:
     pm.defects.extend(walk.notes)
     if walk.htmls:
         # Apple Mail splits a body around inline images into several HTML parts: keep them all.
+        # pm.html is kept as it came; what reads it bounds it first (linear), as here.
         pm.html = "\n".join(walk.htmls)
+        bounded, notes, pm.html_limited = bound_html(pm.html)
+        pm.defects.extend(notes)
     if walk.texts:
         pm.text = "\n\n".join(t.rstrip() for t in walk.texts if t.strip()) or walk.texts[0]
     elif pm.html is not None:
-        pm.text = html_to_text(pm.html)
+        pm.text = text_of(bounded) if pm.html_limited else html_to_text(bounded)
         pm.html_only = True
     if not pm.text.strip() and pm.html is None and not pm.attachments:
         pm.defects.append("the body is empty")
@@ -435,7 +488,7 @@ def _walk(part: Message, pm: ParsedMessage, walk: _Walk, depth: int, alternative
         walk.notes.append(f"MIME parts nested deeper than {MAX_DEPTH}: the rest was ignored")
         return
     ctype, params = _content_type(part, walk.notes)
-    payload = part.get_payload()
+    payload = _payload(part)
     if ctype in EMBEDDED_MESSAGE_TYPES or (ctype.startswith("message/") and ctype not in REPORT_TYPES):
         _leaf_message(part, ctype, params, pm)
         return
@@ -459,14 +512,18 @@ def _walk(part: Message, pm: ParsedMessage, walk: _Walk, depth: int, alternative
 
 def _with_guessed_boundary(part: Message, ctype: str, params: dict) -> Message | None:
     """Re-read a multipart part whose boundary is missing or wrong, using the delimiter lines in its body."""
-    payload = part.get_payload()
+    payload = _payload(part)
     if not isinstance(payload, str):
         return None
     declared = params.get("boundary")
+    tried: set[str] = set()
     for m in re.finditer(r"(?m)^--([^\s]{1,70}?)(--)?[ \t]*\r?$", payload):
         boundary = m.group(1)
-        if boundary == declared or boundary.strip("-") == "":
+        if boundary == declared or boundary.strip("-") == "" or boundary in tried:
             continue
+        tried.add(boundary)
+        if len(tried) > 8:
+            return None  # each candidate costs a pass over the body: a few, not one per line
         if payload.count("--" + boundary) < 2 and f"--{boundary}--" not in payload:
             continue
         head = f'Content-Type: {ctype}; boundary="{boundary}"\n\n'
@@ -475,7 +532,7 @@ def _with_guessed_boundary(part: Message, ctype: str, params: dict) -> Message |
             recovered = BytesParser(policy=email_policy.default).parsebytes(raw)
         except Exception:  # noqa: BLE001
             return None
-        if isinstance(recovered.get_payload(), list) and recovered.get_payload():
+        if isinstance(_payload(recovered), list) and _payload(recovered):
             return recovered
         return None
     return None
@@ -504,13 +561,22 @@ def _filename(part: Message) -> str | None:
     return decode_words(str(name)) if name else None
 
 
+def _payload(part: Message):
+    """part.get_payload(), except that a charset the codecs cannot even look up (a NUL in its name
+    raises ValueError, which the email package does not catch) gives the undecoded payload."""
+    try:
+        return part.get_payload()
+    except (ValueError, LookupError, TypeError):
+        return part._payload  # noqa: SLF001 - the same value, without the charset step
+
+
 def _payload_bytes(part: Message) -> bytes:
     try:
         data = part.get_payload(decode=True)
     except Exception:  # noqa: BLE001
         data = None
     if data is None:
-        payload = part.get_payload()
+        payload = _payload(part)
         data = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
     return data
 
@@ -530,7 +596,7 @@ def _leaf(part: Message, ctype: str, params: dict, pm: ParsedMessage, walk: _Wal
             is_body = False
         else:
             alternative[ctype] = True
-    if ctype in REPORT_TYPES and isinstance(part.get_payload(), list):
+    if ctype in REPORT_TYPES and isinstance(_payload(part), list):
         text = _report_text(part)  # the parser split it into header blocks: join them again
         data = text.encode("utf-8")
     pm.parts.append(Part(ctype, params, disposition, filename, text, data))
@@ -553,7 +619,7 @@ def _leaf_message(part: Message, ctype: str, params: dict, pm: ParsedMessage) ->
 
 
 def _message_bytes(part: Message) -> bytes:
-    payload = part.get_payload()
+    payload = _payload(part)
     cte = str(part.get("content-transfer-encoding", "") or "").strip().lower()
     if isinstance(payload, list) and payload and isinstance(payload[0], Message) and cte not in ("base64", "quoted-printable"):
         inner = payload[0]
@@ -586,7 +652,7 @@ def _decode_cte(raw: bytes, cte: str) -> bytes:
 
 def _block_text(block: Message) -> str:
     lines = [f"{k}: {v}" for k, v in block.raw_items()]
-    body = block.get_payload()
+    body = _payload(block)
     if isinstance(body, str) and body.strip():
         lines.append(body.rstrip("\n"))
     return "\n".join(lines)
@@ -594,7 +660,7 @@ def _block_text(block: Message) -> str:
 
 def _report_text(part: Message) -> str:
     """The text of a report part (message/delivery-status and the like), which the parser split into header blocks."""
-    payload = part.get_payload()
+    payload = _payload(part)
     text = "\n\n".join(_block_text(b) for b in payload if isinstance(b, Message))
     cte = str(part.get("content-transfer-encoding", "") or "").strip().lower()
     if cte in ("base64", "quoted-printable"):
@@ -727,7 +793,7 @@ def _codecs_for(charset: str | None) -> tuple[list[str], bool]:
         return _CHARSET_ALIASES[name], bool(_CHARSET_ALIASES[name])
     try:
         return [codecs.lookup(name).name], True
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         return [], False
 
 
@@ -758,8 +824,11 @@ def decode_bytes(data: bytes, charset: str | None) -> tuple[str, str | None]:
 # --- HTML to text ---------------------------------------------------------------------------
 
 def html_to_text(source: str) -> str:
-    """Readable plain text of an HTML body (html2text; a tag stripper if that fails)."""
-    cleaned = re.sub(r"(?is)<(script|style|head|template)\b.*?</\1\s*>", " ", source or "")
+    """Readable plain text of an HTML body (html2text on bounded markup; a linear tag stripper when
+    the markup is over the bounds or html2text fails)."""
+    cleaned, _, limited = bound_html(source or "")
+    if limited:
+        return text_of(cleaned)
     try:
         import html2text
 
@@ -769,10 +838,7 @@ def html_to_text(source: str) -> str:
         converter.unicode_snob = True
         return converter.handle(cleaned).strip()
     except Exception:  # noqa: BLE001
-        text = re.sub(r"(?i)<br\s*/?>|</p\s*>|</div\s*>|</tr\s*>|</h\d\s*>", "\n", cleaned)
-        text = re.sub(r"<[^>]*>", " ", text)
-        text = html.unescape(text)
-        return re.sub(r"[ \t]+", " ", re.sub(r"\n\s*\n\s*", "\n\n", text)).strip()
+        return text_of(cleaned)
 
 
 # --- defects --------------------------------------------------------------------------------
@@ -826,7 +892,7 @@ def _collect_defects(msg: Message, pm: ParsedMessage) -> None:
             ctype = ""
         if ctype in EMBEDDED_MESSAGE_TYPES:
             continue  # an attached message's own defects are not this message's
-        payload = part.get_payload()
+        payload = _payload(part)
         if isinstance(payload, list):
             stack.extend((p, depth + 1) for p in reversed(payload) if isinstance(p, Message))
     # Header-level defects of the modern parser show up when headers are read.
