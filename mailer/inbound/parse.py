@@ -570,7 +570,20 @@ def _payload(part: Message):
         return part._payload  # noqa: SLF001 - the same value, without the charset step
 
 
+def _transfer_encoding(part: Message) -> str:
+    """The Content-Transfer-Encoding as a token: unfolded, unquoted, without comments or parameters
+    (the email package compares the raw value, so "quoted-printable " or a folded value stayed encoded)."""
+    raw = str(part.get("content-transfer-encoding", "") or "")
+    token = re.sub(r"\([^()]*\)", " ", raw).split(";")[0]
+    return token.strip().strip("\"'").strip().lower()
+
+
 def _payload_bytes(part: Message) -> bytes:
+    cte = _transfer_encoding(part)
+    payload = _payload(part)
+    if cte in ("quoted-printable", "base64") and isinstance(payload, str) and \
+            str(part.get("content-transfer-encoding", "")).lower() != cte:
+        return _decode_cte(payload.encode("utf-8", "surrogateescape"), cte)
     try:
         data = part.get_payload(decode=True)
     except Exception:  # noqa: BLE001

@@ -392,20 +392,46 @@ _SIGNOFF_FIXED = [
     )
 ]
 _SIGNOFF_MAX_CHARS = 80
+_SIGNOFF_MAX_WORDS = 10
+# A device or mail app, as a whole word ("pixels" is not a Pixel, "mobiles" not a mobile).
+_DEVICE_WORD = re.compile(
+    r"\b(?:i?phone|smartphone|cell(?:phone)?|mobil\w*|m[óo]vil|handy|telefon\w*|ipad|ipod|android|ios|tablet"
+    r"|device|appareil|ger[äa]t|blackberry|galaxy|samsung|htc|nokia|huawei|xiaomi|oneplus|pixel"
+    r"|windows|outlook|\w*mail\w*|correo|kindle|watch|pc|laptop|ipados|macbook|mac|surface|fairphone)\b",
+    re.IGNORECASE,
+)
+# "..., please excuse any typos": the apology some sign-offs end with (cut before the rule applies).
+_SIGNOFF_APOLOGY = re.compile(
+    r"[\s.,;:!-]*(?:please\s+|pls\s+|sorry\s+for\s+)?(?:excuse|forgive|pardon|ignore|brevity|typos?\b)[^\n]*$",
+    re.IGNORECASE,
+)
 
 
 def _is_signoff(line: str) -> bool:
-    """ "Sent from my iPhone", "Von meinem iPad gesendet", "<<sent by galaxy>>"..."""
+    """ "Sent from my iPhone", "Von meinem iPad gesendet", "<<sent by galaxy>>"...
+
+    The rule: a line of at most _SIGNOFF_MAX_WORDS words that begins with a sign-off lead ("Sent
+    from", "Envoyé de", ...) and then names a device or mail app as a whole word, or says "my"
+    in a few words ("Sent from my TI-85"), with no comma or semicolon after the lead (a clause
+    there is the member writing: "Sent from my desk, is much easier than my phone"); or one of
+    the fixed forms. Where it stands is judged by _drop_signoffs.
+    """
+    if len(line) > 1000:
+        return False  # (bounded work per line; no sign-off is that long, links included)
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line)  # Markdown link: keep its text
     text = re.sub(r"<(?:https?:|mailto:)[^>]*>|https?://\S+", "", text)  # drop URLs
     text = _squash(text).strip(" <>()[]*_~\"'").rstrip(".!")
     if not text or len(text) > _SIGNOFF_MAX_CHARS:
         return False
     lead = _SIGNOFF_LEAD.match(text)
-    if lead and _DEVICE.search(text):
-        return True
-    if lead and lead.group().lower() != "from my" and _POSSESSIVE.search(text):
-        return len(text.split()) <= _SIGNOFF_POSSESSIVE_MAX_WORDS  # "Sent from my TI-85"
+    if lead:
+        rest = _SIGNOFF_APOLOGY.sub("", text[lead.end():])
+        words = len(lead.group().split()) + len(rest.split())
+        if "," not in rest and ";" not in rest and words <= _SIGNOFF_MAX_WORDS:
+            if _DEVICE_WORD.search(rest):
+                return True
+            if lead.group().lower() != "from my" and _POSSESSIVE.match(rest.strip()):
+                return words <= _SIGNOFF_POSSESSIVE_MAX_WORDS  # "Sent from my TI-85"
     return any(p.fullmatch(text) for p in _SIGNOFF_FIXED)
 
 
@@ -497,8 +523,9 @@ def _classify(lines: list[str], hints: dict[int, Kind]) -> list[Kind]:
 class _Reply:
     """The lines of a reply, their kinds, and which of them are still visible."""
 
-    def __init__(self, lines: list[str], kinds: list[Kind], limited: bool = False):
+    def __init__(self, lines: list[str], kinds: list[Kind], limited: bool = False, hinted=frozenset()):
         self.lines, self.kinds = lines, kinds
+        self.hinted = hinted  # lines whose kind the HTML markup gave
         self.keep = [True] * len(lines)
         self.limited = limited  # more lines follow that were not read: "the end" is not known
         self.cut = False  # everything from some line to the end was dropped (earlier message, signature)
@@ -538,9 +565,29 @@ def _cut_at_signature_dashes(reply: _Reply) -> None:
         reply.cut = True
 
 
+# What may follow a sign-off: the earlier message, the signature, or more sign-off lines.
+_AFTER_SIGNOFF = frozenset({Kind.QUOTE, Kind.SIG_DASHES, Kind.RULE}) | HEAD_KINDS
+
+
 def _drop_signoffs(reply: _Reply) -> None:
-    """ "Sent from my iPhone" lines go wherever they are; the lines around them stay."""
-    reply.drop([i for i in reply.visible() if reply.kinds[i] is Kind.SIGNOFF])
+    """ "Sent from my iPhone" goes when it ends the member's writing: nothing but blank lines,
+    other sign-offs, a signature, a rule or the earlier message follows it. A line like it with
+    the member's own text below is their words, and stays (as text). Lines the markup marks as a
+    signature go wherever they are."""
+    after: dict[int, Kind | None] = {}
+    following: Kind | None = None
+    for i in reversed(list(reply.visible())):
+        kind = reply.kinds[i]
+        after[i] = following
+        if kind not in (Kind.BLANK, Kind.SIGNOFF):
+            following = kind
+    for i, next_kind in after.items():
+        if reply.kinds[i] is not Kind.SIGNOFF:
+            continue
+        if i in reply.hinted or next_kind is None or next_kind in _AFTER_SIGNOFF:
+            reply.keep[i] = False
+        else:
+            reply.kinds[i] = Kind.TEXT
 
 
 def _cut_at_closing_rule(reply: _Reply) -> None:
@@ -717,7 +764,8 @@ def _trim_lines(lines: list[str], hints: dict[int, Kind] | None = None) -> Trimm
 
 
 def _trim_read(lines: list[str], hints: dict[int, Kind] | None, limited: bool) -> tuple[Trimmed, bool]:
-    reply = _Reply(lines, _classify(lines, hints or {}), limited)
+    hints = hints or {}
+    reply = _Reply(lines, _classify(lines, hints), limited, frozenset(hints))
     _cut_at_signature_dashes(reply)
     _drop_signoffs(reply)
     _cut_at_closing_rule(reply)
@@ -732,11 +780,32 @@ def _split_lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
+_SOFT_BREAK = re.compile(r"=\r?\n")
+_NOT_QP = re.compile(r"=(?![0-9A-F]{2}|\r?\n|$)", re.MULTILINE)
+
+
+def _undo_quoted_printable(text: str) -> str:
+    """Text still in quoted-printable ("w=\nrote:"), decoded; any other text as it is.
+
+    The rule: the text has soft line breaks ("=" at a line end) and every "=" in it is either
+    that or "=" with two upper-case hex digits (RFC 2045 6.7). Ordinary prose with an "=" in it
+    ("a = b") fails the second test and is left alone."""
+    if "=" not in text or not _SOFT_BREAK.search(text) or _NOT_QP.search(text):
+        return text
+    import quopri
+
+    data = quopri.decodestring(text.encode("utf-8", "surrogateescape"))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
+
+
 def trim_text(text: str) -> Trimmed:
     """Split a plain-text reply into the member's own words and everything else."""
     if not text or not text.strip():
         return Trimmed(visible="", quoted="")
-    return _trim_lines(_split_lines(text))
+    return _trim_lines(_split_lines(_undo_quoted_printable(text)))
 
 
 # --- HTML --------------------------------------------------------------------------------------
