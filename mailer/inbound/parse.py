@@ -34,6 +34,12 @@ MAX_DEPTH = 30
 # boundaries than this is read up to the line that declares the next one (and flagged).
 MAX_BOUNDARIES = 60
 _BOUNDARY_PARAM = re.compile(rb"boundary\s*=", re.I)
+# The header section is read up to these bounds (real ones are a few kilobytes; a hundred
+# Received lines or a thousand recipients stay well inside); a header value is decoded up to
+# MAX_HEADER_VALUE characters.
+MAX_HEADER_BYTES = 256 * 1024
+MAX_HEADER_LINES = 2000
+MAX_HEADER_VALUE = 64 * 1024
 
 # Content types whose text classifiers need (report parts); message/rfc822 stays bytes.
 REPORT_TYPES = frozenset({
@@ -191,6 +197,7 @@ def _parse(data: bytes, max_bytes: int | None) -> ParsedMessage:
         data = _header_block(data, max_bytes)
 
     if not pm.oversized:
+        data = _bounded_headers(data, pm)
         data = _bounded_mime(data, pm)
     msg = _message_from_bytes(data, pm.defects, headers_only=pm.oversized)
     _read_headers(msg, pm)
@@ -198,6 +205,49 @@ def _parse(data: bytes, max_bytes: int | None) -> ParsedMessage:
         _read_body(msg, pm)
     _collect_defects(msg, pm)
     return pm
+
+
+def _bounded_headers(data: bytes, pm: ParsedMessage) -> bytes:
+    """The message with its header section cut to MAX_HEADER_BYTES / MAX_HEADER_LINES (body kept)."""
+    m = re.search(rb"\r?\n\r?\n", data)
+    end = m.start() if m else len(data)
+    if end <= MAX_HEADER_BYTES and data.count(b"\n", 0, end) <= MAX_HEADER_LINES:
+        return data
+    cut = min(end, MAX_HEADER_BYTES)
+    nth = -1
+    for _ in range(MAX_HEADER_LINES):
+        nth = data.find(b"\n", nth + 1, cut)
+        if nth < 0:
+            break
+    if nth >= 0:
+        cut = nth
+    cut = data.rfind(b"\n", 0, cut) + 1 if data.rfind(b"\n", 0, cut) > 0 else cut
+    pm.incomplete = True
+    pm.defects.append(f"a header section over {MAX_HEADER_BYTES // 1024} KB or {MAX_HEADER_LINES:,} lines: "
+                      "only its first fields and the key ones after them were read (the raw message is kept)")
+    kept = data[:cut].rstrip(b"\r\n")
+    # The fields that matter (sender, subject, ids, MIME type), found by a line scan of the rest.
+    have = {f.lower() for f in _FIELD_NAME.findall(kept)}
+    extra = []
+    for f in _FIELD_NAME.finditer(data, cut, end):
+        name = f.group(1).lower()
+        if name in _KEY_FIELDS and name not in have:
+            have.add(name)
+            stop = f.start()
+            while True:  # the field with its continuation lines, bounded
+                nl = data.find(b"\n", stop, end)
+                stop = end if nl < 0 else nl + 1
+                if stop >= end or data[stop:stop + 1] not in (b" ", b"\t") or stop - f.start() > MAX_HEADER_VALUE:
+                    break
+            extra.append(data[f.start():min(stop, f.start() + MAX_HEADER_VALUE)].rstrip(b"\r\n"))
+    return b"\r\n".join([kept, *extra]) + (data[m.start():] if m else b"\r\n\r\n")
+
+
+_FIELD_NAME = re.compile(rb"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:", re.M)
+_KEY_FIELDS = frozenset(n.encode() for n in (
+    "from", "sender", "reply-to", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references",
+    "content-type", "content-transfer-encoding", "mime-version", "auto-submitted", "return-path", "delivered-to",
+    "x-original-to", "x-failed-recipients", "precedence", "list-id", "x-autoreply", "x-autorespond"))
 
 
 def _bounded_mime(data: bytes, pm: ParsedMessage) -> bytes:
@@ -239,12 +289,11 @@ def _read_headers(msg: Message, pm: ParsedMessage) -> None:
         raw_headers = list(msg.raw_items())
     except Exception:  # noqa: BLE001
         pm.defects.append("the headers could not be read")
-    for name, value in raw_headers:
-        text = _raw_header_text(value)
-        pm.headers.append((str(name), decode_words(text)))
     raw = {}
     for name, value in raw_headers:
-        raw.setdefault(str(name).lower(), []).append(_raw_header_text(value))
+        text = _raw_header_text(value)[:MAX_HEADER_VALUE]
+        pm.headers.append((str(name), decode_words(text)))
+        raw.setdefault(str(name).lower(), []).append(text)
 
     def first(name: str) -> str | None:
         values = raw.get(name)
@@ -303,8 +352,13 @@ def _read_headers(msg: Message, pm: ParsedMessage) -> None:
     pm.report_type = (params.get("report-type") or "").lower() or None
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
+# Control characters (Unicode category Cc: U+0000-U+001F, U+007F-U+009F) but the tab.
+_CONTROLS = dict.fromkeys([c for c in range(0x20) if c != 9] + list(range(0x7F, 0xA0)))
+
+
 def _has_surrogates(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return _SURROGATE.search(text) is not None
 
 
 def _raw_header_text(value) -> str:
@@ -350,8 +404,7 @@ def decode_words(value: str | None) -> str:
         pos = m.end()
     flush()
     out.append(value[pos:])
-    text = "".join(out)
-    return "".join(ch for ch in text if ch in "\t" or unicodedata.category(ch) != "Cc")
+    return "".join(out).translate(_CONTROLS)
 
 
 def _b64_lenient(s: str) -> bytes:

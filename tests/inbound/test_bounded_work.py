@@ -90,6 +90,8 @@ SHAPES = {
     "stray '<'": lambda k: html_message(b"<" * (100_000 * k)),
     "a tag that never ends": lambda k: html_message(b"<a " + b"x=1 " * (50_000 * k)),
     "1,000-deep multipart nesting": lambda k: nested_multipart(1_000 * k),
+    "a huge encoded subject": lambda k: b"Subject: " + b"=?utf-8?q?x?= " * (40_000 * k) + b"\r\n" + text_message(b"Hi"),
+    "thousands of header lines": lambda k: b"X-Junk: y\r\n" * (50_000 * k) + text_message(b"Hi"),
     "a bounce of '-- ' lines": lambda k: (b"From: MAILER-DAEMON@mx.example.net\r\nTo: secretary@example.org\r\n"
                                           b"Subject: Undelivered Mail Returned to Sender\r\n\r\n"
                                           + b"-- \n" * (16_000 * k)),
@@ -188,3 +190,11 @@ def test_a_one_megabyte_reply_is_read_quickly(size):
     elapsed = timed(raw)
     print(f"\n1 MB reply: {elapsed * 1000:.0f} ms")
     assert elapsed < 1.0
+
+
+@pytest.mark.parametrize("junk", [b"X-Junk: y\r\n" * 100_000, b"Subject: " + b"=?utf-8?q?x?= " * 80_000 + b"\r\n"])
+def test_fields_after_a_huge_header_section_are_still_read(junk):
+    parsed = parse(junk + text_message(b"I will come."))
+    assert parsed.from_address == "ann@example.org" and parsed.message_id == "<hostile@example.org>"
+    assert parsed.in_reply_to == "<news-1@example.org>" and parsed.text.strip() == "I will come."
+    assert parsed.incomplete and any("header section over" in d for d in parsed.defects)
