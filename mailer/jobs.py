@@ -74,6 +74,19 @@ def process_inbound(message_id: int) -> str:
 
 
 @job
+def process_inbound_batch(message_ids: list[int]) -> dict:
+    """Process several stored inbound messages in turn (each in its own transaction, as one job)."""
+    from mailer.inbound import process
+
+    outcomes: dict[str, int] = {}
+    for message_id in message_ids:
+        outcome = process.process(message_id)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        session.expunge_all()  # committed: keep the identity map small over the batch
+    return outcomes
+
+
+@job
 def send_reply(reply_id: int) -> str:
     """Send an officer's reply from the correspondence log (after the commit that recorded it)."""
     from mailer.inbound import correspondence

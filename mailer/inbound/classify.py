@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mailer.inbound.parse import ParsedMessage, normalise_msgid, parse
 
 KINDS = ("reply", "auto_reply", "bounce", "complaint", "loop", "other")
+
+# Classification reads at most this much of the text and of each report part: a delivery report
+# or an auto-reply says what it is near the top, and the work per message must stay bounded.
+CLASSIFY_MAX_CHARS = 64 * 1024
 FAILED_ACTIONS = ("failed", "delayed")
 
 
@@ -71,6 +75,7 @@ class Classification:
     reasons: list[str] = field(default_factory=list)
     bounce: BounceReport | None = None
     complaint: ComplaintReport | None = None
+    limited: bool = False  # the text was longer than CLASSIFY_MAX_CHARS: only its start was read
 
 
 # --- entry point ----------------------------------------------------------------------------
@@ -78,6 +83,26 @@ class Classification:
 def classify(msg: ParsedMessage, own_addresses: set[str] = frozenset(),
              own_message_id_domains: set[str] = frozenset()) -> Classification:
     """Sort one parsed message; `reasons` say why, for the officer and for debugging."""
+    msg, limited = _bounded(msg)
+    result = _classify(msg, own_addresses, own_message_id_domains)
+    if limited:
+        result.limited = True
+        result.reasons.append(f"only the first {CLASSIFY_MAX_CHARS // 1024} KB of the text were read")
+    return result
+
+
+def _bounded(msg: ParsedMessage) -> tuple[ParsedMessage, bool]:
+    """The message with its text, subject and report parts cut to CLASSIFY_MAX_CHARS (a copy, if cut)."""
+    cap = CLASSIFY_MAX_CHARS
+    long_parts = any(p.text is not None and len(p.text) > cap for p in msg.parts)
+    if len(msg.text or "") <= cap and len(msg.subject or "") <= 2000 and not long_parts:
+        return msg, False
+    parts = [replace(p, text=p.text[:cap]) if p.text is not None and len(p.text) > cap else p for p in msg.parts]
+    limited = len(msg.text or "") > cap or long_parts
+    return replace(msg, text=(msg.text or "")[:cap], subject=(msg.subject or "")[:2000], parts=parts), limited
+
+
+def _classify(msg: ParsedMessage, own_addresses, own_message_id_domains) -> Classification:
     own = {_base_address(a) for a in own_addresses if a}
     own_domains = {d.lower().lstrip("@") for d in own_message_id_domains if d}
 
@@ -596,18 +621,28 @@ def _from_ses(data: dict) -> BounceReport:
 
 # --- bounces: non-standard reports ----------------------------------------------------------
 
-_COPY_MARKER = re.compile(r"""(?imx)^[\s\-=_*|#>]*(?:
+# "Original message follows" and the like, as the start of a line (after any decoration).
+# Matched line by line on the line with its decoration stripped: a pattern that starts with a
+# repeated class and runs per line can backtrack for minutes on a few kilobytes of dashes.
+_COPY_MARKER = re.compile(r"""(?ix)(?:
       (?:this\s+is\s+a\s+|a\s+)?copy\s+of\s+(?:the|your)\s+(?:original\s+)?message
     | original\s+message\s*(?:follows|headers?|:|-|$)
-    | (?:--+\s*)?original\s+message\s+follows
     | below\s+this\s+line\s+is\s+a\s+copy | enclosed\s+is\s+a\s+copy
     | (?:the\s+)?headers?\s+of\s+the\s+original\s+message | unsent\s+message\s+follows
     | returned\s+message | message\s+headers\s+follow | below\s+is\s+a\s+copy\s+of\s+the\s+original
     | included\s+is\s+a\s+copy | original\s+message\s+header | message\s+text\s+follows
     | original\s+mail(?:\s+header)?s?\s*: | content\s+of\s+(?:the\s+)?original\s+message
-    | -+\s*original\s+message\s*-+ | -+\s*original\s*-+ | the\s+original\s+message\s+headers?\s+(?:are|is|follow)
+    | original\s*-+ | the\s+original\s+message\s+headers?\s+(?:are|is|follow)
     | original\s+message\s+headers
 )""")
+_COPY_DECORATION = " \t\r-=_*|#>"
+
+
+def _is_copy_marker(line: str) -> bool:
+    """Does this line introduce the copy of the original message (after any dashes or quote marks)?"""
+    return bool(_COPY_MARKER.match(line.lstrip(_COPY_DECORATION)))
+
+
 _HEADER_LINE = re.compile(r"^(?:Received|Return-Path|Message-ID|From|To|Subject|Date|DKIM-Signature|X-Received|"
                           r"MIME-Version|Content-Type|Delivered-To|ARC-Seal|Authentication-Results|X-Mailer|"
                           r"User-Agent|Reply-To|Cc|X-Originating-IP|Content-Transfer-Encoding)\s*:", re.I)
@@ -617,10 +652,13 @@ _GENERIC_HEADER = re.compile(r"^[A-Za-z][\w-]*:|^[ \t]+\S")
 def _split_notice(text: str) -> tuple[str, str]:
     """(the server's explanation, the copy of the original message that follows it)."""
     cut = len(text)
-    m = _COPY_MARKER.search(text)
-    if m:
-        cut = m.start()
     lines = text.splitlines(keepends=True)
+    pos = 0
+    for line in lines:
+        if _is_copy_marker(line):
+            cut = pos
+            break
+        pos += len(line)
     pos = 0
     for i, line in enumerate(lines):
         if pos >= cut:
@@ -660,7 +698,7 @@ def _from_text(msg: ParsedMessage, notice: str, copy_text: str) -> BounceReport:
         address = m.group(0).lower().strip(".")
         if address in exclude or any(a <= m.start() < b for a, b in urls):
             continue
-        line_start = notice.rfind("\n", 0, m.start()) + 1
+        line_start = max(notice.rfind("\n", 0, m.start()) + 1, m.start() - 200)
         before = notice[line_start:m.start()]
         if _SENDER_CONTEXT.search(before) or re.fullmatch(r"\s*(?:from|sender|reply-to|return-path)\s*:[^@]*", before, re.I):
             named_elsewise.add(address)
@@ -677,6 +715,7 @@ def _from_text(msg: ParsedMessage, notice: str, copy_text: str) -> BounceReport:
         return report
 
     ordered = sorted(((positions.get(a, -1), a) for a in addresses))
+    in_notice = {a for _, a in ordered if a in notice}
     for index, (start, address) in enumerate(ordered):
         if start < 0:
             segment = notice
@@ -687,8 +726,7 @@ def _from_text(msg: ParsedMessage, notice: str, copy_text: str) -> BounceReport:
         reply = _reply_in(segment)
         if not status and not reply:
             # The codes may sit apart from the address (a summary first, the technical details below).
-            others = [a for _, a in ordered if a != address]
-            if not any(o in notice for o in others):
+            if not any(o != address for o in in_notice):
                 status = _status_in(notice)
                 reply = _reply_in(notice)
         explained = _diagnostic_text(notice if len(ordered) == 1 else segment, address)
@@ -709,10 +747,13 @@ def _diagnostic_text(segment: str, address: str) -> str:
     lines = [ln.strip() for ln in segment.splitlines() if ln.strip()]
     if lines and lines[0].strip("<>:\"' ").lower() == address:
         lines = lines[1:] or lines
-    replies = [ln for ln in lines if _REPLY.search(ln)]  # the server's own words first
-    coded = replies + [ln for ln in lines if ln not in replies and _STATUS.search(ln)]
-    telling = coded + [ln for ln in lines if ln not in coded and _EXPLAINING.search(ln)]
-    return " ".join((telling or lines)[:8])
+    picked: list[str] = []
+    for test in (_REPLY, _STATUS, _EXPLAINING):  # the server's own words first, then codes, then telling words
+        taken = set(picked)
+        picked += [ln for ln in lines if ln not in taken and test.search(ln)]
+        if len(picked) >= 8:
+            break
+    return " ".join((picked or lines)[:8])
 
 
 # --- bounces: completing statuses, actions and hard/soft -----------------------------------
@@ -744,7 +785,7 @@ _INFER = [  # (wording, status): from the most specific to the most general
     (r"spam|blacklist|blocklist|block(?:ed)?|listed\s+(?:at|in|on)|reputation|policy|dmarc|spf|dkim|not\s+accepted|"
      r"access\s+denied|refused|content\s+rejected|virus|filter|prohibited|not\s+authori[sz]ed", "5.7.1"),
     (r"timed?\s*out|no\s+route\s+to\s+host|connection\s+(?:refused|reset|lost)|host\s+(?:not\s+)?(?:un)?reachable|"
-     r"could\s+not\s+connect|network\s+(?:is\s+)?unreachable|connect\s+to\s+.*failed|temporar(?:y|ily)|try\s+again|"
+     r"could\s+not\s+connect|network\s+(?:is\s+)?unreachable|connect\s+to\s+[^\n]{0,200}?failed|temporar(?:y|ily)|try\s+again|"
      r"deferred|service\s+unavailable|requests\s+to\s+connect|socket\s+error", "4.4.1"),
 ]
 _INFER = [(re.compile(p, re.I), s) for p, s in _INFER]
@@ -778,6 +819,7 @@ _PERMANENT_WORDS = re.compile(r"permanent|fatal|given\s+up|giving\s+up|failed\s+
 def _complete(report: BounceReport, msg: ParsedMessage, notice: str) -> None:
     """Fill in statuses (inferred when absent), actions and hard/soft for every recipient."""
     delayed_notice = bool(_DELAY_WORDS.search(msg.subject or "")) or bool(_DELAY_WORDS.search(notice[:3000]))
+    from_words: dict[str, str] = {}  # the inference from the whole notice, made once (not per recipient)
     for r in report.recipients:
         words = f"{r.diagnostic} {notice if report.source == 'text' else ''} {msg.subject or ''}"
         if not r.diagnostic and report.source != "text":
@@ -791,13 +833,18 @@ def _complete(report: BounceReport, msg: ParsedMessage, notice: str) -> None:
         if not r.status:
             inferred = next((status for pattern, status in _INFER if pattern.search(r.diagnostic)), "")
             if not inferred and report.source == "text":
-                inferred = next((status for pattern, status in _INFER if pattern.search(words)), "")
+                inferred = next((status for pattern, status in _INFER if pattern.search(r.diagnostic)), "")
+                if not inferred:
+                    if "notice" not in from_words:
+                        from_words["notice"] = next((status for pattern, status in _INFER if pattern.search(notice)), "")
+                    inferred = from_words["notice"] or next(
+                        (status for pattern, status in _INFER if pattern.search(msg.subject or "")), "")
             klass = r.reply_code[:1] if r.reply_code[:1] in ("4", "5") else ""
             if not klass and r.action:
                 klass = {"failed": "5", "delayed": "4", "delivered": "2", "relayed": "2", "expanded": "2"}.get(r.action, "")
             if not klass and delayed_notice:
                 klass = "4"
-            if not klass and _PERMANENT_WORDS.search(words):
+            if not klass and _PERMANENT_WORDS.search(words):  # linear: words is bounded by CLASSIFY_MAX_CHARS
                 klass = "5"
             if inferred:
                 r.status = (klass or inferred[0]) + inferred[1:]
@@ -864,8 +911,8 @@ def _original_message(msg: ParsedMessage, copy_text: str = "") -> ParsedMessage 
         if attachment.content_type == "text/plain" and re.search(r"header", attachment.filename, re.I):
             return parse(attachment.data, max_bytes=2 * 1024 * 1024)
     if copy_text.strip():
-        body = re.sub(r"^[\s\-=_*|#>]*[^\n]*\n", "", copy_text.lstrip(), count=1) \
-            if _COPY_MARKER.match(copy_text.lstrip()) else copy_text.lstrip()
+        first, _, rest = copy_text.lstrip().partition("\n")
+        body = rest if _is_copy_marker(first) else copy_text.lstrip()
         original = parse(body.encode("utf-8", "surrogateescape"), max_bytes=2 * 1024 * 1024)
         if original.message_id or original.to or original.from_address:
             return original

@@ -187,6 +187,23 @@ def ingest_command(files: tuple[Path, ...]) -> None:
         raise SystemExit(1)
 
 
+@inbound_cli.command("evaluate", with_appcontext=False)
+@click.argument("folders", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
+def evaluate_command(folders: tuple[Path, ...], as_json: bool) -> None:
+    """Every reading score over folders of messages: reply trimming (emails/ + trimmed/), the bounce
+    corpus rule (maildir/, not-bounces/, expected.json), and how any other messages are read."""
+    from mailer.inbound.evaluate import evaluate, report_lines
+
+    results = evaluate(list(folders))
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    else:
+        for line in report_lines(results):
+            click.echo(line)
+
+
 @inbound_cli.command("poll")
 def poll_command() -> None:
     """Poll the IMAP mailbox once now (MAILER_IMAP_* settings)."""

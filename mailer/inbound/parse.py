@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import binascii
 import codecs
-import html
 import io
 import mimetypes
 import re
@@ -26,8 +25,21 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from mailer.inbound.htmlbound import bound_html, text_of
+
 DEFAULT_MAX_BYTES = 30 * 1024 * 1024
 MAX_DEPTH = 30
+# Python's MIME parser checks every line against every open boundary and recurses once per level:
+# 1,000 nested multiparts take seconds and then overflow the stack. A message declaring more
+# boundaries than this is read up to the line that declares the next one (and flagged).
+MAX_BOUNDARIES = 60
+_BOUNDARY_PARAM = re.compile(rb"boundary\s*=", re.I)
+# The header section is read up to these bounds (real ones are a few kilobytes; a hundred
+# Received lines or a thousand recipients stay well inside); a header value is decoded up to
+# MAX_HEADER_VALUE characters.
+MAX_HEADER_BYTES = 256 * 1024
+MAX_HEADER_LINES = 2000
+MAX_HEADER_VALUE = 64 * 1024
 
 # Content types whose text classifiers need (report parts); message/rfc822 stays bytes.
 REPORT_TYPES = frozenset({
@@ -86,6 +98,8 @@ class ParsedMessage:
     text: str = ""
     html: str | None = None
     html_only: bool = False  # no text/plain part: `text` was made from the HTML
+    html_limited: bool = False  # the HTML is too big or busy for the full parsers: read by a tag stripper
+    incomplete: bool = False  # the MIME structure could not be read whole: an officer should look
     attachments: list[Attachment] = field(default_factory=list)
     parts: list[Part] = field(default_factory=list, repr=False)
     # Headers that tell automatic mail from a person's.
@@ -127,9 +141,35 @@ def parse(raw: bytes, max_bytes: int | None = DEFAULT_MAX_BYTES) -> ParsedMessag
     try:
         return _parse(data, max_bytes)
     except Exception as exc:  # noqa: BLE001 - a bug here must not lose the message
-        pm = ParsedMessage(size=len(data), defects=[f"could not be parsed ({type(exc).__name__}: {exc})"])
-        pm.text = decode_bytes(data, None)[0]
-        return pm
+        return _headers_only(data, f"could not be parsed ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def _headers_only(data: bytes, why: str) -> ParsedMessage:
+    """Degrade, don't discard: From, Subject, Message-ID and references from the header block alone."""
+    pm = ParsedMessage(size=len(data), incomplete=True,
+                       defects=[f"{why}: only the headers were read (the raw message is kept)"])
+    block = _header_block(data.lstrip(b"\r\n"), len(data) or 1)
+    for attempt in (block, block.replace(b"\x00", b"")):
+        try:
+            msg = BytesParser(policy=email_policy.compat32).parsebytes(attempt, headersonly=True)
+            _read_headers(msg, pm)
+            return pm
+        except Exception:  # noqa: BLE001 - then by hand, below
+            pm.headers, pm.defects = [], pm.defects[:1]
+    # Last resort: the fields by a line scan.
+    text = decode_bytes(block.replace(b"\x00", b""), None)[0]
+    for line in re.split(r"\r?\n(?![ \t])", text):
+        name, colon, value = line.partition(":")
+        if colon and name.strip() and " " not in name.strip():
+            pm.headers.append((name.strip(), decode_words(value.strip())))
+    pm.subject = (pm.header("subject") or "").strip()
+    pm.message_id = normalise_msgid(pm.header("message-id"))
+    pm.in_reply_to = normalise_msgid(pm.header("in-reply-to"))
+    pm.references = msgid_list(pm.header("references"))
+    found = _plain_addresses([pm.header("from") or ""])
+    if found:
+        pm.from_name, pm.from_address = found[0][0], found[0][1] or None
+    return pm
 
 
 def _as_bytes(raw) -> bytes:
@@ -156,12 +196,72 @@ def _parse(data: bytes, max_bytes: int | None) -> ParsedMessage:
                           "only its headers were read")
         data = _header_block(data, max_bytes)
 
+    if not pm.oversized:
+        data = _bounded_headers(data, pm)
+        data = _bounded_mime(data, pm)
     msg = _message_from_bytes(data, pm.defects, headers_only=pm.oversized)
     _read_headers(msg, pm)
     if not pm.oversized:
         _read_body(msg, pm)
     _collect_defects(msg, pm)
     return pm
+
+
+def _bounded_headers(data: bytes, pm: ParsedMessage) -> bytes:
+    """The message with its header section cut to MAX_HEADER_BYTES / MAX_HEADER_LINES (body kept)."""
+    m = re.search(rb"\r?\n\r?\n", data)
+    end = m.start() if m else len(data)
+    if end <= MAX_HEADER_BYTES and data.count(b"\n", 0, end) <= MAX_HEADER_LINES:
+        return data
+    cut = min(end, MAX_HEADER_BYTES)
+    nth = -1
+    for _ in range(MAX_HEADER_LINES):
+        nth = data.find(b"\n", nth + 1, cut)
+        if nth < 0:
+            break
+    if nth >= 0:
+        cut = nth
+    cut = data.rfind(b"\n", 0, cut) + 1 if data.rfind(b"\n", 0, cut) > 0 else cut
+    pm.incomplete = True
+    pm.defects.append(f"a header section over {MAX_HEADER_BYTES // 1024} KB or {MAX_HEADER_LINES:,} lines: "
+                      "only its first fields and the key ones after them were read (the raw message is kept)")
+    kept = data[:cut].rstrip(b"\r\n")
+    # The fields that matter (sender, subject, ids, MIME type), found by a line scan of the rest.
+    have = {f.lower() for f in _FIELD_NAME.findall(kept)}
+    extra = []
+    for f in _FIELD_NAME.finditer(data, cut, end):
+        name = f.group(1).lower()
+        if name in _KEY_FIELDS and name not in have:
+            have.add(name)
+            stop = f.start()
+            while True:  # the field with its continuation lines, bounded
+                nl = data.find(b"\n", stop, end)
+                stop = end if nl < 0 else nl + 1
+                if stop >= end or data[stop:stop + 1] not in (b" ", b"\t") or stop - f.start() > MAX_HEADER_VALUE:
+                    break
+            extra.append(data[f.start():min(stop, f.start() + MAX_HEADER_VALUE)].rstrip(b"\r\n"))
+    return b"\r\n".join([kept, *extra]) + (data[m.start():] if m else b"\r\n\r\n")
+
+
+_FIELD_NAME = re.compile(rb"^([A-Za-z][A-Za-z0-9-]*)[ \t]*:", re.M)
+_KEY_FIELDS = frozenset(n.encode() for n in (
+    "from", "sender", "reply-to", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references",
+    "content-type", "content-transfer-encoding", "mime-version", "auto-submitted", "return-path", "delivered-to",
+    "x-original-to", "x-failed-recipients", "precedence", "list-id", "x-autoreply", "x-autorespond"))
+
+
+def _bounded_mime(data: bytes, pm: ParsedMessage) -> bytes:
+    """The message up to the line declaring boundary number MAX_BOUNDARIES + 1 (all of it when fewer)."""
+    found = 0
+    for m in _BOUNDARY_PARAM.finditer(data):
+        found += 1
+        if found > MAX_BOUNDARIES:
+            cut = data.rfind(b"\n", 0, m.start()) + 1
+            pm.incomplete = True
+            pm.defects.append(f"more than {MAX_BOUNDARIES} multipart parts: only the first {MAX_BOUNDARIES} "
+                              f"were read (the raw message is kept)")
+            return data[:cut]
+    return data
 
 
 def _header_block(data: bytes, max_bytes: int) -> bytes:
@@ -189,12 +289,11 @@ def _read_headers(msg: Message, pm: ParsedMessage) -> None:
         raw_headers = list(msg.raw_items())
     except Exception:  # noqa: BLE001
         pm.defects.append("the headers could not be read")
-    for name, value in raw_headers:
-        text = _raw_header_text(value)
-        pm.headers.append((str(name), decode_words(text)))
     raw = {}
     for name, value in raw_headers:
-        raw.setdefault(str(name).lower(), []).append(_raw_header_text(value))
+        text = _raw_header_text(value)[:MAX_HEADER_VALUE]
+        pm.headers.append((str(name), decode_words(text)))
+        raw.setdefault(str(name).lower(), []).append(text)
 
     def first(name: str) -> str | None:
         values = raw.get(name)
@@ -253,8 +352,13 @@ def _read_headers(msg: Message, pm: ParsedMessage) -> None:
     pm.report_type = (params.get("report-type") or "").lower() or None
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
+# Control characters (Unicode category Cc: U+0000-U+001F, U+007F-U+009F) but the tab.
+_CONTROLS = dict.fromkeys([c for c in range(0x20) if c != 9] + list(range(0x7F, 0xA0)))
+
+
 def _has_surrogates(text: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in text)
+    return _SURROGATE.search(text) is not None
 
 
 def _raw_header_text(value) -> str:
@@ -300,8 +404,7 @@ def decode_words(value: str | None) -> str:
         pos = m.end()
     flush()
     out.append(value[pos:])
-    text = "".join(out)
-    return "".join(ch for ch in text if ch in "\t" or unicodedata.category(ch) != "Cc")
+    return "".join(out).translate(_CONTROLS)
 
 
 def _b64_lenient(s: str) -> bytes:
@@ -420,11 +523,14 @@ def _read_body(msg: Message, pm: ParsedMessage) -> None:
     pm.defects.extend(walk.notes)
     if walk.htmls:
         # Apple Mail splits a body around inline images into several HTML parts: keep them all.
+        # pm.html is kept as it came; what reads it bounds it first (linear), as here.
         pm.html = "\n".join(walk.htmls)
+        bounded, notes, pm.html_limited = bound_html(pm.html)
+        pm.defects.extend(notes)
     if walk.texts:
         pm.text = "\n\n".join(t.rstrip() for t in walk.texts if t.strip()) or walk.texts[0]
     elif pm.html is not None:
-        pm.text = html_to_text(pm.html)
+        pm.text = text_of(bounded) if pm.html_limited else html_to_text(bounded)
         pm.html_only = True
     if not pm.text.strip() and pm.html is None and not pm.attachments:
         pm.defects.append("the body is empty")
@@ -435,7 +541,7 @@ def _walk(part: Message, pm: ParsedMessage, walk: _Walk, depth: int, alternative
         walk.notes.append(f"MIME parts nested deeper than {MAX_DEPTH}: the rest was ignored")
         return
     ctype, params = _content_type(part, walk.notes)
-    payload = part.get_payload()
+    payload = _payload(part)
     if ctype in EMBEDDED_MESSAGE_TYPES or (ctype.startswith("message/") and ctype not in REPORT_TYPES):
         _leaf_message(part, ctype, params, pm)
         return
@@ -459,14 +565,18 @@ def _walk(part: Message, pm: ParsedMessage, walk: _Walk, depth: int, alternative
 
 def _with_guessed_boundary(part: Message, ctype: str, params: dict) -> Message | None:
     """Re-read a multipart part whose boundary is missing or wrong, using the delimiter lines in its body."""
-    payload = part.get_payload()
+    payload = _payload(part)
     if not isinstance(payload, str):
         return None
     declared = params.get("boundary")
+    tried: set[str] = set()
     for m in re.finditer(r"(?m)^--([^\s]{1,70}?)(--)?[ \t]*\r?$", payload):
         boundary = m.group(1)
-        if boundary == declared or boundary.strip("-") == "":
+        if boundary == declared or boundary.strip("-") == "" or boundary in tried:
             continue
+        tried.add(boundary)
+        if len(tried) > 8:
+            return None  # each candidate costs a pass over the body: a few, not one per line
         if payload.count("--" + boundary) < 2 and f"--{boundary}--" not in payload:
             continue
         head = f'Content-Type: {ctype}; boundary="{boundary}"\n\n'
@@ -475,7 +585,7 @@ def _with_guessed_boundary(part: Message, ctype: str, params: dict) -> Message |
             recovered = BytesParser(policy=email_policy.default).parsebytes(raw)
         except Exception:  # noqa: BLE001
             return None
-        if isinstance(recovered.get_payload(), list) and recovered.get_payload():
+        if isinstance(_payload(recovered), list) and _payload(recovered):
             return recovered
         return None
     return None
@@ -504,13 +614,35 @@ def _filename(part: Message) -> str | None:
     return decode_words(str(name)) if name else None
 
 
+def _payload(part: Message):
+    """part.get_payload(), except that a charset the codecs cannot even look up (a NUL in its name
+    raises ValueError, which the email package does not catch) gives the undecoded payload."""
+    try:
+        return part.get_payload()
+    except (ValueError, LookupError, TypeError):
+        return part._payload  # noqa: SLF001 - the same value, without the charset step
+
+
+def _transfer_encoding(part: Message) -> str:
+    """The Content-Transfer-Encoding as a token: unfolded, unquoted, without comments or parameters
+    (the email package compares the raw value, so "quoted-printable " or a folded value stayed encoded)."""
+    raw = str(part.get("content-transfer-encoding", "") or "")
+    token = re.sub(r"\([^()]*\)", " ", raw).split(";")[0]
+    return token.strip().strip("\"'").strip().lower()
+
+
 def _payload_bytes(part: Message) -> bytes:
+    cte = _transfer_encoding(part)
+    payload = _payload(part)
+    if cte in ("quoted-printable", "base64") and isinstance(payload, str) and \
+            str(part.get("content-transfer-encoding", "")).lower() != cte:
+        return _decode_cte(payload.encode("utf-8", "surrogateescape"), cte)
     try:
         data = part.get_payload(decode=True)
     except Exception:  # noqa: BLE001
         data = None
     if data is None:
-        payload = part.get_payload()
+        payload = _payload(part)
         data = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
     return data
 
@@ -530,7 +662,7 @@ def _leaf(part: Message, ctype: str, params: dict, pm: ParsedMessage, walk: _Wal
             is_body = False
         else:
             alternative[ctype] = True
-    if ctype in REPORT_TYPES and isinstance(part.get_payload(), list):
+    if ctype in REPORT_TYPES and isinstance(_payload(part), list):
         text = _report_text(part)  # the parser split it into header blocks: join them again
         data = text.encode("utf-8")
     pm.parts.append(Part(ctype, params, disposition, filename, text, data))
@@ -553,7 +685,7 @@ def _leaf_message(part: Message, ctype: str, params: dict, pm: ParsedMessage) ->
 
 
 def _message_bytes(part: Message) -> bytes:
-    payload = part.get_payload()
+    payload = _payload(part)
     cte = str(part.get("content-transfer-encoding", "") or "").strip().lower()
     if isinstance(payload, list) and payload and isinstance(payload[0], Message) and cte not in ("base64", "quoted-printable"):
         inner = payload[0]
@@ -586,7 +718,7 @@ def _decode_cte(raw: bytes, cte: str) -> bytes:
 
 def _block_text(block: Message) -> str:
     lines = [f"{k}: {v}" for k, v in block.raw_items()]
-    body = block.get_payload()
+    body = _payload(block)
     if isinstance(body, str) and body.strip():
         lines.append(body.rstrip("\n"))
     return "\n".join(lines)
@@ -594,7 +726,7 @@ def _block_text(block: Message) -> str:
 
 def _report_text(part: Message) -> str:
     """The text of a report part (message/delivery-status and the like), which the parser split into header blocks."""
-    payload = part.get_payload()
+    payload = _payload(part)
     text = "\n\n".join(_block_text(b) for b in payload if isinstance(b, Message))
     cte = str(part.get("content-transfer-encoding", "") or "").strip().lower()
     if cte in ("base64", "quoted-printable"):
@@ -727,7 +859,7 @@ def _codecs_for(charset: str | None) -> tuple[list[str], bool]:
         return _CHARSET_ALIASES[name], bool(_CHARSET_ALIASES[name])
     try:
         return [codecs.lookup(name).name], True
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the name
         return [], False
 
 
@@ -758,8 +890,11 @@ def decode_bytes(data: bytes, charset: str | None) -> tuple[str, str | None]:
 # --- HTML to text ---------------------------------------------------------------------------
 
 def html_to_text(source: str) -> str:
-    """Readable plain text of an HTML body (html2text; a tag stripper if that fails)."""
-    cleaned = re.sub(r"(?is)<(script|style|head|template)\b.*?</\1\s*>", " ", source or "")
+    """Readable plain text of an HTML body (html2text on bounded markup; a linear tag stripper when
+    the markup is over the bounds or html2text fails)."""
+    cleaned, _, limited = bound_html(source or "")
+    if limited:
+        return text_of(cleaned)
     try:
         import html2text
 
@@ -769,10 +904,7 @@ def html_to_text(source: str) -> str:
         converter.unicode_snob = True
         return converter.handle(cleaned).strip()
     except Exception:  # noqa: BLE001
-        text = re.sub(r"(?i)<br\s*/?>|</p\s*>|</div\s*>|</tr\s*>|</h\d\s*>", "\n", cleaned)
-        text = re.sub(r"<[^>]*>", " ", text)
-        text = html.unescape(text)
-        return re.sub(r"[ \t]+", " ", re.sub(r"\n\s*\n\s*", "\n\n", text)).strip()
+        return text_of(cleaned)
 
 
 # --- defects --------------------------------------------------------------------------------
@@ -826,7 +958,7 @@ def _collect_defects(msg: Message, pm: ParsedMessage) -> None:
             ctype = ""
         if ctype in EMBEDDED_MESSAGE_TYPES:
             continue  # an attached message's own defects are not this message's
-        payload = part.get_payload()
+        payload = _payload(part)
         if isinstance(payload, list):
             stack.extend((p, depth + 1) for p in reversed(payload) if isinstance(p, Message))
     # Header-level defects of the modern parser show up when headers are read.

@@ -142,12 +142,17 @@ def _fill(message: InboundMessage, parsed: ParsedMessage, result: Classification
     message.subject, message.sent_at = parsed.subject[:500], parsed.date
     message.in_reply_to, message.references = (parsed.in_reply_to or None) and parsed.in_reply_to[:300], parsed.references
     message.full_text = _text(parsed.text)
-    message.html_safe = _text(sanitize_inbound_html(parsed.html)) if parsed.html else None
+    message.html_safe = _text(sanitize_inbound_html(parsed.html)) if parsed.html and not parsed.html_limited else None
     try:
-        trimmed = trim_html(parsed.html) if parsed.html_only and parsed.html else trim_text(parsed.text or "")
+        html_trim = parsed.html_only and parsed.html and not parsed.html_limited
+        trimmed = trim_html(parsed.html) if html_trim else trim_text(parsed.text or "")
         message.visible_text, message.quoted_text = _text(trimmed.visible), _text(trimmed.quoted)
+        limited = trimmed.limited
     except Exception:  # noqa: BLE001 - a trimming bug must not hide the message: show it whole
-        message.visible_text, message.quoted_text = _text(parsed.text), ""
+        message.visible_text, message.quoted_text, limited = _text(parsed.text), "", True
+    # Read only in part (MIME too deep or broken, HTML or text over the bounds): an officer looks.
+    if parsed.incomplete or parsed.html_limited or limited or result.limited:
+        message.flagged = True
     message.report = None
     if result.bounce is not None:
         message.report = {"bounce": {"source": result.bounce.source, "original_message_id": result.bounce.original_message_id,

@@ -67,6 +67,51 @@ def store(raw: bytes, transport: str, imap: tuple[str, int, int] | None = None,
     return message, True
 
 
+BATCH = 50  # messages per processing job when many arrive at once
+
+
+def store_many(raws: list[bytes], transport: str) -> list[tuple[InboundMessage, bool]]:
+    """Keep many raw messages in one transaction and queue their processing BATCH to a job (an
+    import, a poll, a benchmark): the per-message commit and job were most of the ingest time.
+    Same guarantees as store(): committed before queued, deduplicated; if the batch cannot be
+    committed whole (a concurrent transport stored one meanwhile), each is stored on its own."""
+    keyed = [(dedupe_key(raw), raw) for raw in raws]
+    keys = {key for (key, _, _), _ in keyed}
+    held = {m.dedupe_key: m for m in session.scalars(select(InboundMessage).where(InboundMessage.dedupe_key.in_(keys)))}
+    limit = current_app.config["INBOUND_MAX_BYTES"]
+    out: list[tuple[InboundMessage, bool]] = []
+    new: list[InboundMessage] = []
+    for (key, message_id, digest), raw in keyed:
+        if key in held:
+            out.append((held[key], False))
+            continue
+        message = InboundMessage(transport=transport, dedupe_key=key, message_id=message_id, sha256=digest, raw=raw,
+                                 size=len(raw), oversized=len(raw) > limit)
+        held[key] = message
+        session.add(message)
+        new.append(message)
+        out.append((message, True))
+    try:
+        session.commit()
+    except Exception:
+        session.rollback()
+        return [store(raw, transport) for raw in raws]
+    ids = [m.id for m in new]
+    for start in range(0, len(ids), BATCH):
+        _enqueue_batch(ids[start:start + BATCH])
+    return out
+
+
+def _enqueue_batch(message_ids: list[int]) -> None:
+    from mailer import jobs
+
+    try:
+        queue.enqueue(jobs.process_inbound_batch, message_ids, job_id=f"inbound-batch-{message_ids[0]}-{message_ids[-1]}")
+    except Exception:  # Redis away: the messages are safe in the database; reconcile will queue them
+        current_app.logger.exception("could not queue inbound messages %s..%s; they will be picked up later",
+                                     message_ids[0], message_ids[-1])
+
+
 def enqueue_processing(message_id: int) -> None:
     """Queue the processing job (after the commit, so the worker finds the row)."""
     from mailer import jobs

@@ -56,6 +56,7 @@ __all__ = ["Trimmed", "trim_text", "trim_html"]
 class Trimmed:
     visible: str  # the member's own words
     quoted: str  # everything removed from the reply: quotes, headers, signatures
+    limited: bool = False  # longer than TRIM_MAX_LINES / TRIM_MAX_CHARS: only the start was trimmed
 
 
 class Kind(Enum):
@@ -79,6 +80,12 @@ SIGNATURE_MAX_LINES = 6
 
 # An attribution wrapped by a client spans at most this many lines.
 ATTRIBUTION_MAX_LINES = 5
+
+# Trimming reads at most this many lines (and characters) of a reply: the work per message is
+# bounded. Beyond that, if the part read showed where the earlier message (or the signature)
+# begins, the rest belongs to it and goes with it; otherwise the rest is shown as it is.
+TRIM_MAX_LINES = 5000
+TRIM_MAX_CHARS = 256 * 1024
 
 
 def _words(*words: str) -> str:
@@ -190,7 +197,20 @@ def _attribution_starts(line: str) -> bool:
     return bool(_STRONG_START.match(line) or _NAME_THEN_ADDRESS.match(line))
 
 
-def _attribution_span(lines: list[str], end: int, taken: list[bool]) -> int | None:
+class _LineFacts:
+    """What the attribution search asks of each line, worked out once per line (not once per window)."""
+
+    def __init__(self, lines: list[str]):
+        self.quote = [bool(_QUOTE.match(line)) for line in lines]
+        self.strong = [bool(_STRONG_START.match(line)) for line in lines]
+        self.starts = [not q and _attribution_starts(line) for q, line in zip(self.quote, lines)]
+        self.cue = [bool(_DIGIT_OR_AT.search(line)) for line in lines]  # every attribution has one
+
+
+_DIGIT_OR_AT = re.compile(r"\d|@")
+
+
+def _attribution_span(lines: list[str], end: int, taken: list[bool], facts: _LineFacts) -> int | None:
     """The first line of an attribution that ends on line `end`, or None.
 
     Clients wrap long attributions ("On Thu, 31 Mar 2016 at 11:16 Ann Example <\\nann@example.org>
@@ -201,13 +221,13 @@ def _attribution_span(lines: list[str], end: int, taken: list[bool]) -> int | No
     if not lines[end].strip():
         return None
     for start in range(max(0, end - ATTRIBUTION_MAX_LINES + 1), end + 1):
-        span = lines[start:end + 1]
-        if any(taken[start:end + 1]):
+        if any(taken[start:end + 1]) or not any(facts.cue[start:end + 1]):
             continue
+        span = lines[start:end + 1]
         if start < end:
-            if not _attribution_starts(span[0]) or any(_STRONG_START.match(s) for s in span[1:]):
+            if not facts.starts[start] or any(facts.strong[start + 1:end + 1]):
                 continue
-        elif _QUOTE.match(span[0]):
+        elif facts.quote[start]:
             continue  # a quoted attribution belongs to its quote block
         if _is_attribution(" ".join(span), single_line=start == end):
             return start
@@ -298,6 +318,9 @@ _HEADER_ON_ONE_LINE = re.compile(
 )
 _HEADER_MIN_FIELDS = 3  # "From:", "To:" alone could be anyone's words; three fields are a header
 _HEADER_MAX_CONTINUATION = 2  # lines a wrapped field value ("Subject: a long\nsubject") may take
+# A header block is read at most this far: real ones have a dozen fields, and a longer run of
+# "Field:" lines must not be re-read from every one of its lines (quadratic).
+_HEADER_MAX_LINES = 60
 
 
 def _header_block_end(lines: list[str], start: int) -> int | None:
@@ -307,7 +330,7 @@ def _header_block_end(lines: list[str], start: int) -> int | None:
     if _HEADER_ON_ONE_LINE.match(lines[start]):
         return start
     fields, has_from, last = 0, False, start
-    for i in range(start, len(lines)):
+    for i in range(start, min(len(lines), start + _HEADER_MAX_LINES)):
         if not lines[i].strip():
             break
         field = _HEADER_FIELD.match(lines[i])
@@ -369,20 +392,46 @@ _SIGNOFF_FIXED = [
     )
 ]
 _SIGNOFF_MAX_CHARS = 80
+_SIGNOFF_MAX_WORDS = 10
+# A device or mail app, as a whole word ("pixels" is not a Pixel, "mobiles" not a mobile).
+_DEVICE_WORD = re.compile(
+    r"\b(?:i?phone|smartphone|cell(?:phone)?|mobil\w*|m[óo]vil|handy|telefon\w*|ipad|ipod|android|ios|tablet"
+    r"|device|appareil|ger[äa]t|blackberry|galaxy|samsung|htc|nokia|huawei|xiaomi|oneplus|pixel"
+    r"|windows|outlook|\w*mail\w*|correo|kindle|watch|pc|laptop|ipados|macbook|mac|surface|fairphone)\b",
+    re.IGNORECASE,
+)
+# "..., please excuse any typos": the apology some sign-offs end with (cut before the rule applies).
+_SIGNOFF_APOLOGY = re.compile(
+    r"[\s.,;:!-]*(?:please\s+|pls\s+|sorry\s+for\s+)?(?:excuse|forgive|pardon|ignore|brevity|typos?\b)[^\n]*$",
+    re.IGNORECASE,
+)
 
 
 def _is_signoff(line: str) -> bool:
-    """ "Sent from my iPhone", "Von meinem iPad gesendet", "<<sent by galaxy>>"..."""
+    """ "Sent from my iPhone", "Von meinem iPad gesendet", "<<sent by galaxy>>"...
+
+    The rule: a line of at most _SIGNOFF_MAX_WORDS words that begins with a sign-off lead ("Sent
+    from", "Envoyé de", ...) and then names a device or mail app as a whole word, or says "my"
+    in a few words ("Sent from my TI-85"), with no comma or semicolon after the lead (a clause
+    there is the member writing: "Sent from my desk, is much easier than my phone"); or one of
+    the fixed forms. Where it stands is judged by _drop_signoffs.
+    """
+    if len(line) > 1000:
+        return False  # (bounded work per line; no sign-off is that long, links included)
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line)  # Markdown link: keep its text
     text = re.sub(r"<(?:https?:|mailto:)[^>]*>|https?://\S+", "", text)  # drop URLs
     text = _squash(text).strip(" <>()[]*_~\"'").rstrip(".!")
     if not text or len(text) > _SIGNOFF_MAX_CHARS:
         return False
     lead = _SIGNOFF_LEAD.match(text)
-    if lead and _DEVICE.search(text):
-        return True
-    if lead and lead.group().lower() != "from my" and _POSSESSIVE.search(text):
-        return len(text.split()) <= _SIGNOFF_POSSESSIVE_MAX_WORDS  # "Sent from my TI-85"
+    if lead:
+        rest = _SIGNOFF_APOLOGY.sub("", text[lead.end():])
+        words = len(lead.group().split()) + len(rest.split())
+        if "," not in rest and ";" not in rest and words <= _SIGNOFF_MAX_WORDS:
+            if _DEVICE_WORD.search(rest):
+                return True
+            if lead.group().lower() != "from my" and _POSSESSIVE.match(rest.strip()):
+                return words <= _SIGNOFF_POSSESSIVE_MAX_WORDS  # "Sent from my TI-85"
     return any(p.fullmatch(text) for p in _SIGNOFF_FIXED)
 
 
@@ -394,10 +443,11 @@ _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
 def _fenced(lines: list[str]) -> list[bool]:
     """Which lines are inside (or open or close) a closed ``` or ~~~ code fence: code, never cut."""
     inside = [False] * len(lines)
+    unclosed: dict[str, int] = {}  # mark character -> shortest fence length already found unclosed
     i = 0
     while i < len(lines):
         opening = _FENCE.match(lines[i])
-        if opening:
+        if opening and len(opening.group(1)) < unclosed.get(opening.group(1)[0], 1 << 30):
             mark = opening.group(1)
             close = next(
                 (j for j in range(i + 1, len(lines)) if lines[j].strip().startswith(mark[0] * len(mark))
@@ -409,6 +459,8 @@ def _fenced(lines: list[str]) -> list[bool]:
                     inside[j] = True
                 i = close + 1
                 continue
+            # No closing fence of this length below: no longer fence can close either (linear).
+            unclosed[mark[0]] = len(mark)
         i += 1
     return inside
 
@@ -426,10 +478,11 @@ def _find_heads(lines: list[str], exclude: list[bool]) -> dict[int, Kind]:
                 heads[j], taken[j] = Kind.HEADER, True
         elif _is_banner(lines[i]):
             heads[i], taken[i] = Kind.BANNER, True
+    facts = _LineFacts(lines)
     for end in range(len(lines)):
         if taken[end]:
             continue
-        start = _attribution_span(lines, end, taken)
+        start = _attribution_span(lines, end, taken, facts)
         if start is not None:
             for j in range(start, end + 1):
                 heads[j], taken[j] = Kind.ATTRIBUTION, True
@@ -470,9 +523,12 @@ def _classify(lines: list[str], hints: dict[int, Kind]) -> list[Kind]:
 class _Reply:
     """The lines of a reply, their kinds, and which of them are still visible."""
 
-    def __init__(self, lines: list[str], kinds: list[Kind]):
+    def __init__(self, lines: list[str], kinds: list[Kind], limited: bool = False, hinted=frozenset()):
         self.lines, self.kinds = lines, kinds
+        self.hinted = hinted  # lines whose kind the HTML markup gave
         self.keep = [True] * len(lines)
+        self.limited = limited  # more lines follow that were not read: "the end" is not known
+        self.cut = False  # everything from some line to the end was dropped (earlier message, signature)
 
     def visible(self, start: int = 0, stop: int | None = None):
         """Indices of visible lines in [start, stop)."""
@@ -498,6 +554,7 @@ class _Reply:
         while above and self.kinds[above[-1]] in (Kind.BLANK, Kind.RULE):
             start = above.pop()
         self.drop(range(start, len(self.lines)))
+        self.cut = True
 
 
 def _cut_at_signature_dashes(reply: _Reply) -> None:
@@ -505,26 +562,61 @@ def _cut_at_signature_dashes(reply: _Reply) -> None:
     dashes = next((i for i in reply.visible() if reply.kinds[i] is Kind.SIG_DASHES), None)
     if dashes is not None:
         reply.drop(range(dashes, len(reply.lines)))
+        reply.cut = True
+
+
+# What may follow a sign-off: the earlier message, the signature, or more sign-off lines.
+_AFTER_SIGNOFF = frozenset({Kind.QUOTE, Kind.SIG_DASHES, Kind.RULE}) | HEAD_KINDS
 
 
 def _drop_signoffs(reply: _Reply) -> None:
-    """ "Sent from my iPhone" lines go wherever they are; the lines around them stay."""
-    reply.drop([i for i in reply.visible() if reply.kinds[i] is Kind.SIGNOFF])
+    """ "Sent from my iPhone" goes when it ends the member's writing: nothing but blank lines,
+    other sign-offs, a signature, a rule or the earlier message follows it. A line like it with
+    the member's own text below is their words, and stays (as text). Lines the markup marks as a
+    signature go wherever they are."""
+    after: dict[int, Kind | None] = {}
+    following: Kind | None = None
+    for i in reversed(list(reply.visible())):
+        kind = reply.kinds[i]
+        after[i] = following
+        if kind not in (Kind.BLANK, Kind.SIGNOFF):
+            following = kind
+    for i, next_kind in after.items():
+        if reply.kinds[i] is not Kind.SIGNOFF:
+            continue
+        if i in reply.hinted or next_kind is None or next_kind in _AFTER_SIGNOFF:
+            reply.keep[i] = False
+        else:
+            reply.kinds[i] = Kind.TEXT
 
 
 def _cut_at_closing_rule(reply: _Reply) -> None:
     """A rule under the member's text with only a few lines below it starts a signature.
 
-    With more lines below, the rule is the member's own section break and stays.
+    With more lines below, the rule is the member's own section break and stays (and when the
+    reply was too long to read to its end, the lines below are not known: it stays too).
     """
-    for i in list(reply.visible()):
-        if reply.kinds[i] is not Kind.RULE or not reply.keep[i] or not reply.has_own_text(0, i):
+    if reply.limited:
+        return
+    visible = list(reply.visible())
+    # How many visible non-blank lines follow each visible line (one pass from the end: linear).
+    below_count: dict[int, int] = {}
+    count = 0
+    for i in reversed(visible):
+        below_count[i] = count
+        if reply.kinds[i] is not Kind.BLANK:
+            count += 1
+    seen_text = False
+    for i in visible:
+        if reply.kinds[i] is Kind.TEXT:
+            seen_text = True
+        if reply.kinds[i] is not Kind.RULE or not seen_text:
             continue
         if i > 0 and reply.kinds[i - 1] is Kind.TEXT and _SETEXT_UNDERLINE.match(reply.lines[i]):
             continue  # "Agenda\n------" underlines a heading
-        below = [j for j in reply.visible(i + 1) if reply.kinds[j] is not Kind.BLANK]
-        if len(below) <= SIGNATURE_MAX_LINES:
+        if below_count[i] <= SIGNATURE_MAX_LINES:
             reply.drop(range(i, len(reply.lines)))
+            reply.cut = True
             return
 
 
@@ -604,12 +696,20 @@ def _writing_below(reply: _Reply, quote_end: int) -> tuple[bool, int]:
 def _remove_earlier_messages(reply: _Reply) -> None:
     """Find each earlier message in turn and decide what of it goes (step d of the docstring)."""
     position = -1
+    # The member's own lines above each line. Only heads and quotes are dropped until the loop
+    # ends, never TEXT lines, so this is computed once (not once per earlier message: quadratic).
+    text_above, count = [], 0
+    for i, kind in enumerate(reply.kinds):
+        text_above.append(count)
+        if kind is Kind.TEXT and reply.keep[i]:
+            count += 1
     while (found := _next_earlier_message(reply, position)) is not None:
         start, head, body_end = found
         end = body_end if body_end is not None else head[-1]
-        body = [i for i in reply.visible(start, end + 1) if i not in head]
+        in_head = set(head)
+        body = [i for i in reply.visible(start, end + 1) if i not in in_head]
         answers_between, lines_below = (False, 0) if body_end is None else _writing_below(reply, body_end)
-        if not reply.has_own_text(0, start):
+        if not text_above[start]:
             # Nothing of the member's above: a bottom-posted reply (or a bare forward). The
             # attribution goes, and the quote under it too unless the member answers inside it.
             reply.drop(head if answers_between else head + body)
@@ -627,8 +727,8 @@ def _remove_earlier_messages(reply: _Reply) -> None:
 def _drop_trailing_quote(reply: _Reply) -> None:
     """A quote left at the very end, under the member's text, is the earlier message."""
     own = reply.own_text()
-    if not own:
-        return  # a quote and nothing else: show it rather than nothing
+    if not own or reply.limited:
+        return  # a quote and nothing else: show it rather than nothing; or the end was not read
     trailing = [i for i in reply.visible(own[-1] + 1)]
     if all(reply.kinds[i] in (Kind.QUOTE, Kind.BLANK) for i in trailing):
         reply.drop(trailing)
@@ -636,15 +736,36 @@ def _drop_trailing_quote(reply: _Reply) -> None:
 
 def _strip_blank_ends(lines: list[str]) -> str:
     """Lines joined, without the blank lines at either end; the lines themselves are untouched."""
-    while lines and not lines[0].strip():
-        lines = lines[1:]
-    while lines and not lines[-1].strip():
-        lines = lines[:-1]
-    return "\n".join(lines)
+    start, stop = 0, len(lines)
+    while start < stop and not lines[start].strip():
+        start += 1
+    while stop > start and not lines[stop - 1].strip():
+        stop -= 1
+    return "\n".join(lines[start:stop])
 
 
 def _trim_lines(lines: list[str], hints: dict[int, Kind] | None = None) -> Trimmed:
-    reply = _Reply(lines, _classify(lines, hints or {}))
+    """Trim at most TRIM_MAX_LINES lines (TRIM_MAX_CHARS characters); the rest follows what they showed."""
+    read, chars = 0, 0
+    for line in lines:
+        if read >= TRIM_MAX_LINES or chars + len(line) > TRIM_MAX_CHARS:
+            break
+        read, chars = read + 1, chars + len(line) + 1
+    if read == len(lines):
+        return _trim_read(lines, hints, limited=False)[0]
+    head, tail = lines[:read], lines[read:]
+    trimmed, cut = _trim_read(head, hints, limited=True)
+    rest = "\n".join(tail)
+    if cut:  # the earlier message or the signature began above: the rest is part of it
+        quoted = f"{trimmed.quoted}\n{rest}" if trimmed.quoted else rest
+        return Trimmed(visible=trimmed.visible, quoted=_strip_blank_ends(quoted.split("\n")), limited=True)
+    visible = f"{trimmed.visible}\n{rest}" if trimmed.visible else rest
+    return Trimmed(visible=_strip_blank_ends(visible.split("\n")), quoted=trimmed.quoted, limited=True)
+
+
+def _trim_read(lines: list[str], hints: dict[int, Kind] | None, limited: bool) -> tuple[Trimmed, bool]:
+    hints = hints or {}
+    reply = _Reply(lines, _classify(lines, hints), limited, frozenset(hints))
     _cut_at_signature_dashes(reply)
     _drop_signoffs(reply)
     _cut_at_closing_rule(reply)
@@ -652,18 +773,39 @@ def _trim_lines(lines: list[str], hints: dict[int, Kind] | None = None) -> Trimm
     _drop_trailing_quote(reply)
     visible = [line for line, keep in zip(lines, reply.keep) if keep]
     quoted = [line for line, keep in zip(lines, reply.keep) if not keep]
-    return Trimmed(visible=_strip_blank_ends(visible), quoted=_strip_blank_ends(quoted))
+    return Trimmed(visible=_strip_blank_ends(visible), quoted=_strip_blank_ends(quoted)), reply.cut
 
 
 def _split_lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
+_SOFT_BREAK = re.compile(r"=\r?\n")
+_NOT_QP = re.compile(r"=(?![0-9A-F]{2}|\r?\n|$)", re.MULTILINE)
+
+
+def _undo_quoted_printable(text: str) -> str:
+    """Text still in quoted-printable ("w=\nrote:"), decoded; any other text as it is.
+
+    The rule: the text has soft line breaks ("=" at a line end) and every "=" in it is either
+    that or "=" with two upper-case hex digits (RFC 2045 6.7). Ordinary prose with an "=" in it
+    ("a = b") fails the second test and is left alone."""
+    if "=" not in text or not _SOFT_BREAK.search(text) or _NOT_QP.search(text):
+        return text
+    import quopri
+
+    data = quopri.decodestring(text.encode("utf-8", "surrogateescape"))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", "replace")
+
+
 def trim_text(text: str) -> Trimmed:
     """Split a plain-text reply into the member's own words and everything else."""
     if not text or not text.strip():
         return Trimmed(visible="", quoted="")
-    return _trim_lines(_split_lines(text))
+    return _trim_lines(_split_lines(_undo_quoted_printable(text)))
 
 
 # --- HTML --------------------------------------------------------------------------------------
@@ -852,6 +994,12 @@ def trim_html(html: str) -> Trimmed:
     """Split an HTML reply into the member's own words and everything else, as plain text."""
     if not html or not html.strip():
         return Trimmed(visible="", quoted="")
+    from mailer.inbound.htmlbound import bound_html, text_of
+
+    html, _, limited = bound_html(html)  # linear; html.parser can stall on hostile markup
+    if limited:  # too big or busy to render: its text, trimmed as text
+        trimmed = trim_text(text_of(html))
+        return Trimmed(trimmed.visible, trimmed.quoted, limited=True)
     parser = _HtmlLines()
     parser.feed(html)
     parser.close()

@@ -224,3 +224,21 @@ def _arf(address: str, original_message_id: str) -> bytes:
             "--F\r\nContent-Type: text/rfc822-headers\r\n\r\n"
             f"From: secretary@anytown-labour.example\r\nTo: {address}\r\nMessage-ID: {original_message_id}\r\n"
             "Subject: News of the week\r\n--F--\r\n").encode()
+
+
+def test_store_many_keeps_each_once_and_processes_them_in_batch_jobs(sent):
+    _campaign, deliveries = sent
+    held = raw_message(sender="ann@example.org", in_reply_to=deliveries["ann@example.org"].message_id)
+    first, created = store.store(held, "file")
+    assert created
+    run_queue()
+    raws = [raw_message(sender=f"member{i}@example.org", subject=f"Re: News {i}") for i in range(60)]
+    results = store.store_many([held, *raws, raws[0]], "file")
+    assert [created for _, created in results] == [False, *([True] * 60), False]
+    assert results[0][0].id == first.id and results[-1][0].id == results[1][0].id
+    run_queue()
+    session.expire_all()
+    ids = [m.id for m, _ in results[1:61]]
+    kept = session.scalars(select(InboundMessage).where(InboundMessage.id.in_(ids))).all()
+    assert len(kept) == 60 and all(m.status is InboundStatus.PROCESSED and m.kind is InboundKind.REPLY for m in kept)
+    assert sorted(bytes(m.raw) for m in kept) == sorted(raws)
