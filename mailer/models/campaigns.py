@@ -71,6 +71,8 @@ class Campaign(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     web_token: Mapped[str] = mapped_column(String(32), default=_token, unique=True)  # the web version's address
+    # {delivery status: count}, stored when the campaign finishes: lists never count a million rows.
+    counts: Mapped[dict | None] = mapped_column(JSON)
 
     branch: Mapped[Branch | None] = relationship()
     created_by: Mapped[Officer | None] = relationship()
@@ -97,6 +99,7 @@ class Delivery(Base):
         UniqueConstraint("campaign_id", "email"),  # one message per address, even where members share one
         Index("ix_deliveries_campaign_status", "campaign_id", "status"),
         Index("ix_deliveries_campaign_batch", "campaign_id", "batch_no"),
+        Index("ix_deliveries_campaign_sent_at", "campaign_id", "sent_at"),  # the rate over the last minute
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -58,7 +58,7 @@ class Member(Base):
     membership_number: Mapped[str | None] = mapped_column(String(40), unique=True)
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100), default="")
-    email: Mapped[str | None] = mapped_column(String(254))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)  # stored lower-case
     phone: Mapped[str | None] = mapped_column(String(40))
     postcode: Mapped[str | None] = mapped_column(String(10))
     ward: Mapped[str | None] = mapped_column(String(120), index=True)

@@ -1,0 +1,72 @@
+"""Substring search that an index answers: FTS5 (trigram tokenizer) on SQLite, pg_trgm on PostgreSQL.
+
+Officers find a member by any part of a name, address or membership number ("okonk", "jones12@").
+A LIKE '%text%' cannot use an ordinary index, so on 100,000 members every search read the whole
+table (and on SQLite called a Python lower() on every row). Migration 0009 adds:
+
+- SQLite: a `members_fts` FTS5 table with the trigram tokenizer (case-insensitive), kept in step
+  by triggers on `members`. A phrase query finds every row with the text inside one column.
+- PostgreSQL: trigram GIN indexes on exactly the expressions searched here, so the same
+  `lower(...) LIKE '%text%'` is answered from the index.
+
+Text under three characters cannot be found by trigrams: it is searched by scanning, as before.
+The objects are not in the models (they are not tables the app reads or writes); the migration
+test knows their names from here.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, column, func, literal_column, or_, select, table
+
+from mailer.db import session
+
+MEMBERS_FTS = "members_fts"
+TRIGRAM_INDEXES = ("ix_members_name_trgm", "ix_members_email_trgm", "ix_members_number_trgm",
+                   "ix_inbound_messages_text_trgm", "ix_inbound_messages_from_trgm", "ix_threads_subject_trgm")
+MIN_INDEXED = 3  # trigrams: shorter text cannot be looked up
+
+_fts_present: dict[int, bool] = {}
+
+
+def is_search_object(name: str) -> bool:
+    """A table or index made by the search migration rather than by the models."""
+    return name.startswith(MEMBERS_FTS) or name in TRIGRAM_INDEXES
+
+
+def contains(text: str) -> str:
+    """A LIKE pattern finding `text` literally ("_" and "%" typed in an email are not wildcards)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def full_name(member_table) -> ColumnElement:
+    """first_name || ' ' || last_name, with the space as a literal, so it is the very expression
+    the PostgreSQL index is built on (a bound parameter would not match it)."""
+    return member_table.first_name.op("||")(literal_column("' '")).op("||")(member_table.last_name)
+
+
+def _dialect() -> str:
+    return session.get_bind().dialect.name
+
+
+def _has_members_fts() -> bool:
+    bind = session.get_bind()
+    key = id(bind)
+    if key not in _fts_present:
+        _fts_present[key] = session.scalar(select(func.count()).select_from(table("sqlite_master")).where(
+            column("name") == MEMBERS_FTS)) == 1
+    return _fts_present[key]
+
+
+def member_condition(member, q: str) -> ColumnElement:
+    """Members whose name, email or membership number contains `q`, ignoring case (`q` already
+    has its whitespace collapsed)."""
+    needle = q.lower()
+    if _dialect() == "sqlite" and len(q) >= MIN_INDEXED and _has_members_fts():
+        fts = table(MEMBERS_FTS, column("rowid"))
+        phrase = '"' + q.replace('"', '""') + '"'  # the text as one literal phrase, whatever it holds
+        return member.id.in_(select(fts.c.rowid).where(literal_column(MEMBERS_FTS).op("MATCH")(phrase)))
+    pattern = contains(needle)
+    # Emails are stored lower-case (mailer.members.fields.clean_email), so no lower() on them.
+    return or_(func.lower(full_name(member)).like(pattern, escape="\\"),
+               member.email.like(pattern, escape="\\"),
+               func.lower(member.membership_number).like(pattern, escape="\\"))
