@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -46,12 +47,15 @@ class Cursor:
     after: list | None = None
     before: list | None = None
     last: bool = False
+    start: bool = False  # asked for the first page (lists that open at their end need to know)
 
     @classmethod
     def from_args(cls, args) -> Cursor:
         """Read ?after=, ?before= or ?last=1 from request arguments."""
         if args.get("last") == "1":
             return cls(last=True)
+        if args.get("first") == "1":
+            return cls(start=True)
         for name in ("after", "before"):
             if args.get(name):
                 values = decode(args[name])
@@ -72,6 +76,12 @@ class KeysetPage:
     first: bool = True           # is this the first page?
     at_end: bool = True          # is this the last page?
     keyset: bool = field(default=True, init=False)  # templates tell it from the numbered Page
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
 
     @property
     def pages(self) -> int:  # for templates that only ask "is there more than one page?"
@@ -196,7 +206,11 @@ def paginate(stmt: Select, keys: Sequence[Key], cursor: Cursor, per_page: int, c
     if reverse:
         fetched.reverse()
     width = len(fetched[0]) - n_values if fetched else 0
-    items = [tuple(r[:width]) if rows else r[0] for r in fetched]
+    if rows and fetched:
+        shape = namedtuple("Row", fetched[0]._fields[:width], rename=True)
+        items = [shape(*r[:width]) for r in fetched]
+    else:
+        items = [r[0] for r in fetched]
     first_keys = list(fetched[0][width:]) if fetched else None
     last_keys = list(fetched[-1][width:]) if fetched else None
     if reverse:

@@ -23,13 +23,14 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from rq import Retry
-from sqlalchemy import Select, exists, false, func, or_, select, true
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy import Select, and_, exists, false, func, or_, select, true
+from sqlalchemy.orm import aliased, defer, joinedload, selectinload
 
 from mailer import audit, queue
 from mailer.db import session, utcnow
 from mailer.inbound import store
 from mailer.members.service import Page, _contains
+from mailer.pagination import Cursor, Key, KeysetPage, paginate
 from mailer.models import (BounceEvent, Branch, Campaign, Delivery, EmailHealth, InboundAttachment, InboundKind,
                            InboundMessage, InboundStatus, Member, Officer, OutgoingReply, Thread, ThreadNote,
                            ThreadRead, ThreadStatus)
@@ -249,25 +250,24 @@ class Entry:
     depth: int = 0
 
 
-def messages_of(thread: Thread) -> list[Entry]:
-    """The thread's inbound messages and officers' replies, oldest first, each with its depth in
-    the conversation (from parent_id; an answer to one of our replies sits under that reply)."""
-    inbound = session.scalars(select(InboundMessage).where(InboundMessage.thread_id == thread.id)
-                              .options(joinedload(InboundMessage.attachments), joinedload(InboundMessage.member))
-                              .order_by(InboundMessage.received_at, InboundMessage.id)).unique().all()
-    replies = session.scalars(select(OutgoingReply).where(OutgoingReply.thread_id == thread.id)
-                              .options(joinedload(OutgoingReply.officer))
-                              .order_by(OutgoingReply.created_at, OutgoingReply.id)).all()
-    by_id = {m.id: m for m in inbound}
+THREAD_PAGE = 50  # messages of a long thread shown at once
+
+
+def _depths(thread: Thread, replies: list[OutgoingReply]) -> tuple[dict, dict]:
+    """Each message's and reply's depth in the conversation (from parent_id; an answer to one of
+    our replies sits under that reply), from the ids of the whole thread, however long."""
+    links = session.execute(select(InboundMessage.id, InboundMessage.parent_id, InboundMessage.in_reply_to)
+                            .where(InboundMessage.thread_id == thread.id)).all()
+    ids = {mid for mid, _p, _r in links}
     reply_by_mid = {r.message_id: r for r in replies}
     parent_of: dict[tuple[str, int], tuple[str, int] | None] = {}
-    for m in inbound:
-        if m.in_reply_to in reply_by_mid:
-            parent_of[("message", m.id)] = ("reply", reply_by_mid[m.in_reply_to].id)
+    for mid, parent_id, in_reply_to in links:
+        if in_reply_to in reply_by_mid:
+            parent_of[("message", mid)] = ("reply", reply_by_mid[in_reply_to].id)
         else:
-            parent_of[("message", m.id)] = ("message", m.parent_id) if m.parent_id in by_id else None
+            parent_of[("message", mid)] = ("message", parent_id) if parent_id in ids else None
     for r in replies:
-        parent_of[("reply", r.id)] = ("message", r.in_reply_to_id) if r.in_reply_to_id in by_id else None
+        parent_of[("reply", r.id)] = ("message", r.in_reply_to_id) if r.in_reply_to_id in ids else None
 
     def depth(key, seen=()) -> int:
         parent = parent_of.get(key)
@@ -275,16 +275,46 @@ def messages_of(thread: Thread) -> list[Entry]:
             return 0
         return 1 + depth(parent, (*seen, key))
 
-    entries = [Entry("message", m, m.received_at, depth(("message", m.id))) for m in inbound]
-    entries += [Entry("reply", r, r.created_at, depth(("reply", r.id))) for r in replies]
-    return sorted(entries, key=lambda e: (e.at, e.kind != "message"))
+    return ({mid: depth(("message", mid)) for mid in ids}, {r.id: depth(("reply", r.id)) for r in replies})
 
 
-def timeline(thread: Thread) -> list[Entry]:
-    """Messages, replies and internal notes, oldest first."""
-    notes = session.scalars(select(ThreadNote).where(ThreadNote.thread_id == thread.id)
-                            .options(joinedload(ThreadNote.officer)).order_by(ThreadNote.at, ThreadNote.id)).all()
-    return sorted([*messages_of(thread), *(Entry("note", n, n.at) for n in notes)], key=lambda e: e.at)
+def timeline(thread: Thread, cursor: Cursor | None = None, per_page: int = THREAD_PAGE) -> tuple[list[Entry], KeysetPage]:
+    """One page of the thread: its inbound messages (oldest first; the newest page unless
+    `cursor` says otherwise), with the officers' replies and notes from the same stretch of time.
+    Raw messages stay in the database: a page never loads them."""
+    if cursor is None or not (cursor.after or cursor.before or cursor.start):
+        cursor = Cursor(last=True)  # a thread opens at its newest messages
+    page = paginate(select(InboundMessage).where(InboundMessage.thread_id == thread.id)
+                    .options(defer(InboundMessage.raw), selectinload(InboundMessage.attachments).defer(
+                        InboundAttachment.data), selectinload(InboundMessage.member)),
+                    [Key(InboundMessage.received_at), Key(InboundMessage.id)], cursor, per_page, count=True)
+    inbound = page.items
+    # The stretch of time the page covers: from its first message (everything before, on the
+    # first page) up to the next page's first message (everything after, on the last).
+    start = inbound[0].received_at if inbound and not page.first else None
+    end = None
+    if inbound and not page.at_end:
+        last = inbound[-1]
+        end = session.scalar(select(InboundMessage.received_at).where(
+            InboundMessage.thread_id == thread.id,
+            or_(InboundMessage.received_at > last.received_at,
+                and_(InboundMessage.received_at == last.received_at, InboundMessage.id > last.id)))
+            .order_by(InboundMessage.received_at, InboundMessage.id).limit(1))
+
+    def within(column):
+        return and_(true() if start is None else column >= start, true() if end is None else column < end)
+
+    all_replies = session.scalars(select(OutgoingReply).where(OutgoingReply.thread_id == thread.id)
+                                  .options(selectinload(OutgoingReply.officer))
+                                  .order_by(OutgoingReply.created_at, OutgoingReply.id)).all()
+    message_depth, reply_depth = _depths(thread, all_replies)
+    replies = [r for r in all_replies if (start is None or r.created_at >= start) and (end is None or r.created_at < end)]
+    notes = session.scalars(select(ThreadNote).where(ThreadNote.thread_id == thread.id, within(ThreadNote.at))
+                            .options(selectinload(ThreadNote.officer)).order_by(ThreadNote.at, ThreadNote.id)).all()
+    entries = [Entry("message", m, m.received_at, message_depth.get(m.id, 0)) for m in inbound]
+    entries += [Entry("reply", r, r.created_at, reply_depth.get(r.id, 0)) for r in replies]
+    entries = sorted(entries, key=lambda e: (e.at, e.kind != "message"))
+    return sorted([*entries, *(Entry("note", n, n.at) for n in notes)], key=lambda e: e.at), page
 
 
 def last_inbound(thread: Thread) -> InboundMessage | None:

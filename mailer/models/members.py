@@ -7,7 +7,7 @@ import secrets
 from datetime import date, datetime
 
 from sqlalchemy import Boolean, Date, Enum, ForeignKey, Index, String, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from mailer.db import Base, UTCDateTime, utcnow
 
@@ -83,6 +83,12 @@ class Member(Base):
 
     branch: Mapped[Branch | None] = relationship(back_populates="members")
     tags: Mapped[list["Tag"]] = relationship(secondary="member_tags", order_by="Tag.name")  # noqa: F821
+
+    @validates("email")
+    def _stored_lower_case(self, _key: str, value: str | None) -> str | None:
+        """Addresses are kept lower-case, whoever writes them, so matching, grouping and the
+        indexes on them never need lower() (see migration 0009)."""
+        return value.lower() if value else value
 
     @property
     def full_name(self) -> str:
