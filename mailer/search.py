@@ -21,8 +21,9 @@ from sqlalchemy import ColumnElement, column, func, literal_column, or_, select,
 from mailer.db import session
 
 MEMBERS_FTS = "members_fts"
+INBOUND_FTS = "inbound_fts"
 TRIGRAM_INDEXES = ("ix_members_name_trgm", "ix_members_email_trgm", "ix_members_number_trgm",
-                   "ix_inbound_messages_text_trgm", "ix_inbound_messages_from_trgm", "ix_threads_subject_trgm")
+                   "ix_inbound_messages_text_trgm")
 MIN_INDEXED = 3  # trigrams: shorter text cannot be looked up
 
 _fts_present: dict[int, bool] = {}
@@ -30,7 +31,7 @@ _fts_present: dict[int, bool] = {}
 
 def is_search_object(name: str) -> bool:
     """A table or index made by the search migration rather than by the models."""
-    return name.startswith(MEMBERS_FTS) or name in TRIGRAM_INDEXES
+    return name.startswith((MEMBERS_FTS, INBOUND_FTS)) or name in TRIGRAM_INDEXES
 
 
 def contains(text: str) -> str:
@@ -48,25 +49,46 @@ def _dialect() -> str:
     return session.get_bind().dialect.name
 
 
-def _has_members_fts() -> bool:
-    bind = session.get_bind()
-    key = id(bind)
+def _has_fts(name: str) -> bool:
+    """Whether the SQLite database has the FTS table (asked once per engine and table)."""
+    key = (id(session.get_bind()), name)
     if key not in _fts_present:
         _fts_present[key] = session.scalar(select(func.count()).select_from(table("sqlite_master")).where(
-            column("name") == MEMBERS_FTS)) == 1
+            column("name") == name)) == 1
     return _fts_present[key]
+
+
+def _phrase(q: str) -> str:
+    return '"' + q.replace('"', '""') + '"'  # the text as one literal FTS5 phrase, whatever it holds
 
 
 def member_condition(member, q: str) -> ColumnElement:
     """Members whose name, email or membership number contains `q`, ignoring case (`q` already
     has its whitespace collapsed)."""
     needle = q.lower()
-    if _dialect() == "sqlite" and len(q) >= MIN_INDEXED and _has_members_fts():
+    if _dialect() == "sqlite" and len(q) >= MIN_INDEXED and _has_fts(MEMBERS_FTS):
         fts = table(MEMBERS_FTS, column("rowid"))
-        phrase = '"' + q.replace('"', '""') + '"'  # the text as one literal phrase, whatever it holds
-        return member.id.in_(select(fts.c.rowid).where(literal_column(MEMBERS_FTS).op("MATCH")(phrase)))
+        return member.id.in_(select(fts.c.rowid).where(literal_column(MEMBERS_FTS).op("MATCH")(_phrase(q))))
     pattern = contains(needle)
     # Emails are stored lower-case (mailer.members.fields.clean_email), so no lower() on them.
     return or_(func.lower(full_name(member)).like(pattern, escape="\\"),
                member.email.like(pattern, escape="\\"),
                func.lower(member.membership_number).like(pattern, escape="\\"))
+
+
+def inbound_condition(message, q: str) -> ColumnElement | None:
+    """Inbound messages whose sender (name or address) or text (visible or whole) contains `q`,
+    ignoring case, answered by an index; None when no index can answer (the caller scans)."""
+    dialect = _dialect()
+    if len(q) < MIN_INDEXED:
+        return None
+    if dialect == "sqlite" and _has_fts(INBOUND_FTS):
+        fts = table(INBOUND_FTS, column("rowid"))
+        return message.id.in_(select(fts.c.rowid).where(literal_column(INBOUND_FTS).op("MATCH")(_phrase(q))))
+    if dialect == "postgresql":
+        newline = literal_column("E'\\n'")
+        document = (func.coalesce(message.from_address, literal_column("''")).op("||")(newline)
+                    .op("||")(message.from_name).op("||")(newline).op("||")(message.visible_text)
+                    .op("||")(newline).op("||")(message.full_text))
+        return func.lower(document).like(contains(q.lower()), escape="\\")  # the expression indexed (0009)
+    return None

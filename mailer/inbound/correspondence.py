@@ -31,6 +31,7 @@ from mailer.db import session, utcnow
 from mailer.inbound import store
 from mailer.members.service import Page, _contains
 from mailer.pagination import Cursor, Key, KeysetPage, paginate
+from mailer.search import inbound_condition
 from mailer.models import (BounceEvent, Branch, Campaign, Delivery, EmailHealth, InboundAttachment, InboundKind,
                            InboundMessage, InboundStatus, Member, Officer, OutgoingReply, Thread, ThreadNote,
                            ThreadRead, ThreadStatus)
@@ -142,9 +143,13 @@ def _search(q: str):
         # lower() on both sides ignores case; the text as typed too (SQLite folds ASCII only).
         return or_(func.lower(column).like(_contains(q.lower()), escape="\\"), column.like(_contains(q), escape="\\"))
 
-    in_messages = exists().where(InboundMessage.thread_id == Thread.id,
-                                 or_(like(InboundMessage.full_text), like(InboundMessage.visible_text),
-                                     like(InboundMessage.from_name), like(InboundMessage.from_address)))
+    indexed = inbound_condition(InboundMessage, q)  # FTS5 / pg_trgm (mailer.search), or None: scan
+    if indexed is not None:
+        in_messages = Thread.id.in_(select(InboundMessage.thread_id).where(indexed))
+    else:
+        in_messages = exists().where(InboundMessage.thread_id == Thread.id,
+                                     or_(like(InboundMessage.full_text), like(InboundMessage.visible_text),
+                                         like(InboundMessage.from_name), like(InboundMessage.from_address)))
     in_member = exists().where(Member.id == Thread.member_id, like(Member.first_name + " " + Member.last_name))
     return or_(like(Thread.subject), like(Thread.correspondent), in_messages, in_member)
 
@@ -182,7 +187,7 @@ def list_threads(officer: Officer, tq: ThreadQuery, per_page: int = 50) -> Page:
     stats = session.execute(select(InboundMessage.thread_id, func.count(), func.max(InboundMessage.id)).where(
         InboundMessage.thread_id.in_(ids)).group_by(InboundMessage.thread_id)).all() if ids else []
     counts = {thread_id: n for thread_id, n, _ in stats}
-    newest = {m.thread_id: m for m in session.scalars(select(InboundMessage).where(
+    newest = {m.thread_id: m for m in session.scalars(select(InboundMessage).options(defer(InboundMessage.raw)).where(
         InboundMessage.id.in_([newest_id for _, _, newest_id in stats])))} if stats else {}
     items = []
     for thread, is_unread in rows:
@@ -605,12 +610,14 @@ def bounce_events(officer: Officer, page: int = 1, per_page: int = 50, campaign_
     return Page([BounceRow(*r) for r in rows], total, page, per_page)
 
 
-def on_hold(officer: Officer) -> list[Member]:
-    """Members whose address is on hold after bounces: to correct in the membership system."""
+def on_hold(officer: Officer, limit: int = 100) -> KeysetPage:
+    """Members whose address is on hold after bounces, to correct in the membership system: the
+    first `limit` by name (with their branches, loaded alongside) and how many there are."""
     from mailer.auth import scope_members
 
-    return session.scalars(scope_members(select(Member).where(Member.email_health == EmailHealth.ON_HOLD)
-                                         .order_by(Member.last_name, Member.first_name), officer)).all()
+    stmt = scope_members(select(Member).where(Member.email_health == EmailHealth.ON_HOLD), officer) \
+        .options(selectinload(Member.branch))
+    return paginate(stmt, [Key(Member.last_name), Key(Member.first_name), Key(Member.id)], Cursor(), limit)
 
 
 def auto_replies(officer: Officer, page: int = 1, per_page: int = 50) -> Page:

@@ -38,10 +38,27 @@ FTS_TRIGGERS = {
                           "(new.id, new.first_name || ' ' || new.last_name, coalesce(new.email, ''), "
                           "coalesce(new.membership_number, '')); END",
 }
+# Inbound messages: an external-content FTS5 table (the text is not stored twice).
+INBOUND_COLUMNS = "full_text, visible_text, from_name, from_address"
+INBOUND_NEW = "new.full_text, new.visible_text, new.from_name, coalesce(new.from_address, '')"
+INBOUND_OLD = "old.full_text, old.visible_text, old.from_name, coalesce(old.from_address, '')"
+FTS_TRIGGERS.update({
+    "inbound_fts_insert": f"AFTER INSERT ON inbound_messages BEGIN INSERT INTO inbound_fts(rowid, {INBOUND_COLUMNS}) "
+                          f"VALUES (new.id, {INBOUND_NEW}); END",
+    "inbound_fts_delete": f"AFTER DELETE ON inbound_messages BEGIN INSERT INTO inbound_fts(inbound_fts, rowid, "
+                          f"{INBOUND_COLUMNS}) VALUES ('delete', old.id, {INBOUND_OLD}); END",
+    "inbound_fts_update": f"AFTER UPDATE OF {INBOUND_COLUMNS} ON inbound_messages BEGIN "
+                          f"INSERT INTO inbound_fts(inbound_fts, rowid, {INBOUND_COLUMNS}) VALUES ('delete', old.id, "
+                          f"{INBOUND_OLD}); INSERT INTO inbound_fts(rowid, {INBOUND_COLUMNS}) VALUES (new.id, "
+                          f"{INBOUND_NEW}); END",
+})
 PG_TRIGRAM = {
     "ix_members_name_trgm": "members USING gin (lower(first_name || ' ' || last_name) gin_trgm_ops)",
     "ix_members_email_trgm": "members USING gin (email gin_trgm_ops)",
     "ix_members_number_trgm": "members USING gin (lower(membership_number) gin_trgm_ops)",
+    # One expression over what the inbox search reads, newline-separated (a search has no newline).
+    "ix_inbound_messages_text_trgm": "inbound_messages USING gin (lower(coalesce(from_address, '') || E'\\n' || "
+                                     "from_name || E'\\n' || visible_text || E'\\n' || full_text) gin_trgm_ops)",
 }
 
 
@@ -52,6 +69,9 @@ def create_member_search() -> None:
         op.execute("DELETE FROM members_fts")
         op.execute("INSERT INTO members_fts(rowid, name, email, number) SELECT id, first_name || ' ' || last_name, "
                    "coalesce(email, ''), coalesce(membership_number, '') FROM members")
+        op.execute("CREATE VIRTUAL TABLE IF NOT EXISTS inbound_fts USING fts5(full_text, visible_text, from_name, "
+                   "from_address, content='inbound_messages', content_rowid='id', tokenize='trigram')")
+        op.execute("INSERT INTO inbound_fts(inbound_fts) VALUES ('rebuild')")
         for name, body in FTS_TRIGGERS.items():
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
             op.execute(f"CREATE TRIGGER {name} {body}")
@@ -67,6 +87,7 @@ def drop_member_search() -> None:
         for name in FTS_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
         op.execute("DROP TABLE IF EXISTS members_fts")
+        op.execute("DROP TABLE IF EXISTS inbound_fts")
     elif conn.dialect.name == "postgresql":
         for name in PG_TRIGRAM:
             op.execute(f"DROP INDEX IF EXISTS {name}")
