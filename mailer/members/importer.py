@@ -3,6 +3,7 @@ apply it in one transaction. Bad rows are reported with their line and never sto
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -275,10 +276,14 @@ def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None) -> None:
     chunk = 5_000
     for start_at in range(0, len(result.new), chunk):
         part = result.new[start_at:start_at + chunk]
-        ids = session.scalars(insert(Member).returning(Member.id, sort_by_parameter_order=True),
-                              [columns(c.values) | {"to_welcome": True, "created_at": now, "updated_at": now}
-                               for c in part]).all()
-        for change, member_id in zip(part, ids):
+        # Each row's new id is found by its public id (unique, made here): RETURNING in the rows'
+        # own order would make SQLite insert them one statement at a time.
+        public_ids = [secrets.token_hex(16) for _ in part]
+        ids = dict(session.execute(insert(Member).returning(Member.public_id, Member.id),
+                                   [columns(c.values) | {"to_welcome": True, "created_at": now, "updated_at": now,
+                                                         "public_id": public_id}
+                                    for c, public_id in zip(part, public_ids)]).all())
+        for change, member_id in zip(part, (ids[p] for p in public_ids)):
             change.member = HeldMember(member_id, change.values)
             log(member_id, {k: [None, audit.plain(v)] for k, v in change.values.items() if v not in (None, "")})
     for start_at in range(0, len(result.updated), chunk):

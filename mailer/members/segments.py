@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ColumnElement, and_, case, distinct, exists, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, exists, false, func, not_, or_, select, true
 
 from mailer.auth import scope_members
 from mailer.db import session
@@ -142,11 +142,18 @@ def recipients(definition: dict, stream: Stream, officer: Officer | None):
 
 def count(definition: dict, stream: Stream, officer: Officer) -> dict:
     """How many members match, and how many distinct addresses would receive the campaign: one
-    pass over the members."""
-    reached = case((reachable(stream), Member.email))
-    matched, addresses = session.execute(members(definition, officer).with_only_columns(
-        func.count(Member.id), func.count(distinct(reached)))).one()
-    return {"members": matched, "recipients": addresses}
+    pass over the members, grouped by address (a hash, not a sort), suppressions joined once."""
+    consent = Member.bulletins_consent.is_(True) if stream is Stream.BULLETINS else Member.notices_consent.is_(True)
+    suppressed = select(Suppression.email).where(Suppression.stream.in_(["all", stream.value])).distinct().subquery()
+    reachable_here = and_(Member.email.is_not(None), Member.email != "", Member.email_health != EmailHealth.ON_HOLD,
+                          Member.status != MemberStatus.RESIGNED, consent, suppressed.c.email.is_(None))
+    by_address = members(definition, officer).outerjoin(suppressed, suppressed.c.email == Member.email) \
+        .with_only_columns(func.count(Member.id).label("n"),
+                           func.max(case((reachable_here, 1), else_=0)).label("reached")) \
+        .group_by(Member.email).subquery()
+    matched, addresses = session.execute(select(func.coalesce(func.sum(by_address.c.n), 0),
+                                                func.coalesce(func.sum(by_address.c.reached), 0))).one()
+    return {"members": int(matched), "recipients": int(addresses)}
 
 
 def describe(definition: dict, branch_names: dict[int, str] | None = None) -> str:
