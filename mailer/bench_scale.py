@@ -444,7 +444,7 @@ def time_send_start(target: Target) -> dict:
 
 
 def run(sizes: Sizes, sqlite_path: Path, database_url: str | None, repeat: int, stack: ExitStack,
-        workdir: Path, only: Iterable[str] | None = None) -> dict:
+        workdir: Path, only: Iterable[str] | None = None, runs: int = 1) -> dict:
     from mailer.up import start_embedded_redis
 
     redis_url = os.environ.get("MAILER_BENCH_REDIS_URL") or start_embedded_redis(stack, workdir)
@@ -454,35 +454,45 @@ def run(sizes: Sizes, sqlite_path: Path, database_url: str | None, repeat: int, 
     chosen = pages(targets[0].info)
     if only:
         chosen = {k: v for k, v in chosen.items() if k in set(only)}
-    times = {t.name: {p: [] for p in chosen} for t in targets}
     queries = {t.name: {} for t in targets}
     status = {t.name: {} for t in targets}
     for target in targets:  # warm-up: every page once
         for page, (method, _url, form) in chosen.items():
             url = pages(target.info)[page][1]
             _ms, queries[target.name][page], status[target.name][page] = target.request(method, url, form)
-    _say(f"Warmed up; timing {len(chosen)} pages x {repeat} on {', '.join(t.name for t in targets)} ...")
-    for _round in range(repeat):
-        for page, (method, _url, form) in chosen.items():
-            for target in targets:
-                url = pages(target.info)[page][1]
-                ms, n, code = target.request(method, url, form)
-                times[target.name][page].append(ms)
-                queries[target.name][page] = max(queries[target.name][page], n)
-                status[target.name][page] = code
+    per_run = []
+    for run_no in range(runs):
+        _say(f"Run {run_no + 1} of {runs}: {len(chosen)} pages x {repeat} on {', '.join(t.name for t in targets)} ...")
+        times = {t.name: {p: [] for p in chosen} for t in targets}
+        for _round in range(repeat):
+            for page, (method, _url, form) in chosen.items():
+                for target in targets:
+                    url = pages(target.info)[page][1]
+                    ms, n, code = target.request(method, url, form)
+                    times[target.name][page].append(ms)
+                    queries[target.name][page] = max(queries[target.name][page], n)
+                    status[target.name][page] = code
+        per_run.append({"load_average": [round(x, 2) for x in os.getloadavg()],
+                        "databases": {name: {page: {"p50_ms": round(statistics.median(v), 1),
+                                                    "p95_ms": round(_percentile(v, 0.95), 1)}
+                                             for page, v in by_page.items()} for name, by_page in times.items()}})
     load = [round(x, 2) for x in os.getloadavg()]
     starts = {t.name: time_send_start(t) for t in targets} if not only or "send_start" in only else {}
-    result = {"sizes": sizes.as_dict(), "repeat": repeat, "load_average": load,
+    result = {"sizes": sizes.as_dict(), "repeat": repeat, "runs": runs, "load_average": load,
               "seed_seconds": {t.name: round(t.seed_seconds, 1) for t in targets}, "send_start": starts,
               "databases": {}}
-    for target in targets:
+    for target in targets:  # the median over the runs of each run's p50 and p95
         per = {}
-        for page, values in times[target.name].items():
-            per[page] = {"p50_ms": round(statistics.median(values), 1), "p95_ms": round(_percentile(values, 0.95), 1),
+        for page in chosen:
+            figures = [r["databases"][target.name][page] for r in per_run]
+            per[page] = {"p50_ms": round(statistics.median(f["p50_ms"] for f in figures), 1),
+                         "p95_ms": round(statistics.median(f["p95_ms"] for f in figures), 1),
                          "queries": queries[target.name][page], "status": status[target.name][page]}
         result["databases"][target.name] = per
     result["slowest_p95"] = {name: max(((p, v["p95_ms"]) for p, v in per.items()), key=lambda x: x[1])
                              for name, per in result["databases"].items()}
+    if runs > 1:
+        result["per_run"] = per_run
     return result
 
 
@@ -513,6 +523,8 @@ def command_options(f: Callable) -> Callable:
         click.option("--meetings", type=click.IntRange(1), default=600, show_default=True),
         click.option("--repeat", type=click.IntRange(1), default=20, show_default=True,
                      help="Timed requests per page and database, after one warm-up."),
+        click.option("--runs", type=click.IntRange(1), default=1, show_default=True,
+                     help="Time every page this many times over (same data); figures are the medians of the runs."),
         click.option("--database-url", help="An empty PostgreSQL database, timed beside the scratch SQLite file."),
         click.option("--page", "only", multiple=True, help="Time only this page (repeatable)."),
         click.option("--keep", is_flag=True, help="Keep the scratch folder (the SQLite file) and print where."),
@@ -524,7 +536,7 @@ def command_options(f: Callable) -> Callable:
 
 
 def main(members: int, deliveries: int, campaigns: int, inbound: int, longest_thread: int, audit: int, meetings: int,
-         repeat: int, database_url: str | None, only: tuple[str, ...], keep: bool, as_json: bool) -> None:
+         repeat: int, runs: int, database_url: str | None, only: tuple[str, ...], keep: bool, as_json: bool) -> None:
     import shutil
     import tempfile
 
@@ -532,7 +544,7 @@ def main(members: int, deliveries: int, campaigns: int, inbound: int, longest_th
     workdir = Path(tempfile.mkdtemp(prefix="mailer-bench-scale-"))
     try:
         with ExitStack() as stack:
-            result = run(sizes, workdir / "scale.sqlite", database_url, repeat, stack, workdir, only)
+            result = run(sizes, workdir / "scale.sqlite", database_url, repeat, stack, workdir, only, runs)
     finally:
         if keep:
             _say(f"Scratch folder kept: {workdir}")
