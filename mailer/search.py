@@ -71,9 +71,15 @@ def member_condition(member, q: str) -> ColumnElement:
         return member.id.in_(select(fts.c.rowid).where(literal_column(MEMBERS_FTS).op("MATCH")(_phrase(q))))
     pattern = contains(needle)
     # Emails are stored lower-case (mailer.members.fields.clean_email), so no lower() on them.
-    return or_(func.lower(full_name(member)).like(pattern, escape="\\"),
-               member.email.like(pattern, escape="\\"),
-               func.lower(member.membership_number).like(pattern, escape="\\"))
+    condition = or_(func.lower(full_name(member)).like(pattern, escape="\\"),
+                    member.email.like(pattern, escape="\\"),
+                    func.lower(member.membership_number).like(pattern, escape="\\"))
+    if _dialect() == "postgresql" and len(q) >= MIN_INDEXED:
+        # The matches first, from the trigram indexes: left to itself the planner walks the name
+        # index for the page's order and tests the LIKEs on most of the table (200 ms for "okonkwo").
+        matches = select(member.id).where(condition).cte("member_matches").prefix_with("MATERIALIZED")
+        return member.id.in_(select(matches.c.id))
+    return condition
 
 
 def inbound_condition(message, q: str) -> ColumnElement | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ColumnElement, and_, case, exists, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, distinct, exists, false, func, not_, or_, select, true
 
 from mailer.auth import scope_members
 from mailer.db import session
@@ -142,7 +142,13 @@ def recipients(definition: dict, stream: Stream, officer: Officer | None):
 
 def count(definition: dict, stream: Stream, officer: Officer) -> dict:
     """How many members match, and how many distinct addresses would receive the campaign: one
-    pass over the members, grouped by address (a hash, not a sort), suppressions joined once."""
+    pass over the members. PostgreSQL groups by address (a hash) with the suppressions joined
+    once; SQLite counts distinct reachable addresses, a suppression looked up per member."""
+    if session.get_bind().dialect.name != "postgresql":
+        reached = case((reachable(stream), Member.email))
+        matched, addresses = session.execute(members(definition, officer).with_only_columns(
+            func.count(Member.id), func.count(distinct(reached)))).one()
+        return {"members": matched, "recipients": addresses}
     consent = Member.bulletins_consent.is_(True) if stream is Stream.BULLETINS else Member.notices_consent.is_(True)
     suppressed = select(Suppression.email).where(Suppression.stream.in_(["all", stream.value])).distinct().subquery()
     reachable_here = and_(Member.email.is_not(None), Member.email != "", Member.email_health != EmailHealth.ON_HOLD,
