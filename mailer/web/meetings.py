@@ -173,7 +173,7 @@ def detail(meeting_id: int):
                            check=rules.check_notice(meeting) if live else None,
                            notice_days=rules.notice_days(meeting), needs_update=service.needs_update_notice(meeting),
                            notices=_notices(meeting), postal=service.postal_list(meeting),
-                           feed_url=feeds.feed_url(meeting.branch), register=service.register(meeting))
+                           feed_url=feeds.feed_url(meeting.branch), register=service.register_summary(meeting))
 
 
 @bp.route("/<int:meeting_id>/edit", methods=["GET", "POST"])
