@@ -142,7 +142,7 @@ def _fits(column: ColumnElement, value) -> bool:
     except (AttributeError, NotImplementedError):
         return True
     if issubclass(kind, Enum):
-        return isinstance(value, str)
+        return isinstance(value, str) and value in {m.value for m in kind}
     if kind is datetime:
         return isinstance(value, datetime)
     if kind is date:

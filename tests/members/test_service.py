@@ -168,6 +168,14 @@ def test_a_cursor_that_cannot_be_read_gives_the_first_page(clp, people, cursor):
         assert numbers(page) == first and page.first
 
 
+def test_a_cursor_naming_no_status_gives_the_first_page(clp, people):
+    from mailer.pagination import Cursor, encode
+
+    first = numbers(service.search(clp, MemberQuery(sort="status")))
+    page = service.search(clp, MemberQuery(sort="status", cursor=Cursor.from_args({"after": encode(["bogus", "X", 1])})))
+    assert numbers(page) == first and page.first
+
+
 def decode(text):
     from mailer.pagination import decode as decode_cursor
 
