@@ -14,6 +14,11 @@ from mailer.models import AuditEvent, Officer
 SYSTEM = "system"
 
 
+def actor(officer: Officer | None) -> tuple[int | None, str]:
+    """(officer id, actor text) as an audit event records who acted."""
+    return _actor(officer)
+
+
 def _actor(officer: Officer | None) -> tuple[int | None, str]:
     if officer is None and has_request_context() and current_user.is_authenticated:
         officer = current_user._get_current_object()

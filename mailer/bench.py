@@ -39,6 +39,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from mailer.bench_scale import command_options as scale_options
 from mailer.up import start_embedded_redis
 
 bench_cli = AppGroup("bench", help="Benchmarks on scratch data (never the app's own database).")
@@ -769,3 +770,14 @@ def bench_ingest(messages: int, as_json: bool) -> None:
         click.echo(f"{messages} messages: {result['ingest_msgs_per_s']}/s stored and processed; "
                    f"bare email.message_from_bytes {result['bare_parse_msgs_per_s']}/s")
     click.echo(json.dumps(result))
+
+
+
+@bench_cli.command("scale", with_appcontext=False)
+@scale_options  # defined with the benchmark; that module imports nothing heavy until it runs
+def bench_scale(**kwargs) -> None:
+    """Every page an officer uses, timed at 100,000 members and a million deliveries, on a scratch
+    SQLite file and (with --database-url) an empty PostgreSQL database, interleaved."""
+    from mailer import bench_scale as scale
+
+    scale.main(**kwargs)

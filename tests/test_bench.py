@@ -43,3 +43,25 @@ def test_bench_ingest_stores_and_processes_every_message(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"ingest_msgs_per_s", "bare_parse_msgs_per_s", "ratio_to_bare_parse"} <= result.keys()
     assert (result["messages"], result["processed"], result["failed"]) == (40, 40, 0)
+
+
+def test_bench_scale_times_every_page_on_seeded_data(tmp_path):
+    """`mailer bench scale` at a tiny size: it seeds, signs in, and every page answers 200 with its
+    query count; the last line is the JSON the README quotes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "MAIL_"))}
+    env.update(MAILER_INSTANCE_PATH=str(tmp_path / "instance"), PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "mailer", "bench", "scale", "--members", "600", "--deliveries", "1500",
+                           "--campaigns", "3", "--inbound", "400", "--longest-thread", "120", "--audit", "300",
+                           "--meetings", "30", "--repeat", "2", "--json"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["sizes"]["members"] == 600 and result["sizes"]["deliveries"] == 1500
+    assert len(result["load_average"]) == 3
+    pages = result["databases"]["sqlite"]
+    assert {"members_first", "members_deep", "members_last", "member_search_email", "segment_count",
+            "campaign_list", "campaign_page", "inbox_search_no_match", "long_thread", "meetings_list"} <= pages.keys()
+    for name, figures in pages.items():
+        assert figures["status"] == 200, name
+        assert 0 < figures["p50_ms"] <= figures["p95_ms"], name
+        assert figures["queries"] >= 1, name

@@ -23,13 +23,15 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from rq import Retry
-from sqlalchemy import Select, exists, false, func, or_, select, true
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy import Select, and_, exists, false, func, or_, select, true
+from sqlalchemy.orm import aliased, defer, joinedload, selectinload
 
 from mailer import audit, queue
 from mailer.db import session, utcnow
 from mailer.inbound import store
 from mailer.members.service import Page, _contains
+from mailer.pagination import Cursor, Key, KeysetPage, paginate
+from mailer.search import inbound_condition
 from mailer.models import (BounceEvent, Branch, Campaign, Delivery, EmailHealth, InboundAttachment, InboundKind,
                            InboundMessage, InboundStatus, Member, Officer, OutgoingReply, Thread, ThreadNote,
                            ThreadRead, ThreadStatus)
@@ -141,9 +143,13 @@ def _search(q: str):
         # lower() on both sides ignores case; the text as typed too (SQLite folds ASCII only).
         return or_(func.lower(column).like(_contains(q.lower()), escape="\\"), column.like(_contains(q), escape="\\"))
 
-    in_messages = exists().where(InboundMessage.thread_id == Thread.id,
-                                 or_(like(InboundMessage.full_text), like(InboundMessage.visible_text),
-                                     like(InboundMessage.from_name), like(InboundMessage.from_address)))
+    indexed = inbound_condition(InboundMessage, q)  # FTS5 / pg_trgm (mailer.search), or None: scan
+    if indexed is not None:
+        in_messages = Thread.id.in_(select(InboundMessage.thread_id).where(indexed))
+    else:
+        in_messages = exists().where(InboundMessage.thread_id == Thread.id,
+                                     or_(like(InboundMessage.full_text), like(InboundMessage.visible_text),
+                                         like(InboundMessage.from_name), like(InboundMessage.from_address)))
     in_member = exists().where(Member.id == Thread.member_id, like(Member.first_name + " " + Member.last_name))
     return or_(like(Thread.subject), like(Thread.correspondent), in_messages, in_member)
 
@@ -181,7 +187,7 @@ def list_threads(officer: Officer, tq: ThreadQuery, per_page: int = 50) -> Page:
     stats = session.execute(select(InboundMessage.thread_id, func.count(), func.max(InboundMessage.id)).where(
         InboundMessage.thread_id.in_(ids)).group_by(InboundMessage.thread_id)).all() if ids else []
     counts = {thread_id: n for thread_id, n, _ in stats}
-    newest = {m.thread_id: m for m in session.scalars(select(InboundMessage).where(
+    newest = {m.thread_id: m for m in session.scalars(select(InboundMessage).options(defer(InboundMessage.raw)).where(
         InboundMessage.id.in_([newest_id for _, _, newest_id in stats])))} if stats else {}
     items = []
     for thread, is_unread in rows:
@@ -249,25 +255,24 @@ class Entry:
     depth: int = 0
 
 
-def messages_of(thread: Thread) -> list[Entry]:
-    """The thread's inbound messages and officers' replies, oldest first, each with its depth in
-    the conversation (from parent_id; an answer to one of our replies sits under that reply)."""
-    inbound = session.scalars(select(InboundMessage).where(InboundMessage.thread_id == thread.id)
-                              .options(joinedload(InboundMessage.attachments), joinedload(InboundMessage.member))
-                              .order_by(InboundMessage.received_at, InboundMessage.id)).unique().all()
-    replies = session.scalars(select(OutgoingReply).where(OutgoingReply.thread_id == thread.id)
-                              .options(joinedload(OutgoingReply.officer))
-                              .order_by(OutgoingReply.created_at, OutgoingReply.id)).all()
-    by_id = {m.id: m for m in inbound}
+THREAD_PAGE = 50  # messages of a long thread shown at once
+
+
+def _depths(thread: Thread, replies: list[OutgoingReply]) -> tuple[dict, dict]:
+    """Each message's and reply's depth in the conversation (from parent_id; an answer to one of
+    our replies sits under that reply), from the ids of the whole thread, however long."""
+    links = session.execute(select(InboundMessage.id, InboundMessage.parent_id, InboundMessage.in_reply_to)
+                            .where(InboundMessage.thread_id == thread.id)).all()
+    ids = {mid for mid, _p, _r in links}
     reply_by_mid = {r.message_id: r for r in replies}
     parent_of: dict[tuple[str, int], tuple[str, int] | None] = {}
-    for m in inbound:
-        if m.in_reply_to in reply_by_mid:
-            parent_of[("message", m.id)] = ("reply", reply_by_mid[m.in_reply_to].id)
+    for mid, parent_id, in_reply_to in links:
+        if in_reply_to in reply_by_mid:
+            parent_of[("message", mid)] = ("reply", reply_by_mid[in_reply_to].id)
         else:
-            parent_of[("message", m.id)] = ("message", m.parent_id) if m.parent_id in by_id else None
+            parent_of[("message", mid)] = ("message", parent_id) if parent_id in ids else None
     for r in replies:
-        parent_of[("reply", r.id)] = ("message", r.in_reply_to_id) if r.in_reply_to_id in by_id else None
+        parent_of[("reply", r.id)] = ("message", r.in_reply_to_id) if r.in_reply_to_id in ids else None
 
     def depth(key, seen=()) -> int:
         parent = parent_of.get(key)
@@ -275,16 +280,46 @@ def messages_of(thread: Thread) -> list[Entry]:
             return 0
         return 1 + depth(parent, (*seen, key))
 
-    entries = [Entry("message", m, m.received_at, depth(("message", m.id))) for m in inbound]
-    entries += [Entry("reply", r, r.created_at, depth(("reply", r.id))) for r in replies]
-    return sorted(entries, key=lambda e: (e.at, e.kind != "message"))
+    return ({mid: depth(("message", mid)) for mid in ids}, {r.id: depth(("reply", r.id)) for r in replies})
 
 
-def timeline(thread: Thread) -> list[Entry]:
-    """Messages, replies and internal notes, oldest first."""
-    notes = session.scalars(select(ThreadNote).where(ThreadNote.thread_id == thread.id)
-                            .options(joinedload(ThreadNote.officer)).order_by(ThreadNote.at, ThreadNote.id)).all()
-    return sorted([*messages_of(thread), *(Entry("note", n, n.at) for n in notes)], key=lambda e: e.at)
+def timeline(thread: Thread, cursor: Cursor | None = None, per_page: int = THREAD_PAGE) -> tuple[list[Entry], KeysetPage]:
+    """One page of the thread: its inbound messages (oldest first; the newest page unless
+    `cursor` says otherwise), with the officers' replies and notes from the same stretch of time.
+    Raw messages stay in the database: a page never loads them."""
+    if cursor is None or not (cursor.after or cursor.before or cursor.start):
+        cursor = Cursor(last=True)  # a thread opens at its newest messages
+    page = paginate(select(InboundMessage).where(InboundMessage.thread_id == thread.id)
+                    .options(defer(InboundMessage.raw), selectinload(InboundMessage.attachments).defer(
+                        InboundAttachment.data), selectinload(InboundMessage.member)),
+                    [Key(InboundMessage.received_at), Key(InboundMessage.id)], cursor, per_page, count=True)
+    inbound = page.items
+    # The stretch of time the page covers: from its first message (everything before, on the
+    # first page) up to the next page's first message (everything after, on the last).
+    start = inbound[0].received_at if inbound and not page.first else None
+    end = None
+    if inbound and not page.at_end:
+        last = inbound[-1]
+        end = session.scalar(select(InboundMessage.received_at).where(
+            InboundMessage.thread_id == thread.id,
+            or_(InboundMessage.received_at > last.received_at,
+                and_(InboundMessage.received_at == last.received_at, InboundMessage.id > last.id)))
+            .order_by(InboundMessage.received_at, InboundMessage.id).limit(1))
+
+    def within(column):
+        return and_(true() if start is None else column >= start, true() if end is None else column < end)
+
+    all_replies = session.scalars(select(OutgoingReply).where(OutgoingReply.thread_id == thread.id)
+                                  .options(selectinload(OutgoingReply.officer))
+                                  .order_by(OutgoingReply.created_at, OutgoingReply.id)).all()
+    message_depth, reply_depth = _depths(thread, all_replies)
+    replies = [r for r in all_replies if (start is None or r.created_at >= start) and (end is None or r.created_at < end)]
+    notes = session.scalars(select(ThreadNote).where(ThreadNote.thread_id == thread.id, within(ThreadNote.at))
+                            .options(selectinload(ThreadNote.officer)).order_by(ThreadNote.at, ThreadNote.id)).all()
+    entries = [Entry("message", m, m.received_at, message_depth.get(m.id, 0)) for m in inbound]
+    entries += [Entry("reply", r, r.created_at, reply_depth.get(r.id, 0)) for r in replies]
+    entries = sorted(entries, key=lambda e: (e.at, e.kind != "message"))
+    return sorted([*entries, *(Entry("note", n, n.at) for n in notes)], key=lambda e: e.at), page
 
 
 def last_inbound(thread: Thread) -> InboundMessage | None:
@@ -588,12 +623,14 @@ def reports_to_confirm(officer: Officer, limit: int = 100) -> list[InboundMessag
         .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc()).limit(limit)))
 
 
-def on_hold(officer: Officer) -> list[Member]:
-    """Members whose address is on hold after bounces: to correct in the membership system."""
+def on_hold(officer: Officer, limit: int = 100) -> KeysetPage:
+    """Members whose address is on hold after bounces, to correct in the membership system: the
+    first `limit` by name (with their branches, loaded alongside) and how many there are."""
     from mailer.auth import scope_members
 
-    return session.scalars(scope_members(select(Member).where(Member.email_health == EmailHealth.ON_HOLD)
-                                         .order_by(Member.last_name, Member.first_name), officer)).all()
+    stmt = scope_members(select(Member).where(Member.email_health == EmailHealth.ON_HOLD), officer) \
+        .options(selectinload(Member.branch))
+    return paginate(stmt, [Key(Member.last_name), Key(Member.first_name), Key(Member.id)], Cursor(), limit)
 
 
 def auto_replies(officer: Officer, page: int = 1, per_page: int = 50) -> Page:

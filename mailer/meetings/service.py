@@ -13,7 +13,7 @@ from datetime import timedelta
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 
 from mailer import audit, queue
 from mailer.compose import starters
@@ -192,7 +192,7 @@ def entitled_query(meeting: Meeting):
 
 def postal_list(meeting: Meeting) -> list[Member]:
     """Entitled members with no working email for notices: no address, on hold, objected, suppressed."""
-    suppressed = select(Suppression.id).where(Suppression.email == func.lower(Member.email),
+    suppressed = select(Suppression.id).where(Suppression.email == Member.email,  # both stored lower-case
                                               Suppression.stream == "all").exists()
     stmt = entitled_query(meeting).where(or_(Member.email.is_(None), Member.email == "",
                                              Member.email_health == EmailHealth.ON_HOLD,
@@ -505,6 +505,33 @@ def register(meeting: Meeting) -> Register:
     declined = sum(1 for r in out if r.response is Response.NOT_ATTENDING)
     quorum = meeting.quorum if meeting.quorum is not None else current_app.config["QUORUM"]
     return Register(out, len(out) - apologies - declined, apologies, sum(1 for r in out if r.present), quorum)
+
+
+@dataclass
+class RegisterSummary:
+    """The register's counts, counted in SQL (an AGM's register is every member)."""
+
+    entitled: int
+    expected: int
+    apologies: int
+    present: int
+    quorum: int
+
+
+def register_summary(meeting: Meeting) -> RegisterSummary:
+    """What register() counts, without loading a row per entitled member."""
+    entitled = entitled_query(meeting).with_only_columns(Member.id).subquery()
+    apology = and_(Attendance.response == Response.APOLOGIES, Attendance.proposed.is_(False))
+    row = session.execute(
+        select(func.count(entitled.c.id),
+               func.coalesce(func.sum(case((apology, 1), else_=0)), 0),
+               func.coalesce(func.sum(case((Attendance.response == Response.NOT_ATTENDING, 1), else_=0)), 0),
+               func.coalesce(func.sum(case((Attendance.present.is_(True), 1), else_=0)), 0))
+        .select_from(entitled)
+        .outerjoin(Attendance, and_(Attendance.member_id == entitled.c.id, Attendance.meeting_id == meeting.id))).one()
+    total, apologies, declined, present = (int(v) for v in row)
+    quorum = meeting.quorum if meeting.quorum is not None else current_app.config["QUORUM"]
+    return RegisterSummary(total, total - apologies - declined, apologies, present, quorum)
 
 
 def mark_present(officer: Officer, meeting: Meeting, member_ids: set[int]) -> None:

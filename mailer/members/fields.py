@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -39,11 +40,36 @@ def clean_text(value: str | None, limit: int) -> str | None:
     return value or None
 
 
+# A plain ASCII address: dot-atom local part (RFC 5322 atext) and letters-digits-hyphens domain
+# labels. Only its domain needs email-validator's judgement (special-use names, label rules,
+# length), and a membership export has few domains: see clean_email.
+_PLAIN_ADDRESS = re.compile(r"^([A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
+                            r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9-]+)$")
+
+
+@lru_cache(maxsize=4096)
+def _checked_domain(domain: str) -> str | None:
+    """The normalised domain as email-validator gives it, or None when it refuses the domain
+    (judged on a stand-in local part: the domain's rules do not depend on it)."""
+    try:
+        return validate_email(f"a@{domain}", check_deliverability=False).domain
+    except EmailNotValidError:
+        return None
+
+
 def clean_email(value: str | None) -> str | None:
-    """A syntactically valid address, lower-cased; None when blank."""
+    """A syntactically valid address, lower-cased; None when blank. The rules are email-validator's;
+    for a plain ASCII address only the domain is handed to it (once per domain), which is what
+    makes a 100,000-row import fast; anything else goes to it whole."""
     value = (value or "").strip()
     if not value:
         return None
+    plain = _PLAIN_ADDRESS.match(value)
+    if plain and len(plain.group(1)) <= 64 and len(value) <= 254:
+        domain = _checked_domain(plain.group(2).lower())
+        if domain is not None:
+            return f"{plain.group(1)}@{domain}".lower()
+        raise FieldError(f"invalid email address {value!r}")
     try:
         return validate_email(value, check_deliverability=False).normalized.lower()
     except EmailNotValidError:

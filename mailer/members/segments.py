@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, case, distinct, exists, false, func, not_, or_, select, true
 
 from mailer.auth import scope_members
 from mailer.db import session
@@ -71,8 +71,9 @@ def _tagged(names: list[str]) -> ColumnElement:
 
 
 def _officer(roles: list[str]) -> ColumnElement:
-    # Officers and members are separate records; an officer is a member with the same address.
-    return func.lower(Member.email).in_(select(func.lower(Officer.email)).where(
+    # Officers and members are separate records; an officer is a member with the same address
+    # (both stored lower-case).
+    return Member.email.in_(select(Officer.email).where(
         Officer.role.in_([Role(r) for r in roles]), Officer.active.is_(True)))
 
 
@@ -124,24 +125,41 @@ def reachable(stream: Stream) -> ColumnElement:
     """Members that may be emailed on `stream`: an address in good health, consent for the stream,
     and no suppression of the address. Suppressions win over everything."""
     consent = Member.bulletins_consent.is_(True) if stream is Stream.BULLETINS else Member.notices_consent.is_(True)
-    suppressed = exists(select(Suppression.id).where(Suppression.email == func.lower(Member.email),
+    # Addresses are stored lower-case (members, and suppressions), so they compare as they are.
+    suppressed = exists(select(Suppression.id).where(Suppression.email == Member.email,
                                                      Suppression.stream.in_(["all", stream.value])))
     return and_(Member.email.is_not(None), Member.email != "", Member.email_health != EmailHealth.ON_HOLD,
                 Member.status != MemberStatus.RESIGNED, consent, not_(suppressed))
 
 
 def recipients(definition: dict, stream: Stream, officer: Officer | None):
-    """SELECT (member id, address): one row per distinct address, the lowest member id for a shared one."""
-    stmt = select(func.min(Member.id).label("member_id"), func.lower(Member.email).label("email")) \
-        .where(condition(clean(definition)), reachable(stream)).group_by(func.lower(Member.email))
+    """SELECT (member id, address): one row per distinct address, the lowest member id for a shared one.
+    Addresses are stored lower-case, so grouping on the column (and its index) is grouping by address."""
+    stmt = select(func.min(Member.id).label("member_id"), Member.email.label("email")) \
+        .where(condition(clean(definition)), reachable(stream)).group_by(Member.email)
     return scope_members(stmt, officer) if officer is not None else stmt
 
 
 def count(definition: dict, stream: Stream, officer: Officer) -> dict:
-    """How many members match, and how many distinct addresses would receive the campaign."""
-    matched = session.scalar(select(func.count()).select_from(members(definition, officer).subquery()))
-    reached = session.scalar(select(func.count()).select_from(recipients(definition, stream, officer).subquery()))
-    return {"members": matched, "recipients": reached}
+    """How many members match, and how many distinct addresses would receive the campaign: one
+    pass over the members. PostgreSQL groups by address (a hash) with the suppressions joined
+    once; SQLite counts distinct reachable addresses, a suppression looked up per member."""
+    if session.get_bind().dialect.name != "postgresql":
+        reached = case((reachable(stream), Member.email))
+        matched, addresses = session.execute(members(definition, officer).with_only_columns(
+            func.count(Member.id), func.count(distinct(reached)))).one()
+        return {"members": matched, "recipients": addresses}
+    consent = Member.bulletins_consent.is_(True) if stream is Stream.BULLETINS else Member.notices_consent.is_(True)
+    suppressed = select(Suppression.email).where(Suppression.stream.in_(["all", stream.value])).distinct().subquery()
+    reachable_here = and_(Member.email.is_not(None), Member.email != "", Member.email_health != EmailHealth.ON_HOLD,
+                          Member.status != MemberStatus.RESIGNED, consent, suppressed.c.email.is_(None))
+    by_address = members(definition, officer).outerjoin(suppressed, suppressed.c.email == Member.email) \
+        .with_only_columns(func.count(Member.id).label("n"),
+                           func.max(case((reachable_here, 1), else_=0)).label("reached")) \
+        .group_by(Member.email).subquery()
+    matched, addresses = session.execute(select(func.coalesce(func.sum(by_address.c.n), 0),
+                                                func.coalesce(func.sum(by_address.c.reached), 0))).one()
+    return {"members": int(matched), "recipients": int(addresses)}
 
 
 def describe(definition: dict, branch_names: dict[int, str] | None = None) -> str:

@@ -7,7 +7,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import defer, joinedload
 
 from mailer import audit
@@ -16,11 +16,14 @@ from mailer.db import session
 from mailer.members import consent
 from mailer.members.fields import FieldError, clean_bool, clean_date, clean_email, clean_postcode, clean_status, clean_text
 from mailer.models import AuditEvent, Branch, EmailHealth, ImportRun, Member, MemberStatus, MemberTag, Officer, Tag
+from mailer.pagination import Cursor, Key, KeysetPage, paginate
+from mailer.search import contains, member_condition
 
 # Fields an officer may set on a member, in the order forms and exports show them.
 EDITABLE = ("membership_number", "first_name", "last_name", "email", "phone", "postcode", "ward",
             "polling_district", "branch", "status", "joined_on", "notices_consent", "bulletins_consent")
 
+# Each order ends with the id, so it is total and pages by keyset (mailer.pagination).
 SORTS = {
     "name": (Member.last_name, Member.first_name, Member.id),
     "number": (Member.membership_number, Member.id),
@@ -29,6 +32,7 @@ SORTS = {
     "branch": (Branch.name, Member.last_name, Member.id),
     "updated": (Member.updated_at, Member.id),
 }
+NULLABLE_SORT_COLUMNS = {"branch": {0}}  # members without a branch: an outer join gives NULL
 
 
 class MemberError(ValueError):
@@ -51,7 +55,7 @@ class MemberQuery:
     to_welcome: bool = False
     sort: str = "name"
     descending: bool = False
-    page: int = 1
+    cursor: Cursor = field(default_factory=Cursor)
 
 
 @dataclass
@@ -66,18 +70,14 @@ class Page:
         self.pages = max(1, math.ceil(self.total / self.per_page))
 
 
-def _contains(text: str) -> str:
-    """A LIKE pattern finding `text` literally ("_" and "%" typed in an email are not wildcards)."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+_contains = contains  # kept under its old name: other services import it from here
 
 
 def _filtered(officer: Officer, mq: MemberQuery) -> Select:
     stmt = scope_members(select(Member).outerjoin(Member.branch), officer)
     q = " ".join(mq.q.split())
-    if q:
-        columns = (Member.first_name + " " + Member.last_name, Member.email, Member.membership_number)
-        # lower() on both sides ignores case, beyond ASCII too (mailer.db gives SQLite a Unicode lower()).
-        stmt = stmt.where(or_(*(func.lower(c).like(_contains(q.lower()), escape="\\") for c in columns)))
+    if q:  # name, email or membership number containing q, ignoring case, from an index (mailer.search)
+        stmt = stmt.where(member_condition(Member, q))
     if mq.branch_id:
         stmt = stmt.where(Member.branch_id == mq.branch_id)
     if mq.ward:
@@ -91,16 +91,16 @@ def _filtered(officer: Officer, mq: MemberQuery) -> Select:
     return stmt
 
 
-def search(officer: Officer, mq: MemberQuery, per_page: int = 50) -> Page:
-    """One page of the members `officer` may see that match `mq`."""
-    stmt = _filtered(officer, mq)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    columns = SORTS.get(mq.sort, SORTS["name"])
-    order = [c.desc() for c in columns] if mq.descending else list(columns)
-    page = max(1, mq.page)
-    rows = session.scalars(stmt.options(joinedload(Member.branch)).order_by(*order)
-                           .limit(per_page).offset((page - 1) * per_page)).all()
-    return Page(list(rows), total, page, per_page)
+def sort_keys(sort: str, descending: bool = False) -> list[Key]:
+    sort = sort if sort in SORTS else "name"
+    nullable = NULLABLE_SORT_COLUMNS.get(sort, set())
+    return [Key(c, descending, True if i in nullable else None) for i, c in enumerate(SORTS[sort])]
+
+
+def search(officer: Officer, mq: MemberQuery, per_page: int = 50, count: bool = True) -> KeysetPage:
+    """One page of the members `officer` may see that match `mq` (with the total when `count`)."""
+    stmt = _filtered(officer, mq).options(joinedload(Member.branch))
+    return paginate(stmt, sort_keys(mq.sort, mq.descending), mq.cursor, per_page, count=count)
 
 
 def filter_choices(officer: Officer) -> dict:

@@ -77,6 +77,8 @@ class Campaign(Base):
     # Why a send is not moving just now (the relay refusing connections, ...), for its page; cleared
     # as soon as a message goes out again.
     stalled_reason: Mapped[str | None] = mapped_column(String(300))
+    # {delivery status: count}, stored when the campaign finishes: lists never count a million rows.
+    counts: Mapped[dict | None] = mapped_column(JSON)
 
     branch: Mapped[Branch | None] = relationship()
     created_by: Mapped[Officer | None] = relationship()
@@ -103,6 +105,7 @@ class Delivery(Base):
         UniqueConstraint("campaign_id", "email"),  # one message per address, even where members share one
         Index("ix_deliveries_campaign_status", "campaign_id", "status"),
         Index("ix_deliveries_campaign_batch", "campaign_id", "batch_no"),
+        Index("ix_deliveries_campaign_sent_at", "campaign_id", "sent_at"),  # the rate over the last minute
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

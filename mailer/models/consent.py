@@ -7,7 +7,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from mailer.db import Base, UTCDateTime, utcnow
 from mailer.models.members import Branch, Member, _enum
@@ -49,6 +49,10 @@ class Suppression(Base):
     reason: Mapped[SuppressionReason] = mapped_column(_enum(SuppressionReason, "suppression_reason"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     note: Mapped[str] = mapped_column(String(1000), default="")
+
+    @validates("email")
+    def _stored_lower_case(self, _key: str, value: str) -> str:
+        return value.lower() if value else value
 
 
 class Tag(Base):

@@ -63,7 +63,8 @@ class InboundMessage(Base):
     """One message as received (raw, whole) and as understood (parsed, classified, threaded)."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (UniqueConstraint("imap_mailbox", "imap_uidvalidity", "imap_uid"),)
+    __table_args__ = (UniqueConstraint("imap_mailbox", "imap_uidvalidity", "imap_uid"),
+                      Index("ix_inbound_messages_thread_order", "thread_id", "id"))  # a thread, page by page
 
     id: Mapped[int] = mapped_column(primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -112,18 +112,18 @@ def snapshot(campaign: Campaign) -> int:
         recipients = recipients.where(Member.branch_id == campaign.branch_id)
     recipients = recipients.subquery()
     now = utcnow()
+    size = current_app.config["BATCH_SIZE"]
+    # Batches are runs of consecutive recipients in member order, numbered as they are inserted
+    # (one statement: no second pass updating every row), so each batch job takes its rows with
+    # one indexed query. A repeated snapshot numbers the same recipients the same way.
+    batch_no = (func.row_number().over(order_by=recipients.c.member_id) - 1) // size
     stmt = _insert_ignoring_duplicates().from_select(
         ["campaign_id", "member_id", "email", "status", "batch_no", "attempts", "updated_at"],
         select(literal(campaign.id), recipients.c.member_id, recipients.c.email,
-               literal(DeliveryStatus.QUEUED.value), literal(0), literal(0), literal(now, type_=Delivery.updated_at.type))
+               literal(DeliveryStatus.QUEUED.value), batch_no, literal(0), literal(now, type_=Delivery.updated_at.type))
         .where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
-        .order_by(recipients.c.member_id))  # batches follow member order on every database
+        .order_by(recipients.c.member_id))  # ids follow member order on every database
     session.execute(stmt)
-    size = current_app.config["BATCH_SIZE"]
-    first = session.scalar(select(func.min(Delivery.id)).where(Delivery.campaign_id == campaign.id)) or 0
-    # Batches are runs of consecutive ids: each batch job takes its rows with one indexed query.
-    session.execute(update(Delivery).where(Delivery.campaign_id == campaign.id)
-                    .values(batch_no=(Delivery.id - first) // size).execution_options(synchronize_session=False))
     return session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id))
 
 
@@ -208,6 +208,8 @@ def finish_if_done(campaign_id: int) -> bool:
                                                   Campaign.status == CampaignStatus.SENDING)
                            .values(status=CampaignStatus.SENT, finished_at=utcnow())
                            .execution_options(synchronize_session=False)).rowcount
+    if done:  # no row changes any more: lists read these instead of counting a million rows
+        _store_counts(campaign_id)
     session.commit()
     return bool(done)
 
@@ -284,18 +286,32 @@ class Progress:
         return self.__dict__ | {"percent": self.percent}
 
 
+FINISHED = (CampaignStatus.SENT,)
+
+
+def delivery_counts(campaign: Campaign) -> dict[str, int]:
+    """{status: rows} for the campaign: stored on it once it finished, else counted (one query)."""
+    if campaign.status in FINISHED and campaign.counts is not None:
+        return {str(k): int(v) for k, v in campaign.counts.items()}
+    return {str(getattr(k, "value", k)): n for k, n in session.execute(
+        select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign.id)
+        .group_by(Delivery.status)).all()}
+
+
 def progress(campaign: Campaign) -> Progress:
-    """Live counts from the Delivery rows, the sending rate over the last minute, and time left."""
-    counts = dict(session.execute(select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign.id)
-                                  .group_by(Delivery.status)).all())
-    recent = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id,
-                                                       Delivery.status == DeliveryStatus.SENT,
-                                                       Delivery.sent_at >= utcnow() - timedelta(seconds=60)))
-    queued = sum(counts.get(s, 0) for s in ACTIVE_DELIVERY)
+    """Counts from the Delivery rows (stored once finished), the sending rate over the last
+    minute while sending (from the index on sent_at), and the time left."""
+    counts = delivery_counts(campaign)
+    recent = 0
+    if campaign.status is CampaignStatus.SENDING:
+        recent = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id,
+                                                           Delivery.sent_at >= utcnow() - timedelta(seconds=60),
+                                                           Delivery.status == DeliveryStatus.SENT))
+    queued = sum(counts.get(s.value, 0) for s in ACTIVE_DELIVERY)
     left = int(queued / (recent / 60)) if recent and queued else None
-    return Progress(campaign.status.value, sum(counts.values()), counts.get(DeliveryStatus.SENT, 0), queued,
-                    counts.get(DeliveryStatus.FAILED, 0), counts.get(DeliveryStatus.SUPPRESSED, 0),
-                    counts.get(DeliveryStatus.CANCELLED, 0), float(recent), left, _why_waiting(campaign, queued))
+    return Progress(campaign.status.value, sum(counts.values()), counts.get(DeliveryStatus.SENT.value, 0), queued,
+                    counts.get(DeliveryStatus.FAILED.value, 0), counts.get(DeliveryStatus.SUPPRESSED.value, 0),
+                    counts.get(DeliveryStatus.CANCELLED.value, 0), float(recent), left, _why_waiting(campaign, queued))
 
 
 def _why_waiting(campaign: Campaign, left: int) -> str | None:
@@ -340,13 +356,23 @@ def reconcile() -> dict:
     return {"start_jobs": started, "batch_jobs": batches, "cancelled_rows": settled}
 
 
-def report(campaign: Campaign) -> dict:
-    """Per-campaign report: counts, and the failures with their reasons. No open or click tracking."""
-    failures = session.execute(select(Delivery.email, Delivery.error, Delivery.attempts).where(
-        Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.FAILED).order_by(Delivery.email)).all()
-    from mailer.models import ConsentEvent
+def _store_counts(campaign_id: int) -> None:
+    counts = {getattr(k, "value", k): n for k, n in session.execute(
+        select(Delivery.status, func.count()).where(Delivery.campaign_id == campaign_id)
+        .group_by(Delivery.status)).all()}
+    session.execute(update(Campaign).where(Campaign.id == campaign_id).values(counts=counts)
+                    .execution_options(synchronize_session=False))
 
+
+def report(campaign: Campaign, cursor=None, per_page: int = 50) -> dict:
+    """Per-campaign report: counts, and the failures with their reasons, a page at a time (by
+    address). No open or click tracking."""
+    from mailer.models import ConsentEvent
+    from mailer.pagination import Cursor, Key, paginate
+
+    failures = paginate(select(Delivery.email, Delivery.error, Delivery.attempts).where(
+        Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.FAILED),
+        [Key(Delivery.email), Key(Delivery.id)], cursor or Cursor(), per_page, count=False, rows=True)
     unsubscribed = session.scalar(select(func.count()).where(ConsentEvent.campaign_id == campaign.id,
                                                              ConsentEvent.granted.is_(False)))
     return {"progress": progress(campaign), "failures": failures, "unsubscribed": unsubscribed}
-

@@ -24,6 +24,7 @@ from mailer.db import session
 from mailer.members import segments
 from mailer.members import service as members
 from mailer.models import Attachment, Branch, Campaign, CampaignStatus, MemberStatus, Role, Segment, Stream
+from mailer.pagination import Cursor, Key, paginate
 from mailer.sending import campaigns as sending
 from mailer.web import LONDON
 
@@ -158,7 +159,8 @@ def _composer(campaign: Campaign, error: str | None = None, submitted: dict | No
             pass
     found = []
     if request.args.get("find", "").strip():
-        found = members.search(current_user, members.MemberQuery(q=request.args["find"]), per_page=10).items
+        found = members.search(current_user, members.MemberQuery(q=request.args["find"]), per_page=10,
+                                count=False).items
     choices = members.filter_choices(current_user)
     return render_template(
         "web/campaigns/compose.html", campaign=campaign, values=values, seg=definition,
@@ -185,12 +187,9 @@ def _preview_response(body: str, mimetype: str = "text/html") -> Response:
 
 @bp.route("/")
 def index():
-    page_no = max(1, request.args.get("page", 1, type=int))
-    per_page = current_app.config["PAGE_SIZE"]
-    stmt = drafts.visible_campaigns(current_user)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = session.scalars(stmt.limit(per_page).offset((page_no - 1) * per_page)).all()
-    page = members.Page([(c, sending.progress(c)) for c in rows], total, page_no, per_page)
+    page = paginate(drafts.visible_campaigns(current_user), [Key(Campaign.id, descending=True)],
+                    Cursor.from_args(request.args), current_app.config["PAGE_SIZE"], count=False)
+    page.items = [(c, sending.progress(c)) for c in page.items]  # stored counts once a campaign finished
     return render_template("web/campaigns/list.html", page=page, starters=starters.all_starters(),
                            form=FlaskForm(), Stream=Stream)
 
@@ -249,7 +248,7 @@ def find_members(campaign_id: int):
     """Members to preview as: a few matches for what was typed, within the officer's scope."""
     _campaign_or_404(campaign_id)
     q = request.args.get("q", "").strip()
-    found = members.search(current_user, members.MemberQuery(q=q), per_page=10).items if q else []
+    found = members.search(current_user, members.MemberQuery(q=q), per_page=10, count=False).items if q else []
     return jsonify([{"id": m.id, "label": f"{m.full_name} <{m.email or 'no email'}>"} for m in found])
 
 
@@ -465,7 +464,8 @@ def detail(campaign_id: int):
         subject = drafts.preview(campaign, None)[0]  # as the sample member reads it
     except TemplateError:
         subject = None
-    return render_template("web/campaigns/detail.html", campaign=campaign, report=sending.report(campaign),
+    report = sending.report(campaign, Cursor.from_args(request.args), current_app.config["PAGE_SIZE"])
+    return render_template("web/campaigns/detail.html", campaign=campaign, report=report,
                            subject=subject,
                            described=segments.describe(campaign.segment, _branch_names()),
                            live=campaign.status in LIVE_STATUSES, editable=campaign.status in drafts.EDITABLE_STATUSES,

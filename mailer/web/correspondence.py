@@ -16,6 +16,7 @@ from mailer.auth import can_see_member
 from mailer.db import session
 from mailer.inbound import correspondence as service
 from mailer.models import InboundKind, InboundStatus, ThreadStatus
+from mailer.pagination import Cursor
 from mailer.web import downloads
 
 bp = Blueprint("correspondence", __name__, url_prefix="/correspondence")
@@ -100,14 +101,19 @@ def index():
 @bp.route("/<int:thread_id>")
 def thread(thread_id: int):
     thread = _thread_or_404(thread_id)
-    entries = service.timeline(thread)
+    entries, page = service.timeline(thread, Cursor.from_args(request.args), current_app.config["PAGE_SIZE"])
     service.mark_read(current_user, thread)  # opening the page is reading it
     session.commit()
     messages = [e.item for e in entries if e.kind == "message"]
     chosen = request.args.get("reply_to", type=int)
-    answering = next((m for m in messages if m.id == chosen), None) or (messages[-1] if messages else None)
+    answering = next((m for m in messages if m.id == chosen), None)
+    if answering is None and chosen:  # a message on another page of a long thread
+        found = service.get_message(current_user, chosen)
+        answering = found if found is not None and found.thread_id == thread.id else None
+    answering = answering or (service.last_inbound(thread) if not page.at_end else None) or \
+        (messages[-1] if messages else None)
     members = {m.member for m in messages if m.member is not None} | ({thread.member} if thread.member else set())
-    return render_template("web/correspondence/thread.html", thread=thread, entries=entries, messages=messages,
+    return render_template("web/correspondence/thread.html", thread=thread, entries=entries, messages=messages, page=page,
                            answering=answering, officers=service.assignable(current_user, thread),
                            visible_members={m.id for m in members if can_see_member(current_user, m)}, form=FlaskForm())
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import and_, not_, select
+from sqlalchemy.orm import selectinload
 
 from mailer import audit
 from mailer.db import session, utcnow
@@ -21,6 +22,7 @@ from mailer.meetings import minutes as minutes_service
 from mailer.meetings.rules import LONDON, MeetingError
 from mailer.models import (AgendaPaper, Attendance, Branch, Meeting, MeetingCampaign, MeetingKind, MeetingStatus,
                            Response as Answer, Role)
+from mailer.pagination import Cursor, Key, paginate
 from mailer.sending.campaigns import CampaignError
 from mailer.web import downloads
 
@@ -124,10 +126,15 @@ def _flash_warnings(warnings: list[str]) -> None:
 # --- the list and a new meeting --------------------------------------------------------------
 
 def _listing() -> dict:
-    meetings = list(session.scalars(service.visible_meetings(current_user)))
+    """Upcoming meetings, soonest first, and past ones a page at a time (newest first), each with
+    its branch and minutes loaded alongside (a fixed number of queries, however many meetings)."""
     now = utcnow()
-    ahead = [m for m in meetings if m.starts_at >= now and m.status is not MeetingStatus.HELD]
-    return {"upcoming": sorted(ahead, key=lambda m: m.starts_at), "past": [m for m in meetings if m not in ahead]}
+    ahead = and_(Meeting.starts_at >= now, Meeting.status != MeetingStatus.HELD)
+    stmt = service.visible_meetings(current_user).options(selectinload(Meeting.branch), selectinload(Meeting.minutes))
+    upcoming = list(session.scalars(stmt.where(ahead).order_by(None).order_by(Meeting.starts_at, Meeting.id)))
+    past = paginate(stmt.where(not_(ahead)), [Key(Meeting.starts_at, descending=True), Key(Meeting.id, descending=True)],
+                    Cursor.from_args(request.args), current_app.config["PAGE_SIZE"], count=False)
+    return {"upcoming": upcoming, "past": past}
 
 
 @bp.route("/")
@@ -165,7 +172,7 @@ def detail(meeting_id: int):
                            check=rules.check_notice(meeting) if live else None,
                            notice_days=rules.notice_days(meeting), needs_update=service.needs_update_notice(meeting),
                            notices=_notices(meeting), postal=service.postal_list(meeting),
-                           feed_url=feeds.feed_url(meeting.branch), register=service.register(meeting))
+                           feed_url=feeds.feed_url(meeting.branch), register=service.register_summary(meeting))
 
 
 @bp.route("/<int:meeting_id>/edit", methods=["GET", "POST"])

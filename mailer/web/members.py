@@ -14,6 +14,7 @@ from mailer.db import session
 from mailer.members import service
 from mailer.members.exportfile import FIELDS
 from mailer.models import Branch, MemberStatus, Role
+from mailer.pagination import Cursor
 
 bp = Blueprint("members", __name__, url_prefix="/members")
 
@@ -31,7 +32,7 @@ def _query_from_args() -> service.MemberQuery:
         to_welcome=args.get("welcome") == "1",
         sort=sort.lstrip("-"),
         descending=sort.startswith("-"),
-        page=max(1, args.get("page", 1, type=int)),
+        cursor=Cursor.from_args(args),
     )
 
 

@@ -164,3 +164,24 @@ def test_evidence_lists_who_was_sent_what(make_meeting, secretary, make_member):
     assert row.startswith("notice,\"Notice: General meeting, ") and "ev@example.org,sent," in row
     assert session.scalar(select(MeetingCampaign.purpose)) == "notice"
     assert session.get(type(meeting), meeting.id).status is MeetingStatus.NOTICED
+
+
+def test_the_register_summary_counts_what_the_register_lists(make_meeting, make_member):
+    """The meeting page counts in SQL what the register page lists row by row."""
+    from mailer.db import session
+    from mailer.meetings import service
+    from mailer.models import Attendance, MemberStatus, Response
+
+    people = [make_member() for _ in range(6)]
+    make_member(status=MemberStatus.RESIGNED)  # never entitled
+    meeting = make_meeting()
+    answers = [(people[0], Response.APOLOGIES, False, False), (people[1], Response.APOLOGIES, True, False),
+               (people[2], Response.NOT_ATTENDING, False, False), (people[3], Response.ATTENDING, False, True)]
+    for member, response, proposed, present in answers:
+        session.add(Attendance(meeting_id=meeting.id, member_id=member.id, response=response, proposed=proposed,
+                               present=present))
+    session.commit()
+    full, summary = service.register(meeting), service.register_summary(meeting)
+    assert (summary.entitled, summary.expected, summary.apologies, summary.present, summary.quorum) == \
+        (len(full.rows), full.expected, full.apologies, full.present, full.quorum)
+    assert (summary.entitled, summary.apologies, summary.present) == (6, 1, 1)

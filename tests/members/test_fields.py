@@ -114,3 +114,33 @@ def test_text_is_trimmed_and_limited():
     assert clean_text("x" * 20, 20) == "x" * 20
     with pytest.raises(FieldError, match="longer than 20"):
         clean_text("x" * 21, 20)
+
+
+# The fast path of clean_email must judge every address exactly as email-validator does.
+EDGE_ADDRESSES = [
+    "a@b.co", "Ann.Smith@Example.ORG", "x@localhost", "x@foo.test", "x@foo.invalid", "x@example.com", "a..b@x.org",
+    ".a@x.org", "a.@x.org", "a@-x.org", "a@x-.org", "a@x.o", "a@x.123", "a@123.123.123.123", "a@[1.2.3.4]",
+    "a" * 64 + "@x.org", "a" * 65 + "@x.org", "a@" + "b" * 63 + ".org", "a@" + "b" * 64 + ".org", "a@x..org",
+    "a@x.org.", "a@.x.org", "a+tag@x.org", "o'brien@x.org", "a@x_y.org", "a@xn--bcher-kva.example", "a@xn--zz.org",
+    "a@x.local", "a@x.onion", "a@x.arpa", "a@x.example", "a@x.c0m", "a@x.co-", "a@x.-co", "a@x", "a b@x.org",
+    "ä@x.org", "a@ä.org", " a@x.org ", "a{b}@x.org", "a@x.internal", "a@x.home.arpa", "a@" + ".".join(["b" * 60] * 4) + ".org",
+    "a@x.o-rg", "a@1.org", "a@x.12a", "a@x.a1", "a@x.alt", "a@x.localhost", "a@a-b.c-d.org", "a@xn--.org",
+    "a@x--y.org", "a@ab--cd.org", "A@B.CO", "\"quoted\"@x.org", "a@x.org\n", "a@@x.org", "@x.org", "a@",
+]
+
+
+@pytest.mark.parametrize("address", EDGE_ADDRESSES)
+def test_clean_email_agrees_with_email_validator(address):
+    from email_validator import EmailNotValidError, validate_email
+
+    from mailer.members.fields import FieldError, clean_email
+
+    try:
+        expected = validate_email(address.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        expected = None
+    try:
+        got = clean_email(address)
+    except FieldError:
+        got = None
+    assert got == expected

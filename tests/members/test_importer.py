@@ -294,19 +294,24 @@ def test_a_failure_part_way_through_changes_nothing_and_marks_the_import_failed(
                    "Email": "email"}
     session.commit()
     calls = []
-    real_record = importer.audit.record
 
-    def flaky_record(*args, **kwargs):
-        calls.append(args[0])
-        if len(calls) == fail_on_call:
-            raise RuntimeError("disk on fire")
-        return real_record(*args, **kwargs)
+    def flaky_write(_conn, _cursor, statement, *_args):  # the Nth INSERT or UPDATE the import sends
+        if len(calls) < fail_on_call and statement.lstrip().upper().startswith(("INSERT", "UPDATE")):
+            calls.append(statement)
+            if len(calls) == fail_on_call:
+                raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(importer.audit, "record", flaky_record)
-    with pytest.raises(RuntimeError, match="disk on fire"):
-        importer.apply(run, None)
+    from sqlalchemy import event
+
+    from mailer.db import engine
+
+    event.listen(engine(), "before_cursor_execute", flaky_write)
+    try:
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            importer.apply(run, None)
+    finally:
+        event.remove(engine(), "before_cursor_execute", flaky_write)
     assert len(calls) == fail_on_call
-    monkeypatch.undo()
 
     session.expire_all()
     assert member_rows() == before

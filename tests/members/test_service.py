@@ -131,19 +131,60 @@ def test_an_unknown_sort_falls_back_to_name(clp, people):
     assert numbers(service.search(clp, MemberQuery(sort="drop table"))) == by_name
 
 
-def test_pagination(clp, make_member):
+def test_pagination_walks_every_member_once_by_keyset(clp, make_member):
+    from mailer.pagination import Cursor
+
     for i in range(23):
         make_member(membership_number=f"P{i:03d}", last_name=f"Surname{i:03d}")
-    pages = [service.search(clp, MemberQuery(sort="number", page=p), per_page=10) for p in (1, 2, 3, 4)]
-    assert [len(p.items) for p in pages] == [10, 10, 3, 0]
-    assert all(p.total == 23 and p.pages == 3 for p in pages)
+    pages = [service.search(clp, MemberQuery(sort="number"), per_page=10)]
+    while pages[-1].next_after:
+        pages.append(service.search(clp, MemberQuery(sort="number", cursor=Cursor(after=pages[-1].next_after and
+                                                                                  decode(pages[-1].next_after))),
+                                    per_page=10))
+    assert [len(p.items) for p in pages] == [10, 10, 3]
+    assert all(p.total == 23 for p in pages)
+    assert [(p.first, p.at_end) for p in pages] == [(True, False), (False, False), (False, True)]
     assert numbers(pages[0]) + numbers(pages[1]) + numbers(pages[2]) == [f"P{i:03d}" for i in range(23)]
-    assert service.search(clp, MemberQuery(page=0), per_page=10).page == 1
+    # The last page, then back one: the same rows as walking forward.
+    last = service.search(clp, MemberQuery(sort="number", cursor=Cursor(last=True)), per_page=10)
+    assert numbers(last) == [f"P{i:03d}" for i in range(13, 23)] and last.at_end and not last.first
+    back = service.search(clp, MemberQuery(sort="number", cursor=Cursor(before=decode(last.prev_before))), per_page=10)
+    assert numbers(back) == [f"P{i:03d}" for i in range(3, 13)] and not back.at_end
+    # Descending pages too.
+    down = service.search(clp, MemberQuery(sort="number", descending=True), per_page=20)
+    more = service.search(clp, MemberQuery(sort="number", descending=True, cursor=Cursor(after=decode(down.next_after))),
+                          per_page=20)
+    assert numbers(down) + numbers(more) == [f"P{i:03d}" for i in reversed(range(23))]
+
+
+@pytest.mark.parametrize("cursor", ["not-base64!", "W10", "WyJ4Il0", "eyJhIjoxfQ", "WyJ4IiwgInkiLCAiMSJd",
+                                    "W3sidCI6IjIwMjAtMDEtMDFUMDA6MDAifSwgMV0", "x" * 5000])
+def test_a_cursor_that_cannot_be_read_gives_the_first_page(clp, people, cursor):
+    from mailer.pagination import Cursor
+
+    first = numbers(service.search(clp, MemberQuery()))
+    for name in ("after", "before"):
+        page = service.search(clp, MemberQuery(cursor=Cursor.from_args({name: cursor})))
+        assert numbers(page) == first and page.first
+
+
+def test_a_cursor_naming_no_status_gives_the_first_page(clp, people):
+    from mailer.pagination import Cursor, encode
+
+    first = numbers(service.search(clp, MemberQuery(sort="status")))
+    page = service.search(clp, MemberQuery(sort="status", cursor=Cursor.from_args({"after": encode(["bogus", "X", 1])})))
+    assert numbers(page) == first and page.first
+
+
+def decode(text):
+    from mailer.pagination import decode as decode_cursor
+
+    return decode_cursor(text)
 
 
 def test_an_empty_list_has_one_page(clp):
     page = service.search(clp, MemberQuery())
-    assert (page.items, page.total, page.pages) == ([], 0, 1)
+    assert (page.items, page.total, page.pages, page.first, page.at_end) == ([], 0, 1, True, True)
 
 
 # --- branch scope ---------------------------------------------------------------------------

@@ -363,7 +363,7 @@ def test_reply_goes_by_smtp_threaded_and_the_answer_comes_back_to_the_thread(off
                                      in_reply_to=answer.message_id, references=email["References"] + " "
                                      + answer.message_id))
     assert answer_back.thread_id == msg.thread_id and answer_back.match_method == "in-reply-to"
-    entries = correspondence.messages_of(session.get(Thread, msg.thread_id))
+    entries, _page = correspondence.timeline(session.get(Thread, msg.thread_id))
     assert [(e.kind, e.depth) for e in entries] == [("message", 0), ("reply", 1), ("message", 2)]
     page = text(officer_client.get(f"/correspondence/{msg.thread_id}"))
     assert page.index("Can I bring my son") < page.index("Of course, all welcome.") < page.index("Thank you!")
@@ -493,3 +493,43 @@ def test_a_reply_whose_job_redis_lost_is_queued_again_by_reconcile(officer_clien
     session.expire_all()
     assert session.scalar(select(OutgoingReply.sent_at)) is not None
     assert correspondence.requeue_replies() == 0
+
+
+def test_a_long_thread_is_shown_a_page_at_a_time_newest_first(signed_in):
+    """A thread of a thousand messages is not one page of 3 MB: the newest page opens, earlier
+    pages follow by keyset, and each message keeps its depth in the conversation."""
+    from datetime import timedelta
+
+    from mailer.db import utcnow
+    from mailer.models import InboundMessage
+
+    thread = Thread(subject="Long one", correspondent="long@example.org")
+    session.add(thread)
+    session.flush()
+    start = utcnow() - timedelta(days=1)
+    previous = None
+    for i in range(7):
+        m = InboundMessage(transport="smtp", dedupe_key=f"mid:<long{i}@x>", message_id=f"<long{i}@x>", sha256="0" * 64,
+                           raw=b"raw bytes never shown", size=20, thread_id=thread.id, received_at=start + timedelta(minutes=i),
+                           from_address="long@example.org", visible_text=f"Message number {i}.",
+                           full_text=f"Message number {i}.", parent_id=previous)
+        session.add(m)
+        session.flush()
+        previous = m.id if i < 2 else None  # 0 <- 1 <- 2: depths 0, 1, 2
+    session.commit()
+
+    newest, page = correspondence.timeline(thread, per_page=3)
+    assert [e.item.visible_text for e in newest] == ["Message number 4.", "Message number 5.", "Message number 6."]
+    assert page.total == 7 and page.at_end and not page.first
+    from mailer.pagination import Cursor, decode
+
+    earlier, page2 = correspondence.timeline(thread, Cursor(before=decode(page.prev_before)), per_page=3)
+    assert [e.item.visible_text for e in earlier] == ["Message number 1.", "Message number 2.", "Message number 3."]
+    assert [e.depth for e in earlier] == [1, 2, 0]  # depths from the whole thread, not the page
+    first, page3 = correspondence.timeline(thread, Cursor(start=True), per_page=3)
+    assert first[0].item.visible_text == "Message number 0." and page3.first
+
+    signed_in.application.config["PAGE_SIZE"] = 3
+    html = signed_in.get(f"/correspondence/{thread.id}").data.decode()
+    assert "Message number 6." in html and "Message number 0." not in html and "7 messages" in html
+    assert "raw bytes never shown" not in html

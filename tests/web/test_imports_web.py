@@ -201,9 +201,9 @@ def test_a_failure_while_applying_changes_nothing_and_shows_why(signed_in, make_
                                                       ["L3", "Y"]])))
     calls = []
 
-    def flaky(*args, **kwargs):
+    def flaky(*args, **kwargs):  # the "import.apply" record, after every member is written
         calls.append(args[0])
-        if len(calls) == 2:
+        if len(calls) == 1:
             raise RuntimeError("database went away")
         return real(*args, **kwargs)
 
