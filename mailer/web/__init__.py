@@ -46,6 +46,8 @@ def init_app(app: Flask) -> None:
                 "outbox_enabled": app.config["MAIL_CATCHER"], "me": current_user, "pairs": _pairs}
 
     app.jinja_env.filters["when"] = _when
+    from mailer import words
+    words.init_app(app)
 
     @app.after_request
     def _security_headers(response):

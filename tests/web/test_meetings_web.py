@@ -86,6 +86,14 @@ def audits(action: str) -> list[AuditEvent]:
     return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
+def confirm_and_send(client, meeting_id: int, purpose: str, **data):
+    """As an officer sends: the confirmation page, then its form (the only way to the POST)."""
+    page = text(client.get(f"/meetings/{meeting_id}/send/{purpose}", query_string=data))
+    fields = dict(re.findall(r'<input type="hidden" name="(confirm|override)" value="([^"]*)">', page))
+    path = {"notice": "notice", "update": "update", "minutes": "minutes/circulate"}[purpose]
+    return client.post(f"/meetings/{meeting_id}/{path}", data=fields)
+
+
 def invite_of(campaign_id: int) -> icalendar.Calendar:
     attachment = session.scalar(select(Attachment).where(Attachment.campaign_id == campaign_id,
                                                          Attachment.filename == "invite.ics"))
@@ -257,7 +265,8 @@ def test_a_late_notice_with_a_reason_is_sent_and_audited(signed_in, make_member)
     meeting_id = create(signed_in, kind="agm", title="Annual general meeting", starts_at=local(20),
                         ends_at=local(20, 21, 0))
     reason = "The venue cancelled our booking; the regional office agreed the new date."
-    page = text(signed_in.post(f"/meetings/{meeting_id}/notice", data={"override": reason}, follow_redirects=True))
+    response = confirm_and_send(signed_in, meeting_id, "notice", override=reason)
+    page = text(signed_in.get(response.headers["Location"]))
     assert "The notice is on its way" in page and "Sent late because" in page and reason in page
     meeting = fresh(meeting_id)
     assert meeting.status is MeetingStatus.NOTICED and meeting.notice_override == reason
@@ -277,7 +286,7 @@ def test_notice_update_and_cancellation_carry_the_invite_to_each_member(signed_i
     assert "1 entitled member without a working email" in page and "Pat Post" in page
     assert "/calendar/" in page and ".ics" in page  # the body's feed address
 
-    response = signed_in.post(f"/meetings/{meeting_id}/notice", data={})
+    response = confirm_and_send(signed_in, meeting_id, "notice")
     assert response.status_code == 302
     meeting = fresh(meeting_id)
     assert meeting.status is MeetingStatus.NOTICED
@@ -317,7 +326,7 @@ def test_notice_update_and_cancellation_carry_the_invite_to_each_member(signed_i
     assert fresh(meeting_id).ical_sequence == 1
     page = text(signed_in.get(f"/meetings/{meeting_id}"))
     assert "Send update" in page and "changed after members were sent the notice" in page
-    signed_in.post(f"/meetings/{meeting_id}/update", data={})
+    confirm_and_send(signed_in, meeting_id, "update")
     [update] = campaigns_of(meeting_id, "update")
     [event] = invite_of(update.campaign_id).walk("VEVENT")
     assert str(event["UID"]) == meeting.ical_uid and int(event["SEQUENCE"]) == 1
@@ -483,7 +492,7 @@ def test_minutes_written_approved_by_the_chair_only_circulated_and_adopted(app, 
     assert "their correspondence can no longer change" in page
     assert fresh(meeting_id).minutes.items[0].text == "Minute of Apologies."
 
-    signed_in.post(f"/meetings/{meeting_id}/minutes/circulate", data={})
+    confirm_and_send(signed_in, meeting_id, "minutes")
     minutes = fresh(meeting_id).minutes
     assert minutes.status is MinutesStatus.CIRCULATED
     campaign = session.get(Campaign, minutes.circulation_campaign_id)
