@@ -35,7 +35,7 @@ FIELDS = {
     "postal_address": "postal address",
 }
 
-VALUES = {True: "yes", False: "no", None: "none"}
+VALUES = {True: "yes", False: "no", None: ""}
 
 ACTIONS = {
     "officer.create": "officer added",
