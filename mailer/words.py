@@ -115,6 +115,8 @@ def value(raw) -> str:
             return uk_date(date.fromisoformat(text))
         except ValueError:
             pass
+    if text in ROLES:
+        return ROLES[text]
     return status(text) if text in STATUSES else text
 
 
@@ -156,6 +158,49 @@ def when(value) -> str:
 def long_when(value) -> str:
     """"Thu 3 December 2026, 19:30" in UK time."""
     return value.astimezone(LONDON).strftime("%a %-d %B %Y, %H:%M") if value else ""
+
+
+DATE_FORMATS = ("%d/%m/%Y", "%d/%m/%y", "%d-%m-%Y", "%d.%m.%Y", "%Y-%m-%d")
+TIME_FORMATS = ("%H:%M", "%H.%M", "%H%M")
+DATE_HINT, DATETIME_HINT = "dd/mm/yyyy", "dd/mm/yyyy hh:mm"
+
+
+def parse_date(text: str) -> date | None:
+    """A date as people in the UK type it (03/12/2026, 3/12/26), or ISO (2026-12-03); None if
+    it is not one. Never month first: 03/12 is the 3rd of December."""
+    text = (text or "").strip()
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def parse_datetime(text: str) -> datetime | None:
+    """A date and time ("03/12/2026 19:30", "3/12/2026, 7.30"; or the ISO "2026-12-03T19:30"
+    older forms and scripts send), naive (the caller says which zone); None if unreadable."""
+    text = " ".join((text or "").replace(",", " ").split())
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    day, _, clock = text.rpartition(" ")
+    found = parse_date(day)
+    if found is None:
+        return None
+    for fmt in TIME_FORMATS:
+        try:
+            moment = datetime.strptime(clock, fmt)
+        except ValueError:
+            continue
+        return datetime(found.year, found.month, found.day, moment.hour, moment.minute)
+    return None
+
+
+def local_input(value: datetime | None) -> str:
+    """A stored UTC time as a form shows it: UK time, dd/mm/yyyy hh:mm."""
+    return value.astimezone(LONDON).strftime("%d/%m/%Y %H:%M") if value else ""
 
 
 def with_article(noun: str) -> str:

@@ -46,6 +46,11 @@ def init_app(app: Flask) -> None:
                 "outbox_enabled": app.config["MAIL_CATCHER"], "me": current_user, "pairs": _pairs}
 
     app.jinja_env.filters["when"] = _when
+
+    @app.route("/favicon.ico")
+    def favicon():
+        """Browsers ask for it on every page: answer from the app (no 404s in the log)."""
+        return app.send_static_file("favicon.ico")
     from mailer import words
     words.init_app(app)
 

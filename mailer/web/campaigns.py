@@ -17,7 +17,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 
-from mailer import audit
+from mailer import audit, words
 from mailer.compose import drafts, starters
 from mailer.compose.render import TemplateError
 from mailer.db import session
@@ -114,15 +114,15 @@ def _preview_member_id() -> int | None:
 
 
 def _local_input(value: datetime | None) -> str:
-    """A stored UTC time as a datetime-local value in UK time."""
-    return value.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M") if value else ""
+    """A stored UTC time as the form shows it: UK time, dd/mm/yyyy hh:mm."""
+    return words.local_input(value)
 
 
 def _parse_local(raw: str) -> datetime | None:
-    """A datetime-local value, read as UK time, as an aware UTC datetime (None if unreadable)."""
-    try:
-        naive = datetime.fromisoformat(raw.strip())
-    except ValueError:
+    """A typed date and time (dd/mm/yyyy hh:mm, or ISO), read as UK time, as an aware UTC
+    datetime (None if unreadable)."""
+    naive = words.parse_datetime(raw)
+    if naive is None:
         return None
     if naive.tzinfo is not None:
         return naive.astimezone(timezone.utc)

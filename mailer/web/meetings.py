@@ -15,7 +15,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
-from mailer import audit
+from mailer import audit, words
 from mailer.db import session, utcnow
 from mailer.meetings import feeds, rules, service
 from mailer.meetings import minutes as minutes_service
@@ -50,8 +50,8 @@ def _meeting_or_404(meeting_id: int) -> Meeting:
 
 
 def _local_input(value: datetime | None) -> str:
-    """A stored UTC time as a datetime-local value in UK time."""
-    return value.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M") if value else ""
+    """A stored UTC time as the form shows it: UK time, dd/mm/yyyy hh:mm."""
+    return words.local_input(value)
 
 
 def _bodies() -> list[tuple[str, str]]:
@@ -180,7 +180,7 @@ def edit(meeting_id: int):
             changes, warnings = service.update(current_user, meeting, _meeting_values(values))
             session.commit()
             if changes:
-                flash(f"Saved: {', '.join(k.replace('_', ' ') for k in changes)}.", "info")
+                flash(f"Saved: {words.fields(changes)}.", "info")
             else:
                 flash("Nothing changed.", "info")
             if service.needs_update_notice(meeting):

@@ -141,7 +141,7 @@ def test_edit_and_save(signed_in, make_branch):
     assert campaign.segment == {"branches": [north.id], "wards": ["Castle"], "statuses": ["active"],
                                 "joined_after": "2020-01-01", "exclude": {"wards": ["Abbey"]}}
     page = _page(signed_in.get(f"/campaigns/{campaign_id}/edit"))
-    assert 'value="Bulletin 12"' in page and 'value="2020-01-01"' in page
+    assert 'value="Bulletin 12"' in page and 'value="01/01/2020"' in page
     assert re.search(r'name="seg_wards" value="Castle" checked', page) is None  # no member has the ward yet
     assert re.search(r'value="notices"[^>]*checked', page)
     # A refused save keeps what was typed and says why.
@@ -410,7 +410,7 @@ def test_schedule_stores_utc_for_a_uk_time_and_refuses_the_past(signed_in, make_
 
     assert f"campaign-{campaign_id}-start" in get_queue().scheduled_job_registry.get_job_ids()
     # Shown back in UK time in the composer; in winter UK time is UTC.
-    assert f'value="{year}-07-01T09:00"' in _page(signed_in.get(f"/campaigns/{campaign_id}/edit"))
+    assert f'value="01/07/{year} 09:00"' in _page(signed_in.get(f"/campaigns/{campaign_id}/edit"))
     _schedule(signed_in, campaign_id, f"{year}-01-15T09:00")
     assert _campaign(campaign_id).scheduled_at == datetime(year, 1, 15, 9, 0, tzinfo=timezone.utc)
     # Back to draft, then a time in the past is refused.

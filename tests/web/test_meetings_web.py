@@ -144,7 +144,8 @@ def test_create_lists_and_shows_the_meeting_in_uk_time(signed_in):
     ({"title": "   "}, "Give the meeting a title."),
     ({"venue_name": "", "venue_address": "", "online_url": ""}, "Give a venue, an online link, or both."),
     ({"starts_at": ""}, "Give the date and time the meeting starts."),
-    ({"starts_at": "next Tuesday"}, "is not a date and time."),
+    ({"starts_at": "next Tuesday"}, "is not a date and time: write it as dd/mm/yyyy hh:mm."),
+    ({"starts_at": "12/31/2027 19:30"}, "is not a date and time"),  # month first is not UK
     ({"quorum": "a dozen"}, "The quorum is a number of members"),
     ({"kind": "picnic"}, "Choose the kind of meeting."),
 ])
@@ -179,13 +180,21 @@ def test_a_clash_is_a_warning_after_saving(signed_in, make_branch):
 def test_edit_details_and_a_bad_edit_is_refused(signed_in):
     meeting_id = create(signed_in)
     response = signed_in.get(f"/meetings/{meeting_id}/edit")
-    assert 'value="Trades Hall"' in text(response) and f'value="{local(14)}"' in text(response)
+    day, clock = local(14).split("T")
+    uk = f"{day[8:10]}/{day[5:7]}/{day[:4]} {clock}"  # shown back day first
+    assert 'value="Trades Hall"' in text(response) and f'value="{uk}"' in text(response)
+    # Typed day first, it is read day first: 03/12 is the 3rd of December.
+    signed_in.post(f"/meetings/{meeting_id}/edit", data=form(starts_at=f"03/12/{int(day[:4]) + 1} 19:30",
+                                                            ends_at=f"03/12/{int(day[:4]) + 1} 21:00"))
+    starts = fresh(meeting_id).starts_at.astimezone(LONDON)
+    assert (starts.day, starts.month, starts.hour, starts.minute) == (3, 12, 19, 30)
+    signed_in.post(f"/meetings/{meeting_id}/edit", data=form())
     bad = signed_in.post(f"/meetings/{meeting_id}/edit", data=form(ends_at=local(14, 17, 0)))
     assert bad.status_code == 400 and "The meeting must end after it starts." in text(bad)
     assert fresh(meeting_id).ends_at.astimezone(LONDON).hour == 21
     page = text(signed_in.post(f"/meetings/{meeting_id}/edit", data=form(venue_name="Labour Club"),
                                follow_redirects=True))
-    assert "Saved: venue name." in page and fresh(meeting_id).venue_name == "Labour Club"
+    assert "Saved: venue." in page and fresh(meeting_id).venue_name == "Labour Club"
     assert fresh(meeting_id).ical_sequence == 0  # not noticed: nothing to tell members yet
 
 
