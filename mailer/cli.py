@@ -241,6 +241,30 @@ def members_import(file: Path, dry_run: bool, full_export: bool) -> None:
         sys.exit(1)
 
 
+@members_cli.command("export-data")
+@click.argument("member_id", type=int)
+@click.option("--pdf", "pdf_path", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Also write the readable PDF to this file.")
+def members_export_data(member_id: int, pdf_path: Path | None) -> None:
+    """Print everything held about a member (a subject access request) as JSON."""
+    import json
+
+    from mailer.db import session
+    from mailer.members import service, story
+    from mailer.models import Member
+
+    member = session.get(Member, member_id)
+    if member is None:
+        raise click.ClickException(f"There is no member with id {member_id}.")
+    data = service.export_data(None, member)
+    if pdf_path is not None:
+        pdf_path.write_bytes(story.export_pdf(None, member))
+    session.commit()
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    if pdf_path is not None:
+        click.echo(f"PDF written to {pdf_path}", err=True)
+
+
 def _print_plan(result, dry_run: bool) -> None:
     from mailer.models import MemberStatus
 

@@ -120,6 +120,18 @@ def preview(campaign: Campaign, member: Member | None) -> tuple[str, str, str]:
     return compile_campaign(campaign).render(personal.context(campaign, member))
 
 
+def sample_subject(campaign: Campaign) -> str:
+    """The subject as the sample member reads it, without compiling the body (cheap enough for a
+    list of campaigns: no query, no MJML)."""
+    from flask import current_app
+
+    from mailer.compose.personal import SAMPLE, PlaceholderMeeting
+    from mailer.compose.render import render_subject
+
+    return render_subject(campaign, {"member": SAMPLE, "org_name": current_app.config["ORG_NAME"],
+                                     "meeting": PlaceholderMeeting})
+
+
 def test_send(officer: Officer, campaign: Campaign, member: Member | None = None) -> str:
     """Send the campaign, as `member` would see it, to the officer's own address only."""
     from mailer.mail import mail

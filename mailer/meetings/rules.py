@@ -13,6 +13,7 @@ from sqlalchemy import and_, or_, select
 
 from mailer.db import session, utcnow
 from mailer.models import Meeting, MeetingKind, MeetingStatus
+from mailer.words import parse_datetime, with_article
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -55,7 +56,7 @@ def check_notice(meeting: Meeting, sent_at: datetime | None = None) -> NoticeChe
     given = (meeting_day - local_date(sent_at)).days
     if given >= required:
         return NoticeCheck(True, required, given, latest)
-    reason = (f"A {meeting.kind.label.lower()} of {meeting.body_name} needs {required} days' notice; sent today it "
+    reason = (f"{with_article(meeting.kind.label.lower()).capitalize()} of {meeting.body_name} needs {required} days' notice; sent today it "
               f"would give {max(given, 0)}. The notice had to go by {latest.strftime('%A %d %B %Y')}.")
     return NoticeCheck(False, required, given, latest, reason)
 
@@ -98,14 +99,13 @@ def clashes(branch_id: int | None, starts_at: datetime, ends_at: datetime | None
 
 
 def parse_local(value: str) -> datetime | None:
-    """A datetime-local form value ("2026-12-03T19:30"), read as Europe/London, returned in UTC."""
+    """A form's date and time ("03/12/2026 19:30", or ISO), read as Europe/London, returned in UTC."""
     value = (value or "").strip()
     if not value:
         return None
-    try:
-        naive = datetime.fromisoformat(value)
-    except ValueError:
-        raise MeetingError(f"{value!r} is not a date and time.") from None
+    naive = parse_datetime(value)
+    if naive is None:
+        raise MeetingError(f"{value!r} is not a date and time: write it as dd/mm/yyyy hh:mm.")
     if naive.tzinfo is not None:
         return naive.astimezone(ZoneInfo("UTC"))
     return naive.replace(tzinfo=LONDON).astimezone(ZoneInfo("UTC"))

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, case, distinct, exists, false, func,
 
 from mailer.auth import scope_members
 from mailer.db import session
+from mailer.words import parse_date, uk_date
 from mailer.models import (Attendance, EmailHealth, Member, MemberStatus, MemberTag, Officer, Response, Role, Stream,
                            Suppression, Tag)
 
@@ -49,10 +50,10 @@ def clean(definition: dict | None) -> dict:
             out[key] = sorted(set(values), key=str)
     for key in ("joined_after", "joined_before"):
         if definition.get(key):
-            try:
-                out[key] = date.fromisoformat(str(definition[key])).isoformat()
-            except ValueError:
-                raise SegmentError(f"{key.replace('_', ' ')} must be a date (yyyy-mm-dd)") from None
+            found = parse_date(str(definition[key]))
+            if found is None:
+                raise SegmentError(f"{key.replace('_', ' ')} must be a date (dd/mm/yyyy)")
+            out[key] = found.isoformat()
     if definition.get("not_declined_meeting"):
         try:  # a meeting's reminder: leave out those who sent apologies or said they will not come
             out["not_declined_meeting"] = int(definition["not_declined_meeting"])
@@ -179,9 +180,9 @@ def describe(definition: dict, branch_names: dict[int, str] | None = None) -> st
 
     parts = words(definition)
     if definition.get("joined_after"):
-        parts.append(f"joined on or after {definition['joined_after']}")
+        parts.append(f"joined on or after {uk_date(date.fromisoformat(definition['joined_after']))}")
     if definition.get("joined_before"):
-        parts.append(f"joined on or before {definition['joined_before']}")
+        parts.append(f"joined on or before {uk_date(date.fromisoformat(definition['joined_before']))}")
     text = "; ".join(parts) or "every member"
     excluded = words(definition.get("exclude") or {})
     return text + (f"; except {'; '.join(excluded)}" if excluded else "")

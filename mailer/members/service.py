@@ -295,9 +295,10 @@ def export_data(officer: Officer, member: Member) -> dict:
     """Everything Mailer holds about a member (a subject access request), and log that it was taken."""
     data = {name: audit.plain(value) for name, value in snapshot(member).items()}
     data.update(id=member.id, email_health=member.email_health.value, to_welcome=member.to_welcome,
-                created_at=member.created_at.isoformat(), updated_at=member.updated_at.isoformat(),
-                history=[{"at": e.at.isoformat(), "by": e.actor, "action": e.action, "changes": e.changes,
-                          "note": e.note} for e in history(member, limit=10_000)])
+                created_at=member.created_at.isoformat(), updated_at=member.updated_at.isoformat())
+    from mailer.members import story
+
+    data.update(story.export(member))  # the whole story: changes, consent, emails, letters, meetings...
     audit.record("member.export", "member", member.id, note="personal data exported", officer=officer)
     return data
 

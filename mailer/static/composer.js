@@ -19,12 +19,7 @@
     var message = button.getAttribute("data-confirm");
     var count = document.getElementById("recipient-count");
     message = message.replace("{count}", count ? count.textContent.trim() : "");
-    if (!window.confirm(message)) {
-      event.preventDefault();
-      return;
-    }
-    var confirmed = button.form && button.form.querySelector("input[name=confirm]");
-    if (confirmed) confirmed.value = "yes";  // asked here: skip the server's confirmation page
+    if (!window.confirm(message)) event.preventDefault();
   });
 
   /* --- the composer ------------------------------------------------------------------------ */

@@ -68,6 +68,13 @@ def init_app(app: Flask) -> None:
 
     https = str(app.config["BASE_URL"]).startswith("https://")
 
+    @app.route("/favicon.ico")
+    def favicon():
+        """Browsers ask for it on every page: answer from the app (no 404s in the log)."""
+        return app.send_static_file("favicon.ico")
+    from mailer import words
+    words.init_app(app)
+
     @app.after_request
     def _security_headers(response):
         if request.endpoint != "static":

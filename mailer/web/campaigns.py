@@ -17,7 +17,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 
-from mailer import audit
+from mailer import audit, words
 from mailer.compose import drafts, starters
 from mailer.compose.render import TemplateError
 from mailer.db import session
@@ -25,6 +25,7 @@ from mailer.members import segments
 from mailer.members import service as members
 from mailer.models import Attachment, Branch, Campaign, CampaignStatus, MemberStatus, Role, Segment, Stream
 from mailer.pagination import Cursor, Key, paginate
+from mailer.sending import audience
 from mailer.sending import campaigns as sending
 from mailer.web import LONDON
 
@@ -114,15 +115,15 @@ def _preview_member_id() -> int | None:
 
 
 def _local_input(value: datetime | None) -> str:
-    """A stored UTC time as a datetime-local value in UK time."""
-    return value.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M") if value else ""
+    """A stored UTC time as the form shows it: UK time, dd/mm/yyyy hh:mm."""
+    return words.local_input(value)
 
 
 def _parse_local(raw: str) -> datetime | None:
-    """A datetime-local value, read as UK time, as an aware UTC datetime (None if unreadable)."""
-    try:
-        naive = datetime.fromisoformat(raw.strip())
-    except ValueError:
+    """A typed date and time (dd/mm/yyyy hh:mm, or ISO), read as UK time, as an aware UTC
+    datetime (None if unreadable)."""
+    naive = words.parse_datetime(raw)
+    if naive is None:
         return None
     if naive.tzinfo is not None:
         return naive.astimezone(timezone.utc)
@@ -189,8 +190,9 @@ def _preview_response(body: str, mimetype: str = "text/html") -> Response:
 def index():
     page = paginate(drafts.visible_campaigns(current_user), [Key(Campaign.id, descending=True)],
                     Cursor.from_args(request.args), current_app.config["PAGE_SIZE"], count=False)
+    subjects = {c.id: drafts.sample_subject(c) for c in page.items}
     page.items = [(c, sending.progress(c)) for c in page.items]  # stored counts once a campaign finished
-    return render_template("web/campaigns/list.html", page=page, starters=starters.all_starters(),
+    return render_template("web/campaigns/list.html", page=page, subjects=subjects, starters=starters.all_starters(),
                            form=FlaskForm(), Stream=Stream)
 
 
@@ -406,18 +408,74 @@ def load_segment(campaign_id: int):
 
 # --- schedule and send ----------------------------------------------------------------------
 
+def _confirmation(campaign: Campaign, action: str, when: datetime | None = None, status: int = 200):
+    """The page every send to members passes through: the email as its first real recipient will
+    see it (desktop and phone), how many members and addresses, the stream, and who is left out
+    and why. Its form carries the token that send_now and schedule require."""
+    found = drafts.problems(campaign)
+    try:
+        crowd = audience.campaign_audience(campaign, current_user)
+    except segments.SegmentError as exc:
+        found = found + [str(exc)]
+        crowd = audience.Audience(stream=campaign.stream, members=0, addresses=0)
+    sample_id = crowd.sample.id if crowd.sample else None
+    try:
+        subject = drafts.preview(campaign, crowd.sample)[0] if not found else campaign.subject
+    except TemplateError:
+        subject = campaign.subject
+    token = audience.confirm_token(action, campaign.id, audience.fingerprint(campaign), current_user)
+    fields = {"confirm": token}
+    if action == "schedule":
+        fields["send_at"] = _local_input(when)
+        title = f"Schedule “{subject}” for {when.astimezone(LONDON).strftime('%a %-d %B %Y, %H:%M')}?"
+        button = f"Yes, schedule it for {crowd.addresses} address{'' if crowd.addresses == 1 else 'es'}"
+        endpoint = ".schedule"
+    else:
+        title = f"Send “{subject}” now?"
+        button = f"Yes, send it to {crowd.addresses} address{'' if crowd.addresses == 1 else 'es'} now"
+        endpoint = ".send_now"
+    notes = [("Attachments", ", ".join(a.filename for a in campaign.attachments) or "none")]
+    send = {"title": title, "subject": subject, "audience": crowd, "problems": found, "fields": fields,
+            "button": button, "action": url_for(endpoint, campaign_id=campaign.id), "notes": notes,
+            "recipients_described": segments.describe(campaign.segment, _branch_names()),
+            "preview_url": url_for(".preview", campaign_id=campaign.id, member=sample_id),
+            "text_url": url_for(".preview_text", campaign_id=campaign.id, member=sample_id),
+            "back_url": url_for(".edit", campaign_id=campaign.id), "back_label": "Back to the composer"}
+    return render_template("web/campaigns/confirm.html", campaign=campaign, send=send), status
+
+
+def _is_confirmed(campaign: Campaign, action: str) -> bool:
+    return audience.confirmed(request.form.get("confirm"), action, campaign.id, audience.fingerprint(campaign),
+                              current_user)
+
+
+@bp.route("/<int:campaign_id>/confirm")
+def confirm(campaign_id: int):
+    """The confirmation page, reached again (from a link, or after a refused send)."""
+    campaign = _campaign_or_404(campaign_id)
+    if campaign.status not in drafts.EDITABLE_STATUSES:
+        return redirect(url_for(".detail", campaign_id=campaign.id))
+    when = _parse_local(request.args.get("send_at", "")) if request.args.get("action") == "schedule" else None
+    return _confirmation(campaign, "schedule" if when else "send", when)
+
+
 @bp.route("/<int:campaign_id>/schedule", methods=["POST"])
 def schedule(campaign_id: int):
-    """Save, then send at a UK date and time (stored in UTC)."""
+    """From the composer: save, then show the confirmation. From the confirmation's form (its
+    token matches what is saved): send at that UK date and time (stored in UTC)."""
     campaign = _campaign_or_404(campaign_id)
     _checked_form()
-    error = _save(campaign)
-    if error:
-        return _after_save_failure(campaign, error)
+    confirmed = _is_confirmed(campaign, "schedule")
+    if not confirmed and campaign.status in drafts.EDITABLE_STATUSES:
+        error = _save(campaign)
+        if error:
+            return _after_save_failure(campaign, error)
     when = _parse_local(request.form.get("send_at", ""))
     if when is None:
         flash("Choose the date and time to send it.", "error")
         return redirect(url_for(".edit", campaign_id=campaign.id) + "#send")
+    if not confirmed and campaign.status in drafts.EDITABLE_STATUSES:
+        return _confirmation(campaign, "schedule", when)
     try:
         sending.schedule(campaign, when, current_user)
     except sending.CampaignError as exc:
@@ -430,21 +488,17 @@ def schedule(campaign_id: int):
 
 @bp.route("/<int:campaign_id>/send", methods=["POST"])
 def send_now(campaign_id: int):
-    """Save, then ask to confirm (unless composer.js already asked), then start the send."""
+    """From the composer: save, then show the confirmation. From the confirmation's form (its
+    token matches what is saved, so what is sent is what was shown): start the send."""
     campaign = _campaign_or_404(campaign_id)
     _checked_form()
-    if campaign.status in drafts.EDITABLE_STATUSES:
+    if not _is_confirmed(campaign, "send") and campaign.status in drafts.EDITABLE_STATUSES:
         error = _save(campaign)
         if error:
             return _after_save_failure(campaign, error)
-    if request.form.get("confirm") != "yes":
-        found = drafts.problems(campaign)
-        try:
-            numbers = segments.count(campaign.segment, campaign.stream, current_user)
-        except segments.SegmentError:
-            numbers = {"members": 0, "recipients": 0}
-        return render_template("web/campaigns/confirm.html", campaign=campaign, problems=found, numbers=numbers,
-                               described=segments.describe(campaign.segment, _branch_names()), form=FlaskForm())
+        if request.form.get("confirm"):
+            flash("The campaign changed after the confirmation was shown: check it again.", "warning")
+        return _confirmation(campaign, "send")
     try:
         sending.send_now(campaign, current_user)
     except sending.CampaignError as exc:

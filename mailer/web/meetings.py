@@ -15,7 +15,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import and_, not_, select
 from sqlalchemy.orm import selectinload
 
-from mailer import audit
+from mailer import audit, words
 from mailer.db import session, utcnow
 from mailer.meetings import feeds, rules, service
 from mailer.meetings import minutes as minutes_service
@@ -51,8 +51,8 @@ def _meeting_or_404(meeting_id: int) -> Meeting:
 
 
 def _local_input(value: datetime | None) -> str:
-    """A stored UTC time as a datetime-local value in UK time."""
-    return value.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M") if value else ""
+    """A stored UTC time as the form shows it: UK time, dd/mm/yyyy hh:mm."""
+    return words.local_input(value)
 
 
 def _bodies() -> list[tuple[str, str]]:
@@ -186,7 +186,7 @@ def edit(meeting_id: int):
             changes, warnings = service.update(current_user, meeting, _meeting_values(values))
             session.commit()
             if changes:
-                flash(f"Saved: {', '.join(k.replace('_', ' ') for k in changes)}.", "info")
+                flash(f"Saved: {words.fields(changes)}.", "info")
             else:
                 flash("Nothing changed.", "info")
             if service.needs_update_notice(meeting):
@@ -585,3 +585,97 @@ def _london_date(value) -> str:
 def _london_time(value) -> str:
     return value.astimezone(LONDON).strftime("%H:%M") if value else ""
 
+
+
+# --- confirming a mass send (the notice, its update, the minutes) -----------------------------
+# The POSTs that send (send_notice, send_update, circulate) are reached only from the
+# confirmation page's form: its token ties the officer's "yes" to the email they were shown.
+
+CONFIRMED_SENDS = {"send_notice": "notice", "send_update": "update", "circulate": "minutes"}
+
+
+@bp.before_request
+def _sends_need_confirmation():
+    endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
+    if request.method != "POST" or endpoint not in CONFIRMED_SENDS:
+        return None
+    from mailer.meetings import confirm as confirm_service
+
+    meeting = _meeting_or_404((request.view_args or {}).get("meeting_id", 0))
+    purpose = CONFIRMED_SENDS[endpoint]
+    if confirm_service.is_confirmed(current_user, meeting, purpose, request.form.get("confirm"), meeting.minutes):
+        return None
+    if request.form.get("confirm"):
+        flash("The email changed after the confirmation was shown: check it again.", "warning")
+    override = request.form.get("override", "").strip()
+    return redirect(url_for(".confirm_send", meeting_id=meeting.id, purpose=purpose, override=override or None))
+
+
+def _planned_or_back(meeting: Meeting, purpose: str):
+    from mailer.meetings import confirm as confirm_service
+
+    if purpose not in confirm_service.PURPOSES:
+        abort(404)
+    try:
+        return confirm_service.planned(current_user, meeting, purpose, meeting.minutes)
+    except MeetingError as exc:
+        flash(str(exc), "error")
+        return None
+
+
+@bp.route("/<int:meeting_id>/send/<purpose>")
+def confirm_send(meeting_id: int, purpose: str):
+    """The confirmation before a meeting's mass send: the email as its first real recipient will
+    see it, the numbers, the stream, and who is left out and why."""
+    from mailer.compose import drafts
+    from mailer.compose.render import TemplateError
+    from mailer.meetings import confirm as confirm_service
+
+    meeting = _meeting_or_404(meeting_id)
+    plan = _planned_or_back(meeting, purpose)
+    back = url_for(".minutes" if purpose == "minutes" else ".detail", meeting_id=meeting.id)
+    if plan is None:
+        return redirect(back)
+    override = request.args.get("override", "").strip()
+    problems = []
+    check = rules.check_notice(meeting) if purpose == "notice" else None
+    if check is not None and not check.ok and not override:
+        problems.append(f"{check.reason} Give a reason for sending late on the meeting's page.")
+    try:
+        subject = drafts.preview(plan.campaign, plan.audience.sample)[0]
+    except TemplateError as exc:
+        subject, problems = plan.campaign.subject, problems + [str(exc)]
+    fields = {"confirm": confirm_service.token(current_user, meeting, plan)}
+    if override:
+        fields["override"] = override
+    endpoint = {"notice": ".send_notice", "update": ".send_update", "minutes": ".circulate"}[purpose]
+    what = {"notice": "the notice", "update": "the update", "minutes": "the minutes"}[purpose]
+    n = plan.audience.addresses
+    notes = [("Meeting", f"{meeting.title}, {meeting.starts_at.astimezone(LONDON).strftime('%a %-d %B %Y, %H:%M')}"),
+             ("Attachments", ", ".join(plan.attachments))]
+    if override:
+        notes.append(("Sent late because", override))
+    send = {"title": f"Send {what} to the members?", "subject": subject, "audience": plan.audience,
+            "problems": problems, "fields": fields, "notes": notes,
+            "button": f"Yes, send {what} to {n} address{'' if n == 1 else 'es'}",
+            "action": url_for(endpoint, meeting_id=meeting.id),
+            "preview_url": url_for(".send_preview", meeting_id=meeting.id, purpose=purpose),
+            "back_url": back, "back_label": "Back to the meeting" if purpose != "minutes" else "Back to the minutes"}
+    return render_template("web/meetings/confirm.html", meeting=meeting, send=send)
+
+
+@bp.route("/<int:meeting_id>/send/<purpose>/preview")
+def send_preview(meeting_id: int, purpose: str):
+    """The email of a meeting's send as its first real recipient will see it (framed, sandboxed)."""
+    from mailer.compose import drafts
+    from mailer.compose.render import TemplateError
+    from mailer.web.campaigns import _preview_error, _preview_response
+
+    meeting = _meeting_or_404(meeting_id)
+    plan = _planned_or_back(meeting, purpose)
+    if plan is None:
+        return _preview_error(["There is nothing to send now."])
+    try:
+        return _preview_response(drafts.preview(plan.campaign, plan.audience.sample)[1])
+    except TemplateError as exc:
+        return _preview_error([str(exc)])

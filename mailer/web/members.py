@@ -12,6 +12,7 @@ from sqlalchemy import select
 from mailer.auth import roles_required
 from mailer.db import session
 from mailer.members import service
+from mailer import words
 from mailer.members.exportfile import FIELDS
 from mailer.models import Branch, MemberStatus, Role
 from mailer.pagination import Cursor
@@ -95,7 +96,10 @@ def _member_or_404(member_id: int):
 @bp.route("/<int:member_id>")
 def detail(member_id: int):
     member = _member_or_404(member_id)
-    return render_template("web/members/detail.html", member=member, history=service.history(member), form=FlaskForm())
+    from mailer.members import story
+
+    return render_template("web/members/detail.html", member=member, story=story.story(member),
+                           sections=story.SECTIONS, form=FlaskForm())
 
 
 @bp.route("/<int:member_id>/edit", methods=["GET", "POST"])
@@ -107,7 +111,7 @@ def edit(member_id: int):
         try:
             changes = service.update_member(current_user, member, values)
             session.commit()
-            flash(f"Saved: {', '.join(changes) or 'nothing changed'}.", "info")
+            flash(f"Saved: {words.fields(changes)}." if changes else "Nothing changed.", "info")
             return redirect(url_for(".detail", member_id=member.id))
         except service.MemberError as exc:
             session.rollback()
@@ -135,6 +139,20 @@ def export(member_id: int):
     session.commit()
     return Response(json.dumps(data, indent=2, ensure_ascii=False), mimetype="application/json",
                     headers={"Content-Disposition": f"attachment; filename=member-{member.id}.json"})
+
+
+@bp.route("/<int:member_id>/export.pdf", methods=["POST"])
+def export_pdf(member_id: int):
+    """The subject access export as a readable PDF (the same story as the JSON)."""
+    from mailer.members import story
+
+    member = _member_or_404(member_id)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    data = story.export_pdf(current_user, member)
+    session.commit()
+    return Response(data, mimetype="application/pdf",
+                    headers={"Content-Disposition": f"attachment; filename=member-{member.id}.pdf"})
 
 
 @bp.route("/<int:member_id>/erase", methods=["GET", "POST"])

@@ -149,25 +149,20 @@ def test_compose_preview_test_send_and_send_a_bulletin(page, shoot, worker, smtp
     assert [rcpts for _f, rcpts in smtp_server.envelopes] == [["secretary@example.org"]]
     assert smtp_server.messages[0]["Subject"] == "This week: canvassing, Ada"
 
-    # Send now, confirmed in the browser's dialog, which names the count.
-    dialogs = []
-
-    def accept(dialog):
-        dialogs.append(dialog.message)
-        dialog.accept()
-
-    page.once("dialog", accept)
+    # Send now: first the confirmation page, with the email as a real recipient sees it.
     page.get_by_role("button", name="Send now…").click()
+    expect(page.get_by_role("heading", name=re.compile(r"^Send “This week: canvassing, \w+” now\?$"))).to_be_visible()
+    expect(page.locator("#confirm-addresses")).to_have_text("3")
+    page.get_by_role("button", name="Yes, send it to 3 addresses now").click()
     expect(page.get_by_role("heading", name="Weekly bulletin", level=1)).to_be_visible()
-    assert "3 addresses will receive it" in dialogs[0]
-    expect(page.locator("#campaign-status")).to_have_text("scheduled")
+    expect(page.locator("#campaign-status")).to_have_text("starting")  # not "scheduled": it was sent now
 
     # Pause before the worker starts it, then resume: still nothing sent twice.
     page.get_by_role("button", name="Pause").click()
     expect(page.locator("#campaign-status")).to_have_text("paused")
     expect(page.get_by_role("button", name="Pause")).to_have_count(0)
     page.get_by_role("button", name="Resume").click()
-    expect(page.locator("#campaign-status")).to_have_text("scheduled")
+    expect(page.locator("#campaign-status")).to_have_text("starting")
 
     # The worker sends; the page follows by itself until the send is finished.
     worker.start()
@@ -214,10 +209,11 @@ def test_a_branch_secretarys_notice_goes_to_their_branch_and_the_page_follows_it
     expect(page.get_by_text("a branch secretary's campaigns go to their own branch")).to_be_visible()
     expect(page.locator("#recipient-count")).to_have_text("4 members match; 4 addresses will receive it.")
     page.get_by_label("Subject", exact=True).fill("North branch meeting: {{ org_name }}")
-    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Send now…").click()
-    expect(page.locator("#campaign-status")).to_have_text("scheduled")
-    expect(page.locator("#progress-status")).to_have_text("Waiting to start.")
+    expect(page.locator("#confirm-subject")).to_have_text("North branch meeting: Anytown CLP")
+    page.get_by_role("button", name="Yes, send it to 4 addresses now").click()
+    expect(page.locator("#campaign-status")).to_have_text("starting")
+    expect(page.locator("#progress-status")).to_have_text("Starting: the recipients are being chosen.")
     expect(page.locator("#progress-percent")).to_have_text("0%")
     expect(page.locator("dl.details")).to_contain_text("North branch meeting: Anytown CLP")  # saved, then sent
     expect(page.locator("dl.details")).to_contain_text("branch North")

@@ -111,6 +111,9 @@ def test_a_meeting_from_plan_to_circulated_minutes(page, shoot, live_server, smt
 
     # 3. Send the notice; the worker sends it to everyone with an email, with the invite.
     page.get_by_role("button", name="Send notice").click()
+    expect(page.locator("#confirm-addresses")).to_have_text("3")  # Pat, with no email, is posted it
+    expect(page.locator("#excluded")).to_contain_text("1 member: no email address")
+    page.get_by_role("button", name="Yes, send the notice to 3 addresses").click()
     expect(page.get_by_text("The notice is on its way")).to_be_visible()
     expect(page.locator("#meeting-status")).to_have_text("noticed")
     run_queue()
@@ -205,6 +208,7 @@ def test_a_meeting_from_plan_to_circulated_minutes(page, shoot, live_server, smt
 
     # 8. Circulate: to the meeting's members, with the PDF and a link to the web copy.
     page.get_by_role("button", name="Circulate").click()
+    page.get_by_role("button", name=re.compile(r"^Yes, send the minutes to \d+ address")).click()
     expect(page.get_by_text("The minutes are on their way to the members")).to_be_visible()
     expect(page.locator("#minutes-status")).to_contain_text("circulated")
     run_queue()

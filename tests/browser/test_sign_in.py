@@ -25,7 +25,7 @@ def test_sign_in_see_the_overview_and_sign_out(page, shoot, make_officer, make_m
     expect(page.get_by_role("navigation", name="Main").get_by_role("link", name="Overview")).to_have_attribute(
         "aria-current", "page")
     expect(page.get_by_role("link", name=re.compile(r"^2 members"))).to_be_visible()
-    expect(page.get_by_role("link", name=re.compile(r"^1 to welcome"))).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile(r"^1 not yet welcomed"))).to_be_visible()
     expect(page.get_by_text("Sam Secretary · CLP secretary")).to_be_visible()
     shoot("overview")
 

@@ -28,7 +28,7 @@ def test_every_admin_page_needs_a_login(client, path):
 
 def test_every_admin_route_is_behind_the_login_wall(app):
     """No route outside the public sign-in pages escapes the admin blueprint's login check."""
-    public = {"static", "auth.login", "auth.logout", "auth.reset_request", "auth.reset_password",
+    public = {"static", "favicon", "auth.login", "auth.logout", "auth.reset_request", "auth.reset_password",
               # Reached from members' email, with signed tokens: preferences, one-click, web version, archive.
               "public.preferences", "public.one_click", "public.save_preferences", "public.web_version",
               "public.archive", "public.meeting_response", "public.calendar_feed",

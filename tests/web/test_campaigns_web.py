@@ -69,6 +69,26 @@ def _run_queue(rounds: int = 10) -> None:
     raise AssertionError(f"the queue did not empty: {q.job_ids}")
 
 
+def _token(page: str) -> str:
+    """The confirmation page's token: the only way to the POST that sends."""
+    return re.search(r'name="confirm" value="([0-9a-f]{64})"', page).group(1)
+
+
+def _send(client, campaign_id: int):
+    """Confirm and send, as an officer does: the confirmation page, then its form."""
+    page = _page(client.get(f"/campaigns/{campaign_id}/confirm"))
+    return client.post(f"/campaigns/{campaign_id}/send", data={"confirm": _token(page)})
+
+
+def _schedule(client, campaign_id: int, send_at: str, **fields):
+    """The composer's Schedule, then the confirmation's form."""
+    page = _page(client.post(f"/campaigns/{campaign_id}/schedule", data=_form(send_at=send_at, **fields)))
+    if 'name="confirm"' not in page:
+        return page
+    return client.post(f"/campaigns/{campaign_id}/schedule", data={"confirm": _token(page), "send_at": send_at},
+                       follow_redirects=True)
+
+
 # --- list and create ------------------------------------------------------------------------
 
 def test_create_from_each_starter_and_blank(signed_in):
@@ -121,7 +141,7 @@ def test_edit_and_save(signed_in, make_branch):
     assert campaign.segment == {"branches": [north.id], "wards": ["Castle"], "statuses": ["active"],
                                 "joined_after": "2020-01-01", "exclude": {"wards": ["Abbey"]}}
     page = _page(signed_in.get(f"/campaigns/{campaign_id}/edit"))
-    assert 'value="Bulletin 12"' in page and 'value="2020-01-01"' in page
+    assert 'value="Bulletin 12"' in page and 'value="01/01/2020"' in page
     assert re.search(r'name="seg_wards" value="Castle" checked', page) is None  # no member has the ward yet
     assert re.search(r'value="notices"[^>]*checked', page)
     # A refused save keeps what was typed and says why.
@@ -379,8 +399,7 @@ def test_schedule_stores_utc_for_a_uk_time_and_refuses_the_past(signed_in, make_
     make_member()
     campaign_id = _new(signed_in, "weekly-bulletin")
     year = date.today().year + 1
-    response = signed_in.post(f"/campaigns/{campaign_id}/schedule",
-                              data=_form(send_at=f"{year}-07-01T09:00"), follow_redirects=True)
+    response = _schedule(signed_in, campaign_id, f"{year}-07-01T09:00")
     page = _page(response)
     assert f"it will be sent at 09:00 on 01/07/{year} (UK time)" in page
     campaign = _campaign(campaign_id)
@@ -391,14 +410,13 @@ def test_schedule_stores_utc_for_a_uk_time_and_refuses_the_past(signed_in, make_
 
     assert f"campaign-{campaign_id}-start" in get_queue().scheduled_job_registry.get_job_ids()
     # Shown back in UK time in the composer; in winter UK time is UTC.
-    assert f'value="{year}-07-01T09:00"' in _page(signed_in.get(f"/campaigns/{campaign_id}/edit"))
-    signed_in.post(f"/campaigns/{campaign_id}/schedule", data=_form(send_at=f"{year}-01-15T09:00"))
+    assert f'value="01/07/{year} 09:00"' in _page(signed_in.get(f"/campaigns/{campaign_id}/edit"))
+    _schedule(signed_in, campaign_id, f"{year}-01-15T09:00")
     assert _campaign(campaign_id).scheduled_at == datetime(year, 1, 15, 9, 0, tzinfo=timezone.utc)
     # Back to draft, then a time in the past is refused.
     signed_in.post(f"/campaigns/{campaign_id}/unschedule", data={})
     assert _campaign(campaign_id).status is CampaignStatus.DRAFT
-    response = signed_in.post(f"/campaigns/{campaign_id}/schedule", data=_form(send_at="2020-01-01T09:00"),
-                              follow_redirects=True)
+    response = _schedule(signed_in, campaign_id, "2020-01-01T09:00")
     assert "That time has already passed." in _page(response)
     assert _campaign(campaign_id).status is CampaignStatus.DRAFT
     response = signed_in.post(f"/campaigns/{campaign_id}/schedule", data=_form(send_at=""), follow_redirects=True)
@@ -409,7 +427,7 @@ def test_a_campaign_with_problems_cannot_be_sent(signed_in):
     campaign_id = _new(signed_in, "")
     page = _page(signed_in.post(f"/campaigns/{campaign_id}/send", data=_form(body="{{ member.frist }}")))
     assert "It cannot be sent yet" in page and "disabled" in page
-    response = signed_in.post(f"/campaigns/{campaign_id}/send", data={"confirm": "yes"}, follow_redirects=True)
+    response = signed_in.post(f"/campaigns/{campaign_id}/send", data={"confirm": _token(page)}, follow_redirects=True)
     assert "Fix the campaign first" in _page(response)
     assert _campaign(campaign_id).status is CampaignStatus.DRAFT
 
@@ -427,7 +445,7 @@ def test_send_now_confirms_then_sends_one_message_per_recipient(make_app, make_o
         page = _page(client.post(f"/campaigns/{campaign_id}/send", data=_form(subject="Hi {{ member.first_name }}")))
         assert "Yes, send it to 5 addresses now" in page
         assert _campaign(campaign_id).status is CampaignStatus.DRAFT
-        response = client.post(f"/campaigns/{campaign_id}/send", data={"confirm": "yes"})
+        response = client.post(f"/campaigns/{campaign_id}/send", data={"confirm": _token(page)})
         assert response.status_code == 302 and response.headers["Location"].endswith(f"/campaigns/{campaign_id}")
         assert _campaign(campaign_id).status is CampaignStatus.SCHEDULED
         from mailer.queue import get_queue
@@ -461,7 +479,7 @@ def test_pause_resume_and_cancel(make_app, make_officer, make_member, smtp_serve
         client = app.test_client()
         login(client, officer.email)
         campaign_id = _new(client, "weekly-bulletin")
-        client.post(f"/campaigns/{campaign_id}/send", data={"confirm": "yes"})
+        _send(client, campaign_id)
         response = client.post(f"/campaigns/{campaign_id}/pause", follow_redirects=True)
         assert "Paused" in _page(response) and _campaign(campaign_id).status is CampaignStatus.PAUSED
         assert ">Resume</button>" in _page(response) and ">Pause</button>" not in _page(response)
@@ -475,7 +493,7 @@ def test_pause_resume_and_cancel(make_app, make_officer, make_member, smtp_serve
         assert "The campaign is sent; that cannot be done now." in _page(response)
 
         second = _new(client, "weekly-bulletin")
-        client.post(f"/campaigns/{second}/send", data={"confirm": "yes"})
+        _send(client, second)
         response = client.post(f"/campaigns/{second}/cancel", follow_redirects=True)
         assert "Cancelled" in _page(response) and _campaign(second).status is CampaignStatus.CANCELLED
         _run_queue()

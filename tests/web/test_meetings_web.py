@@ -86,6 +86,14 @@ def audits(action: str) -> list[AuditEvent]:
     return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
+def confirm_and_send(client, meeting_id: int, purpose: str, **data):
+    """As an officer sends: the confirmation page, then its form (the only way to the POST)."""
+    page = text(client.get(f"/meetings/{meeting_id}/send/{purpose}", query_string=data))
+    fields = dict(re.findall(r'<input type="hidden" name="(confirm|override)" value="([^"]*)">', page))
+    path = {"notice": "notice", "update": "update", "minutes": "minutes/circulate"}[purpose]
+    return client.post(f"/meetings/{meeting_id}/{path}", data=fields)
+
+
 def invite_of(campaign_id: int) -> icalendar.Calendar:
     attachment = session.scalar(select(Attachment).where(Attachment.campaign_id == campaign_id,
                                                          Attachment.filename == "invite.ics"))
@@ -136,7 +144,8 @@ def test_create_lists_and_shows_the_meeting_in_uk_time(signed_in):
     ({"title": "   "}, "Give the meeting a title."),
     ({"venue_name": "", "venue_address": "", "online_url": ""}, "Give a venue, an online link, or both."),
     ({"starts_at": ""}, "Give the date and time the meeting starts."),
-    ({"starts_at": "next Tuesday"}, "is not a date and time."),
+    ({"starts_at": "next Tuesday"}, "is not a date and time: write it as dd/mm/yyyy hh:mm."),
+    ({"starts_at": "12/31/2027 19:30"}, "is not a date and time"),  # month first is not UK
     ({"quorum": "a dozen"}, "The quorum is a number of members"),
     ({"kind": "picnic"}, "Choose the kind of meeting."),
 ])
@@ -171,13 +180,21 @@ def test_a_clash_is_a_warning_after_saving(signed_in, make_branch):
 def test_edit_details_and_a_bad_edit_is_refused(signed_in):
     meeting_id = create(signed_in)
     response = signed_in.get(f"/meetings/{meeting_id}/edit")
-    assert 'value="Trades Hall"' in text(response) and f'value="{local(14)}"' in text(response)
+    day, clock = local(14).split("T")
+    uk = f"{day[8:10]}/{day[5:7]}/{day[:4]} {clock}"  # shown back day first
+    assert 'value="Trades Hall"' in text(response) and f'value="{uk}"' in text(response)
+    # Typed day first, it is read day first: 03/12 is the 3rd of December.
+    signed_in.post(f"/meetings/{meeting_id}/edit", data=form(starts_at=f"03/12/{int(day[:4]) + 1} 19:30",
+                                                            ends_at=f"03/12/{int(day[:4]) + 1} 21:00"))
+    starts = fresh(meeting_id).starts_at.astimezone(LONDON)
+    assert (starts.day, starts.month, starts.hour, starts.minute) == (3, 12, 19, 30)
+    signed_in.post(f"/meetings/{meeting_id}/edit", data=form())
     bad = signed_in.post(f"/meetings/{meeting_id}/edit", data=form(ends_at=local(14, 17, 0)))
     assert bad.status_code == 400 and "The meeting must end after it starts." in text(bad)
     assert fresh(meeting_id).ends_at.astimezone(LONDON).hour == 21
     page = text(signed_in.post(f"/meetings/{meeting_id}/edit", data=form(venue_name="Labour Club"),
                                follow_redirects=True))
-    assert "Saved: venue name." in page and fresh(meeting_id).venue_name == "Labour Club"
+    assert "Saved: venue." in page and fresh(meeting_id).venue_name == "Labour Club"
     assert fresh(meeting_id).ical_sequence == 0  # not noticed: nothing to tell members yet
 
 
@@ -257,7 +274,8 @@ def test_a_late_notice_with_a_reason_is_sent_and_audited(signed_in, make_member)
     meeting_id = create(signed_in, kind="agm", title="Annual general meeting", starts_at=local(20),
                         ends_at=local(20, 21, 0))
     reason = "The venue cancelled our booking; the regional office agreed the new date."
-    page = text(signed_in.post(f"/meetings/{meeting_id}/notice", data={"override": reason}, follow_redirects=True))
+    response = confirm_and_send(signed_in, meeting_id, "notice", override=reason)
+    page = text(signed_in.get(response.headers["Location"]))
     assert "The notice is on its way" in page and "Sent late because" in page and reason in page
     meeting = fresh(meeting_id)
     assert meeting.status is MeetingStatus.NOTICED and meeting.notice_override == reason
@@ -277,7 +295,7 @@ def test_notice_update_and_cancellation_carry_the_invite_to_each_member(signed_i
     assert "1 entitled member without a working email" in page and "Pat Post" in page
     assert "/calendar/" in page and ".ics" in page  # the body's feed address
 
-    response = signed_in.post(f"/meetings/{meeting_id}/notice", data={})
+    response = confirm_and_send(signed_in, meeting_id, "notice")
     assert response.status_code == 302
     meeting = fresh(meeting_id)
     assert meeting.status is MeetingStatus.NOTICED
@@ -317,7 +335,7 @@ def test_notice_update_and_cancellation_carry_the_invite_to_each_member(signed_i
     assert fresh(meeting_id).ical_sequence == 1
     page = text(signed_in.get(f"/meetings/{meeting_id}"))
     assert "Send update" in page and "changed after members were sent the notice" in page
-    signed_in.post(f"/meetings/{meeting_id}/update", data={})
+    confirm_and_send(signed_in, meeting_id, "update")
     [update] = campaigns_of(meeting_id, "update")
     [event] = invite_of(update.campaign_id).walk("VEVENT")
     assert str(event["UID"]) == meeting.ical_uid and int(event["SEQUENCE"]) == 1
@@ -483,7 +501,7 @@ def test_minutes_written_approved_by_the_chair_only_circulated_and_adopted(app, 
     assert "their correspondence can no longer change" in page
     assert fresh(meeting_id).minutes.items[0].text == "Minute of Apologies."
 
-    signed_in.post(f"/meetings/{meeting_id}/minutes/circulate", data={})
+    confirm_and_send(signed_in, meeting_id, "minutes")
     minutes = fresh(meeting_id).minutes
     assert minutes.status is MinutesStatus.CIRCULATED
     campaign = session.get(Campaign, minutes.circulation_campaign_id)

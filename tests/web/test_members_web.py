@@ -117,7 +117,8 @@ def test_edit_records_old_and_new_values(signed_in, make_member):
     assert event.changes["status"] == ["active", "arrears"]
     assert "email" not in event.changes
     page = _names(signed_in.get(f"/members/{member.id}"))
-    assert "Aneurin" in page and "member.update" in page
+    assert "Aneurin" in page and "Member details changed" in page and "member.update" not in page
+    assert "first name: Nye → Aneurin" in page and "first_name" not in page
 
 
 def test_branch_secretary_sees_only_their_branch(client, make_officer, make_branch, make_member):
@@ -135,6 +136,7 @@ def test_branch_secretary_sees_only_their_branch(client, make_officer, make_bran
     for path in (f"/members/{theirs.id}", f"/members/{theirs.id}/edit"):
         assert client.get(path).status_code == 404, path
     assert client.post(f"/members/{theirs.id}/export").status_code == 404
+    assert client.post(f"/members/{theirs.id}/export.pdf").status_code == 404
     overview = _names(client.get("/"))
     assert "1</span> members" in overview
 

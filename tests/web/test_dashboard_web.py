@@ -1,0 +1,92 @@
+"""The overview: what needs me now, within my scope, in a constant number of queries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import event
+
+from mailer.db import session, utcnow
+from mailer.meetings.rules import LONDON
+from mailer.models import (Campaign, CampaignStatus, Delivery, DeliveryStatus, EmailHealth, Meeting, MeetingKind,
+                           MeetingStatus, Minutes, MinutesStatus, Role, Stream, Thread, ThreadStatus)
+from tests.conftest import login
+
+
+def _seed(make_member, branch, officer, n: int = 1, tag: str = ""):
+    """n of everything the overview looks at, in `branch`."""
+    for i in range(n):
+        make_member(first_name=f"New{tag}{i}", last_name="Joiner", branch=branch, to_welcome=True,
+                    email=f"new{tag}{i}@example.org")
+        make_member(first_name=f"Held{tag}{i}", last_name="Bouncer", branch=branch, email_health=EmailHealth.ON_HOLD,
+                    email=f"held{tag}{i}@example.org")
+        session.add(Thread(subject=f"Letter {tag}{i}", branch_id=branch.id, status=ThreadStatus.NEEDS_ACTION,
+                           assigned_to_id=officer.id if i == 0 else None))
+        meeting = Meeting(kind=MeetingKind.BRANCH, title=f"{branch.name} meeting {tag}{i}", branch_id=branch.id,
+                          starts_at=utcnow() + timedelta(days=20 + i))
+        past = Meeting(kind=MeetingKind.BRANCH, title=f"{branch.name} past {tag}{i}", branch_id=branch.id,
+                       starts_at=utcnow() - timedelta(days=10 + i), status=MeetingStatus.HELD)
+        session.add_all([meeting, past])
+        session.flush()
+        session.add(Minutes(meeting_id=past.id, status=MinutesStatus.APPROVED if i % 2 else MinutesStatus.DRAFT))
+        sending = Campaign(stream=Stream.BULLETINS, name=f"Bulletin {tag}{i}", subject="News for {{ member.first_name }}",
+                           status=CampaignStatus.SENDING, branch_id=branch.id)
+        sent = Campaign(stream=Stream.BULLETINS, name=f"Old {tag}{i}", subject="Old news", status=CampaignStatus.SENT,
+                        branch_id=branch.id, finished_at=utcnow() - timedelta(days=1 + i))
+        session.add_all([sending, sent])
+        session.flush()
+        session.add_all([Delivery(campaign_id=sending.id, email=f"a{tag}{i}@example.org", status=DeliveryStatus.SENT),
+                         Delivery(campaign_id=sending.id, email=f"b{tag}{i}@example.org", status=DeliveryStatus.QUEUED),
+                         Delivery(campaign_id=sent.id, email=f"c{tag}{i}@example.org", status=DeliveryStatus.SENT),
+                         Delivery(campaign_id=sent.id, email=f"d{tag}{i}@example.org", status=DeliveryStatus.FAILED)])
+    session.commit()
+
+
+def test_the_overview_shows_what_needs_me(signed_in, make_member, make_branch):
+    north = make_branch("North")
+    _seed(make_member, north, signed_in.officer)
+    page = signed_in.get("/").data.decode()
+    assert "<strong>1</strong> waiting for action" in page and "<strong>1</strong> assigned to you" in page
+    assert "<strong>1</strong> unread" in page
+    meeting = session.query(Meeting).filter(Meeting.title == "North meeting 0").one()
+    latest = (meeting.starts_at.astimezone(LONDON).date() - timedelta(days=7))  # a branch meeting: 7 days
+    assert f"Notice by <strong>{latest.strftime('%a %-d %B %Y')}</strong>" in page
+    assert "North past 0</a>: waiting for the chair's approval" in page
+    assert "New0 Joiner" in page and "<strong>1</strong> not yet welcomed" in page
+    assert "Held0 Bouncer" in page and "cannot be emailed until the address is corrected" in page
+    assert "News for Jane" in page and 'value="50"' in page and "1 of 2 sent" in page  # the send in progress
+    assert "1 sent · 1 failed · 0 suppressed, of 2" in page  # the last campaign's figures
+    assert 'src="/static/dashboard.js"' in page
+
+
+def test_a_branch_secretary_sees_their_branch_only(client, make_officer, make_member, make_branch):
+    north, south = make_branch("North"), make_branch("South")
+    secretary = make_officer("north@example.org", Role.BRANCH_SECRETARY, north)
+    _seed(make_member, north, secretary, tag="n")
+    _seed(make_member, south, secretary, n=2, tag="s")
+    login(client, secretary.email)
+    page = client.get("/").data.decode()
+    assert "Newn0 Joiner" in page and "News0" not in page and "News1" not in page
+    assert "North meeting n0" in page and "South meeting" not in page and "South past" not in page
+    assert "<strong>1</strong> waiting for action" in page and "<strong>1</strong> not yet welcomed" in page
+
+
+def test_the_overview_takes_the_same_number_of_queries_whatever_the_data(signed_in, make_member, make_branch):
+    north = make_branch("North")
+    _seed(make_member, north, signed_in.officer, n=1, tag="a")
+
+    def queries() -> int:
+        seen = []
+        listener = lambda *args: seen.append(1)  # noqa: E731
+        event.listen(session.get_bind(), "before_cursor_execute", listener)
+        try:
+            assert signed_in.get("/").status_code == 200
+        finally:
+            event.remove(session.get_bind(), "before_cursor_execute", listener)
+        return len(seen)
+
+    few = queries()
+    _seed(make_member, north, signed_in.officer, n=12, tag="b")
+    session.expire_all()
+    many = queries()
+    assert few == many and many <= 16, (few, many)
