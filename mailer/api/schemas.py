@@ -1,0 +1,202 @@
+"""The API's schemas: what each operation takes and gives, validated by pydantic, documented as
+JSON Schema 2020-12 (the dialect of OpenAPI 3.1)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from mailer.compose.starters import all_starters
+
+MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; a larger one names nothing
+Text = Annotated[str, StringConstraints(max_length=250)]
+Status = Literal["new", "active", "arrears", "lapsed", "resigned"]
+StreamName = Literal["notices", "bulletins"]
+StarterName = Literal[tuple(s.slug for s in all_starters())]  # the folders of campaigns/
+
+
+class Strict(BaseModel):
+    """Input: unknown fields are refused, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 describes it; `errors` names each invalid field."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = None
+
+
+class FieldProblem(BaseModel):
+    field: str | None
+    message: str
+
+
+class PageQuery(Strict):
+    limit: int = Field(50, ge=1, le=200, description="Items per page.")
+    after: int | None = Field(None, ge=0, le=MAX_ID, description="The cursor from the previous page's Link: rel=next.")
+
+
+# --- members --------------------------------------------------------------------------------
+
+class MemberQuery(PageQuery):
+    q: Annotated[str, StringConstraints(max_length=200)] = Field("", description="Name, email or membership number.")
+    status: Status | None = None
+    branch_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+class MemberOut(BaseModel):
+    id: int
+    membership_number: str | None
+    first_name: str
+    last_name: str
+    email: str | None
+    phone: str | None
+    postcode: str | None
+    ward: str | None
+    polling_district: str | None
+    branch: str | None
+    status: Status
+    joined_on: date | None
+    notices_consent: bool
+    bulletins_consent: bool
+    email_health: Literal["ok", "soft_bouncing", "on_hold"]
+    tags: list[str]
+
+
+class MemberList(BaseModel):
+    items: list[MemberOut]
+
+
+class MemberPatch(Strict):
+    """The fields to change; those left out stay as they are. Values are read as the membership
+    export's are (dates as YYYY-MM-DD or DD/MM/YYYY; consent as yes/no)."""
+
+    membership_number: Annotated[str, StringConstraints(max_length=40)] | None = None
+    first_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    last_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    postcode: Annotated[str, StringConstraints(max_length=12)] | None = None
+    ward: Annotated[str, StringConstraints(max_length=120)] | None = None
+    polling_district: Annotated[str, StringConstraints(max_length=40)] | None = None
+    branch: Annotated[str, StringConstraints(max_length=120)] | None = None
+    status: Status | None = None
+    joined_on: date | None = None
+    notices_consent: bool | None = None
+    bulletins_consent: bool | None = None
+    tags: list[Annotated[str, StringConstraints(max_length=60)]] | None = Field(None, max_length=50)
+
+
+# --- segments -------------------------------------------------------------------------------
+
+class Segment(Strict):
+    """Who a campaign goes to; every filter left out matches everyone."""
+
+    statuses: list[Status] | None = Field(None, max_length=5)
+    branches: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, max_length=100)
+    wards: list[Annotated[str, StringConstraints(max_length=120)]] | None = Field(None, max_length=200)
+    polling_districts: list[Annotated[str, StringConstraints(max_length=40)]] | None = Field(None, max_length=200)
+    tags: list[Annotated[str, StringConstraints(max_length=60)]] | None = Field(None, max_length=50)
+    officer_roles: list[Literal["clp_secretary", "clp_officer", "branch_secretary", "chair"]] | None = None
+    joined_after: date | None = None
+    joined_before: date | None = None
+
+
+class SegmentCountIn(Strict):
+    segment: Segment = Field(default_factory=Segment)
+    stream: StreamName = "bulletins"
+
+
+class SegmentCount(BaseModel):
+    members: int = Field(description="Members matching the segment.")
+    recipients: int = Field(description="Distinct addresses that would receive it (consent and suppressions applied).")
+
+
+# --- campaigns ------------------------------------------------------------------------------
+
+class CampaignIn(Strict):
+    starter: StarterName | None = Field(None, description="A starter from campaigns/.")
+    stream: StreamName = "bulletins"
+    name: Text | None = None
+    subject: Text | None = None
+    preheader: Text | None = None
+    body: Annotated[str, StringConstraints(max_length=200_000)] | None = None
+    body_format: Literal["markdown", "mjml"] | None = None
+    segment: Segment | None = None
+
+
+class CampaignPatch(Strict):
+    name: Text | None = None
+    subject: Text | None = None
+    preheader: Text | None = None
+    from_name: Annotated[str, StringConstraints(max_length=120)] | None = None
+    body: Annotated[str, StringConstraints(max_length=200_000)] | None = None
+    body_format: Literal["markdown", "mjml"] | None = None
+    stream: StreamName | None = None
+    segment: Segment | None = None
+
+
+class CampaignOut(BaseModel):
+    id: int
+    name: str
+    subject: str
+    preheader: str
+    stream: StreamName
+    status: Literal["draft", "scheduled", "sending", "paused", "cancelled", "sent"]
+    body_format: Literal["markdown", "mjml"]
+    body: str
+    segment: dict
+    created_at: datetime
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class CampaignSummary(BaseModel):
+    id: int
+    name: str
+    subject: str
+    stream: StreamName
+    status: Literal["draft", "scheduled", "sending", "paused", "cancelled", "sent"]
+    created_at: datetime
+
+
+class CampaignList(BaseModel):
+    items: list[CampaignSummary]
+
+
+class ScheduleIn(Strict):
+    at: datetime = Field(description="When to send, with its time zone (e.g. 2026-12-03T18:00:00+00:00).")
+
+
+class Preview(BaseModel):
+    subject: str
+    html: str
+    text: str
+
+
+class Progress(BaseModel):
+    status: str
+    total: int
+    sent: int
+    queued: int
+    failed: int
+    suppressed: int
+    cancelled: int
+    percent: int
+    rate_per_min: float
+    seconds_left: int | None
+
+
+class Done(BaseModel):
+    detail: str
+
+
+Problem.model_rebuild()
