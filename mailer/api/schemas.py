@@ -200,3 +200,75 @@ class Done(BaseModel):
 
 
 Problem.model_rebuild()
+
+
+# --- correspondence ---------------------------------------------------------------------------
+
+ThreadStatusName = Literal["needs_action", "actioned"]
+
+
+class ThreadQuery(PageQuery):
+    status: ThreadStatusName | None = None
+    q: Annotated[str, StringConstraints(max_length=200)] = Field("", description="Words in the subject, sender or text.")
+    assigned_to_me: bool = False
+
+
+class ThreadSummary(BaseModel):
+    id: int
+    subject: str
+    correspondent: str
+    status: ThreadStatusName
+    member_id: int | None
+    campaign_id: int | None
+    assigned_to: str | None
+    last_activity_at: datetime
+
+
+class ThreadList(BaseModel):
+    items: list[ThreadSummary]
+
+
+class ThreadEntry(BaseModel):
+    kind: Literal["message", "reply", "note"]
+    id: int
+    at: datetime
+    who: str
+    subject: str | None
+    text: str = Field(description="For a message, the sender's own words (quotes and signature trimmed).")
+    message_kind: str | None = Field(None, description="reply, auto_reply, bounce, complaint...: messages only.")
+
+
+class ThreadOut(ThreadSummary):
+    entries: list[ThreadEntry]
+
+
+class ReplyIn(Strict):
+    body: Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
+    with_quote: bool = False
+    in_reply_to: int | None = Field(None, ge=1, le=MAX_ID, description="The message answered (default: the newest).")
+
+
+class StatusIn(Strict):
+    status: ThreadStatusName
+
+
+class AssignIn(Strict):
+    officer_id: int | None = Field(None, ge=1, le=MAX_ID, description="None: give it to nobody.")
+
+
+# --- imports ----------------------------------------------------------------------------------
+
+class ImportIn(Strict):
+    filename: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    csv: Annotated[str, StringConstraints(min_length=1, max_length=20_000_000)] = Field(
+        description="The export as exported from the membership system (CSV text).")
+    full_export: bool = Field(False, description="The file lists every member: report those missing.")
+
+
+class ImportOut(BaseModel):
+    id: int
+    filename: str
+    status: Literal["pending", "applied", "failed", "cancelled"]
+    mapping: dict[str, str] = Field(description="Column heading -> member field, as Mailer guessed or was told.")
+    summary: dict | None = Field(description="What it would change (pending) or changed (applied).")
+    error: str | None

@@ -198,3 +198,76 @@ def test_the_document_and_its_page_are_public(client, api):
     assert {"/api/v1/members", "/api/v1/campaigns/{campaign_id}/send", "/api/v1/segments/count"} <= set(document["paths"])
     page = client.get("/api/v1/docs")
     assert page.status_code == 200 and b"PATCH /api/v1/members/{member_id}" in page.data
+
+
+# --- correspondence -------------------------------------------------------------------------
+
+def _letter(sender: str, subject: str, body: str) -> int:
+    from mailer.inbound.process import process
+    from mailer.inbound.store import store
+    from tests.inbound.conftest import raw_message
+
+    message, _created = store(raw_message(sender=sender, subject=subject, body=body), "file")
+    session.commit()
+    process(message.id)
+    session.expire_all()
+    from mailer.models import InboundMessage
+
+    return session.get(InboundMessage, message.id).thread_id
+
+
+def test_threads_are_listed_read_answered_and_actioned(api, make_member, make_officer):
+    make_member(first_name="Ann", email="ann@example.org")
+    thread_id = _letter("Ann Member <ann@example.org>", "Motion for the AGM",
+                        "Please put my motion on the agenda.\n\nOn Mon, 23 Nov 2026 at 19:02, Bob Baker <bob@example.org> wrote:\n"
+                        "> old text\n")
+    listed = api.get("/api/v1/threads?status=needs_action").get_json()["items"]
+    assert [t["id"] for t in listed] == [thread_id] and listed[0]["subject"] == "Motion for the AGM"
+    assert api.get("/api/v1/threads?q=no-such-words").get_json()["items"] == []
+    thread = api.get(f"/api/v1/threads/{thread_id}").get_json()
+    [entry] = thread["entries"]
+    assert entry["kind"] == "message" and entry["text"] == "Please put my motion on the agenda."
+
+    answered = api.post(f"/api/v1/threads/{thread_id}/reply", json={"body": "It is on the agenda."})
+    assert answered.status_code == 202, answered.data
+    kinds = [e["kind"] for e in api.get(f"/api/v1/threads/{thread_id}").get_json()["entries"]]
+    assert kinds == ["message", "reply"]
+    assert api.post(f"/api/v1/threads/{thread_id}/status", json={"status": "actioned"}).status_code == 200
+    assert api.get("/api/v1/threads?status=needs_action").get_json()["items"] == []
+    chair = make_officer("chair@example.org")
+    assert api.post(f"/api/v1/threads/{thread_id}/assign", json={"officer_id": chair.id}).status_code == 200
+    assert api.get(f"/api/v1/threads/{thread_id}").get_json()["assigned_to"] == "chair@example.org"
+    problem_of(api.post(f"/api/v1/threads/{thread_id}/reply", json={"body": "x", "in_reply_to": 999999}), 409)
+
+
+def test_a_branch_secretary_reads_no_other_branchs_thread(two_branches):
+    api, _ours, theirs = two_branches
+    thread_id = _letter(f"Bea <{theirs.email}>", "MARKER-B letter", "MARKER-B private words\n")
+    assert api.get("/api/v1/threads").get_json()["items"] == []
+    problem_of(api.get(f"/api/v1/threads/{thread_id}"), 404)
+    problem_of(api.post(f"/api/v1/threads/{thread_id}/reply", json={"body": "hello"}), 404)
+
+
+# --- imports --------------------------------------------------------------------------------
+
+EXPORT = ("Membership number,First name,Surname,Email,Branch,Status\n"
+          "A0001,Ann,Able,ann@example.org,Northgate,Active\n"
+          "A0002,Bob,Baker,not-an-address,Northgate,Active\n")
+
+
+def test_an_import_is_a_dry_run_until_applied(api):
+    made = api.post("/api/v1/imports", json={"filename": "export.csv", "csv": EXPORT})
+    assert made.status_code == 201, made.data
+    run = made.get_json()
+    assert run["status"] == "pending" and run["summary"]["new"] == 1 and len(run["summary"]["errors"]) == 1
+    assert session.scalar(select(Member).where(Member.membership_number == "A0001")) is None  # nothing yet
+    applied = api.post(f"/api/v1/imports/{run['id']}/apply")
+    assert applied.status_code == 200 and applied.get_json()["status"] == "applied"
+    assert session.scalar(select(Member).where(Member.membership_number == "A0001")).first_name == "Ann"
+    problem_of(api.post(f"/api/v1/imports/{run['id']}/apply"), 409)
+    problem_of(api.post("/api/v1/imports", json={"filename": "x.csv", "csv": "\x00\x01 not a csv"}), 422)
+
+
+def test_a_branch_secretary_cannot_import(two_branches):
+    api, _ours, _theirs = two_branches
+    problem_of(api.post("/api/v1/imports", json={"filename": "export.csv", "csv": EXPORT}), 403)

@@ -41,6 +41,10 @@ def api_schema(make_app, make_branch, make_member, make_officer, smtp_server):
         campaign = drafts.create(theirs, stream=Stream.BULLETINS)
         drafts.update(theirs, campaign, {"name": MARKER, "subject": MARKER, "body": MARKER})
         drafts.create(branch_secretary, stream=Stream.NOTICES)
+        from tests.api.test_api import _letter
+
+        _letter("North0 <north0@example.org>", "Apologies", "Sorry, I cannot come on Thursday.\n")
+        _letter(f"{MARKER} <marker0@example.org>", MARKER, f"{MARKER} private words\n")
         TOKENS["clp"] = tokens.create(secretary, "schemathesis")[1]
         TOKENS["branch"] = tokens.create(branch_secretary, "schemathesis")[1]
         session.commit()
