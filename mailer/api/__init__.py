@@ -171,7 +171,7 @@ PUBLIC = {"api.docs", "api.openapi"}  # the description of the API, not the data
 
 def init_app(app: Flask) -> None:
     """Register the API's operations and its OpenAPI document."""
-    from mailer.api import campaigns, correspondence, imports, members, segments  # noqa: F401 - each adds operations
+    from mailer.api import campaigns, correspondence, imports, meetings, members, segments  # noqa: F401 - operations
     from mailer.auth import csrf
 
     csrf.exempt(bp)  # tokens, not cookies: nothing for a forged cross-site request to ride

@@ -272,3 +272,106 @@ class ImportOut(BaseModel):
     mapping: dict[str, str] = Field(description="Column heading -> member field, as Mailer guessed or was told.")
     summary: dict | None = Field(description="What it would change (pending) or changed (applied).")
     error: str | None
+
+
+# --- meetings and minutes ---------------------------------------------------------------------
+
+MeetingKindName = Literal["general", "agm", "special", "executive", "branch"]
+
+
+class MeetingIn(Strict):
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    kind: MeetingKindName
+    starts_at: datetime = Field(description="With its time zone.")
+    ends_at: datetime | None = None
+    branch_id: int | None = Field(None, ge=1, le=MAX_ID, description="None: a CLP meeting.")
+    venue_name: Annotated[str, StringConstraints(max_length=200)] = ""
+    venue_address: Annotated[str, StringConstraints(max_length=500)] = ""
+    online_url: Annotated[str, StringConstraints(max_length=500)] = ""
+    dial_in: Annotated[str, StringConstraints(max_length=500)] = ""
+    accessibility: Annotated[str, StringConstraints(max_length=5000)] = ""
+    quorum: int | None = Field(None, ge=0, le=100_000)
+
+
+class AgendaItemIn(Strict):
+    id: int | None = Field(None, ge=1, le=MAX_ID, description="An existing item's id, to keep its papers.")
+    title: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    notes: Annotated[str, StringConstraints(max_length=5000)] = ""
+
+
+class AgendaIn(Strict):
+    items: list[AgendaItemIn] = Field(max_length=100)
+
+
+class AgendaItemOut(BaseModel):
+    id: int
+    position: int
+    title: str
+    notes: str
+
+
+class MeetingOut(BaseModel):
+    id: int
+    title: str
+    kind: MeetingKindName
+    status: Literal["planned", "noticed", "held", "cancelled"]
+    branch_id: int | None
+    starts_at: datetime
+    ends_at: datetime | None
+    venue_name: str
+    venue_address: str
+    online_url: str
+    agenda: list[AgendaItemOut]
+    warnings: list[str] = []
+
+
+class MeetingSummary(BaseModel):
+    id: int
+    title: str
+    kind: MeetingKindName
+    status: Literal["planned", "noticed", "held", "cancelled"]
+    starts_at: datetime
+
+
+class MeetingList(BaseModel):
+    items: list[MeetingSummary]
+
+
+class NoticeIn(Strict):
+    override: Annotated[str, StringConstraints(max_length=500)] = Field(
+        "", description="Why a notice shorter than the rules' period is allowed (audited); empty: keep to the rules.")
+
+
+class RegisterRowOut(BaseModel):
+    member_id: int
+    name: str
+    response: Literal["none", "attending", "apologies", "not_attending"]
+    present: bool
+
+
+class RegisterOut(BaseModel):
+    expected: int
+    apologies: int
+    present: int
+    quorum: int
+    quorate: bool | None
+    rows: list[RegisterRowOut]
+
+
+class PresentIn(Strict):
+    present: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(max_length=100_000,
+                                                                   description="Every member present (the whole list).")
+
+
+class MinuteItemOut(BaseModel):
+    title: str
+    text: str
+
+
+class MinutesOut(BaseModel):
+    meeting_id: int
+    status: Literal["draft", "approved", "circulated", "adopted"]
+    present: str
+    items: list[MinuteItemOut]
+    approved_at: datetime | None
+    circulated_at: datetime | None

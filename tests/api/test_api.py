@@ -271,3 +271,62 @@ def test_an_import_is_a_dry_run_until_applied(api):
 def test_a_branch_secretary_cannot_import(two_branches):
     api, _ours, _theirs = two_branches
     problem_of(api.post("/api/v1/imports", json={"filename": "export.csv", "csv": EXPORT}), 403)
+
+
+# --- meetings and minutes -------------------------------------------------------------------
+
+def test_a_meeting_planned_noticed_and_registered(api, make_member):
+    from datetime import datetime, timezone
+
+    ann = make_member(first_name="Ann", email="ann@example.org")
+    starts = (utcnow() + timedelta(days=30)).replace(microsecond=0)
+    made = api.post("/api/v1/meetings", json={"title": "December general meeting", "kind": "general",
+                                              "starts_at": starts.isoformat(), "venue_name": "Town hall"})
+    assert made.status_code == 201, made.data
+    meeting = made.get_json()
+    assert meeting["status"] == "planned" and meeting["agenda"]  # the default agenda for its kind
+    agenda = [{"id": meeting["agenda"][0]["id"], "title": meeting["agenda"][0]["title"]},
+              {"title": "Motion on the local bus service"}]
+    changed = api.put(f"/api/v1/meetings/{meeting['id']}/agenda", json={"items": agenda})
+    assert [i["title"] for i in changed.get_json()["agenda"]][1] == "Motion on the local bus service"
+    noticed = api.post(f"/api/v1/meetings/{meeting['id']}/notice", json={})
+    assert noticed.status_code == 200, noticed.data
+    assert api.get(f"/api/v1/meetings/{meeting['id']}").get_json()["status"] == "noticed"
+    register = api.put(f"/api/v1/meetings/{meeting['id']}/register", json={"present": [ann.id]}).get_json()
+    assert register["present"] == 1 and register["rows"][0]["member_id"] == ann.id
+    problem_of(api.put(f"/api/v1/meetings/{meeting['id']}/register", json={"present": [999999]}), 409)
+    problem_of(api.get(f"/api/v1/meetings/{meeting['id']}/minutes"), 404)
+    past = datetime(2020, 1, 1, 19, tzinfo=timezone.utc).isoformat()
+    problem_of(api.post("/api/v1/meetings", json={"title": "Old", "kind": "general", "starts_at": past,
+                                                  "venue_name": "Hall"}), 409)
+
+
+def test_a_late_notice_is_refused_with_the_reason(api):
+    soon = (utcnow() + timedelta(days=2)).replace(microsecond=0).isoformat()
+    meeting = api.post("/api/v1/meetings", json={"title": "AGM", "kind": "agm", "starts_at": soon,
+                                                 "venue_name": "Hall"}).get_json()
+    body = problem_of(api.post(f"/api/v1/meetings/{meeting['id']}/notice", json={}), 409)
+    assert "notice" in body["detail"].lower()
+    assert api.get(f"/api/v1/meetings/{meeting['id']}").get_json()["status"] == "planned"
+
+
+def test_minutes_read_approved_by_the_chair_and_circulated(api, client, make_officer, make_token, make_member):
+    from mailer.meetings import minutes as minutes_service
+    from mailer.meetings import service as meetings
+    from mailer.models import MeetingStatus, Minutes, MinutesStatus, Role
+
+    make_member(email="ann@example.org")
+    meeting, _ = meetings.create(api.officer, {"title": "November meeting", "kind": "general",
+                                               "starts_at": utcnow() + timedelta(days=1), "venue_name": "Hall"})
+    meeting.status = MeetingStatus.HELD
+    minutes_service.start(api.officer, meeting)
+    session.commit()
+    read = api.get(f"/api/v1/meetings/{meeting.id}/minutes").get_json()
+    assert read["status"] == "draft" and read["items"]
+    problem_of(api.post(f"/api/v1/meetings/{meeting.id}/minutes/approve"), 409)  # a secretary is not the chair
+    problem_of(api.post(f"/api/v1/meetings/{meeting.id}/minutes/circulate"), 409)  # not yet approved
+    chair = TokenClient(client, make_token(make_officer("chair@example.org", Role.CHAIR)))
+    assert chair.post(f"/api/v1/meetings/{meeting.id}/minutes/approve").status_code == 200
+    circulated = api.post(f"/api/v1/meetings/{meeting.id}/minutes/circulate")
+    assert circulated.status_code == 200, circulated.data
+    assert session.scalar(select(Minutes).where(Minutes.meeting_id == meeting.id)).status is MinutesStatus.CIRCULATED

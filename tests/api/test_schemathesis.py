@@ -45,6 +45,16 @@ def api_schema(make_app, make_branch, make_member, make_officer, smtp_server):
 
         _letter("North0 <north0@example.org>", "Apologies", "Sorry, I cannot come on Thursday.\n")
         _letter(f"{MARKER} <marker0@example.org>", MARKER, f"{MARKER} private words\n")
+        from datetime import timedelta
+
+        from mailer.db import utcnow
+        from mailer.meetings import service as meetings
+
+        for body in (north, south):
+            meetings.create(secretary, {"title": MARKER if body is south else "Northgate branch meeting",
+                                        "kind": "branch", "branch_id": body.id,
+                                        "venue_name": MARKER if body is south else "Hall",
+                                        "starts_at": utcnow() + timedelta(days=40)})
         TOKENS["clp"] = tokens.create(secretary, "schemathesis")[1]
         TOKENS["branch"] = tokens.create(branch_secretary, "schemathesis")[1]
         session.commit()
