@@ -7,7 +7,7 @@ from flask import abort
 
 from mailer.api import bp, etag_of, officer, page_links, problem, require_match, responses, spec, with_etag
 from mailer.api.schemas import (CampaignIn, CampaignList, CampaignOut, CampaignPatch, CampaignSummary, Done,
-                                PageQuery, Preview, Progress, ScheduleIn)
+                                PageQuery, Preview, Progress, Report, ScheduleIn)
 from mailer.compose import drafts
 from mailer.db import session
 from mailer.models import Campaign
@@ -171,3 +171,13 @@ def cancel_campaign(campaign_id: int):
 def campaign_progress(campaign_id: int):
     """Live counts of the send: sent, queued, failed, suppressed, cancelled."""
     return Progress(**campaigns.progress(_visible(campaign_id)).as_dict())
+
+
+@bp.get("/campaigns/<int(max=2147483647):campaign_id>/report")
+@spec.validate(resp=responses(Report, 404), tags=["campaigns"])
+def campaign_report(campaign_id: int):
+    """The outcome: the counts, unsubscribes, and each failure with its reason (no open or click tracking)."""
+    report = campaigns.report(_visible(campaign_id))
+    return Report(progress=Progress(**report["progress"].as_dict()), unsubscribed=report["unsubscribed"] or 0,
+                  failures=[{"email": f.email, "error": f.error, "attempts": f.attempts or 0}
+                            for f in report["failures"][:500]])

@@ -375,3 +375,15 @@ class MinutesOut(BaseModel):
     items: list[MinuteItemOut]
     approved_at: datetime | None
     circulated_at: datetime | None
+
+
+class Failure(BaseModel):
+    email: str | None
+    error: str | None
+    attempts: int
+
+
+class Report(BaseModel):
+    progress: Progress
+    unsubscribed: int
+    failures: list[Failure] = Field(description="The first 500 failures, by address.")

@@ -179,6 +179,8 @@ def test_a_campaign_from_draft_to_sending(api, make_member, redis_url):
         {f"campaign-{campaign_id}-start"}
     progress = api.get(f"/api/v1/campaigns/{campaign_id}/progress").get_json()
     assert progress["status"] == "scheduled" and progress["total"] == 0
+    report = api.get(f"/api/v1/campaigns/{campaign_id}/report").get_json()
+    assert report["failures"] == [] and report["unsubscribed"] == 0 and report["progress"]["status"] == "scheduled"
     assert api.post(f"/api/v1/campaigns/{campaign_id}/cancel").status_code == 200
     problem_of(api.patch(f"/api/v1/campaigns/{campaign_id}", json={"name": "late"}, headers={"If-Match": "*"}), 409)
     problem_of(api.post(f"/api/v1/campaigns/{campaign_id}/resume"), 409)
