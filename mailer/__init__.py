@@ -35,6 +35,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure_mail(app)
     configure_queue(app)
     configure_views(app)
+    configure_api(app)
     configure_cli(app)
     return app
 
@@ -73,6 +74,12 @@ def configure_views(app: Flask) -> None:
     from mailer import web
 
     web.init_app(app)
+
+
+def configure_api(app: Flask) -> None:
+    from mailer import api
+
+    api.init_app(app)
 
 
 def configure_cli(app: Flask) -> None:

@@ -196,6 +196,27 @@ def officers_create(email: str, role: str, branch: str | None, name: str) -> Non
     click.echo(f"Created {officer.email} ({officer.role.label}). Password, shown once: {password}")
 
 
+@officers_cli.command("token")
+@click.argument("email")
+@click.option("--name", required=True, help="What the token is for (shown on the officer's Account page).")
+@click.option("--days", type=click.IntRange(1, 366), help="How long it works (default: until revoked).")
+def officers_token(email: str, name: str, days: int | None) -> None:
+    """Make a personal API token for an officer and print it once."""
+    from mailer.db import session
+    from mailer.officers import service, tokens
+
+    officer = service.find_by_email(email)
+    if officer is None or not officer.active:
+        raise click.ClickException(f"There is no active officer {email}.")
+    try:
+        _token, text = tokens.create(officer, name, days)
+        session.commit()
+    except tokens.TokenError as exc:
+        session.rollback()
+        raise click.ClickException(str(exc)) from None
+    click.echo(text)
+
+
 @officers_cli.command("list")
 def officers_list() -> None:
     """List officers with their role and branch."""

@@ -680,3 +680,8 @@ def replies_and_bounces(campaign: Campaign, officer: Officer | None = None, rece
         "bounces": session.scalars(bounce_stmt.order_by(BounceEvent.at.desc()).limit(recent)).all(),
     }
 
+
+
+def matching(officer: Officer, tq: ThreadQuery) -> Select:
+    """SELECT of the threads `officer` may see that match `tq` (filters and search), unordered."""
+    return _filtered(officer, tq)

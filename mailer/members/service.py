@@ -331,3 +331,8 @@ def _erase_from_import_reports(member: Member) -> None:
             scrubbed = [{**e, "who": pattern.sub("[erased]", e.get("who", "")),
                          "reason": pattern.sub("[erased]", e.get("reason", ""))} for e in errors]
             run.summary = {**run.summary, "errors": scrubbed}  # a new dict, so the JSON column is saved
+
+
+def matching(officer: Officer, mq: MemberQuery) -> Select:
+    """SELECT of the members `officer` may see that match `mq` (search and filters), unordered."""
+    return _filtered(officer, mq)

@@ -10,9 +10,10 @@ from mailer.models.imports import ImportMapping, ImportRun, ImportStatus
 from mailer.models.meetings import (AgendaItem, AgendaPaper, Attendance, CorrespondenceLink, Meeting, MeetingCampaign,
                                     MeetingKind, MeetingStatus, MinuteItem, Minutes, MinutesStatus, Response)
 from mailer.models.members import Branch, EmailHealth, Member, MemberStatus
-from mailer.models.officers import Officer, Role
+from mailer.models.officers import ApiToken, Officer, Role
 
 __all__ = [
+    "ApiToken",
     "AgendaItem",
     "AgendaPaper",
     "Attendance",

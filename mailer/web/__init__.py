@@ -30,8 +30,8 @@ PUBLIC_ENDPOINTS = frozenset({
 
 def init_app(app: Flask) -> None:
     """Register the blueprints, error pages and what every page template needs."""
-    from mailer.web import (audit, auth, campaigns, correspondence, dashboard, imports, meetings, members, officers, outbox,
-                            public)
+    from mailer.web import (account, audit, auth, campaigns, correspondence, dashboard, imports, meetings, members, officers,
+                            outbox, public)
 
     admin = Blueprint("admin", __name__)
 
@@ -41,7 +41,7 @@ def init_app(app: Flask) -> None:
         """Every admin page needs a signed-in officer: secure by default, not per view."""
 
     for bp in (dashboard.bp, members.bp, campaigns.bp, correspondence.bp, meetings.bp, imports.bp, officers.bp, audit.bp,
-               outbox.bp):
+               outbox.bp, account.bp):
         admin.register_blueprint(bp)
     app.register_blueprint(auth.bp)
     from mailer.auth import limit_sign_in

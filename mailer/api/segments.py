@@ -1,0 +1,21 @@
+"""/api/v1/segments/count: how many members a segment reaches, before a campaign uses it."""
+
+from __future__ import annotations
+
+from mailer.api import bp, officer, problem, responses, spec
+from mailer.api.schemas import SegmentCount, SegmentCountIn
+from mailer.members import segments
+from mailer.models import Stream
+
+
+@bp.post("/segments/count")
+@spec.validate(json=SegmentCountIn, resp=responses(SegmentCount), tags=["segments"])
+def count_segment(json: SegmentCountIn):
+    """Members matching a segment, and the addresses that would receive a campaign on the stream."""
+    try:
+        definition = segments.clean(json.segment.model_dump(mode="json", exclude_none=True))
+    except segments.SegmentError as exc:
+        return problem(422, str(exc), errors=[{"field": "segment", "message": str(exc)}])
+    if not officer().sees_all_branches:
+        definition["branches"] = [officer().branch_id]  # a branch secretary counts their own branch only
+    return SegmentCount(**segments.count(definition, Stream(json.stream), officer()))

@@ -1,0 +1,41 @@
+"""The signed-in officer's own account: their personal API tokens."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from mailer.db import session
+from mailer.officers import tokens
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+
+@bp.route("/")
+def index():
+    return render_template("web/account.html", tokens=tokens.live_tokens(current_user), max_days=tokens.MAX_DAYS)
+
+
+@bp.route("/tokens", methods=["POST"])
+def create_token():
+    days = request.form.get("days", type=int)
+    try:
+        token, text = tokens.create(current_user, request.form.get("name", ""), days)
+        session.commit()
+    except tokens.TokenError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".index"))
+    return render_template("web/account_token.html", token=token, text=text)
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+def revoke_token(token_id: int):
+    try:
+        token = tokens.revoke(current_user, token_id)
+        session.commit()
+        flash(f"The token “{token.name}” no longer works.", "success")
+    except tokens.TokenError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    return redirect(url_for(".index"))
