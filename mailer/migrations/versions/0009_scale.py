@@ -1,7 +1,7 @@
 """scale: indexed member search, stored campaign counts, indexes for big lists
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0007
 Create Date: 2026-11-26
 
 - Member search answered by an index: SQLite, an FTS5 trigram table kept by triggers; PostgreSQL,
@@ -22,7 +22,7 @@ import mailer.db
 
 
 revision = '0009'
-down_revision = '0005'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """personal API tokens for officers
 
 Revision ID: 0011
-Revises: 0005
+Revises: 0009
 Create Date: 2026-11-26
 """
 
@@ -11,7 +11,7 @@ import mailer.db
 
 
 revision = '0011'
-down_revision = '0005'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
