@@ -177,7 +177,7 @@ def campaign_progress(campaign_id: int):
 @spec.validate(resp=responses(Report, 404), tags=["campaigns"])
 def campaign_report(campaign_id: int):
     """The outcome: the counts, unsubscribes, and each failure with its reason (no open or click tracking)."""
-    report = campaigns.report(_visible(campaign_id))
+    report = campaigns.report(_visible(campaign_id), per_page=500)
     return Report(progress=Progress(**report["progress"].as_dict()), unsubscribed=report["unsubscribed"] or 0,
                   failures=[{"email": f.email, "error": f.error, "attempts": f.attempts or 0}
-                            for f in report["failures"][:500]])
+                            for f in report["failures"].items])

@@ -59,9 +59,10 @@ def list_threads(query: ThreadQuery):
 @bp.get("/threads/<int(max=2147483647):thread_id>")
 @spec.validate(resp=responses(ThreadOut, 404), tags=["correspondence"])
 def read_thread(thread_id: int):
-    """A thread: its messages (trimmed to the sender's words), our replies and internal notes."""
+    """A thread's newest stretch: its messages (trimmed to the sender's words), our replies and notes."""
     thread = _visible(thread_id)
-    entries = [_entry(e) for e in service.timeline(thread)]
+    timeline, _page = service.timeline(thread)
+    entries = [_entry(e) for e in timeline]
     service.mark_read(officer(), thread)
     return ThreadOut(**_summary(thread), entries=entries)
 

@@ -193,6 +193,7 @@ class Progress(BaseModel):
     percent: int
     rate_per_min: float
     seconds_left: int | None
+    why_waiting: str | None = Field(None, description="Why a send with work left is not moving just now.")
 
 
 class Done(BaseModel):
