@@ -56,7 +56,8 @@ def check_notice(meeting: Meeting, sent_at: datetime | None = None) -> NoticeChe
     given = (meeting_day - local_date(sent_at)).days
     if given >= required:
         return NoticeCheck(True, required, given, latest)
-    reason = (f"{with_article(meeting.kind.label.lower()).capitalize()} of {meeting.body_name} needs {required} days' notice; sent today it "
+    kind = with_article(meeting.kind.label.lower()).capitalize()
+    reason = (f"{kind} of {meeting.body_name} needs {required} days' notice; sent today it "
               f"would give {max(given, 0)}. The notice had to go by {latest.strftime('%A %d %B %Y')}.")
     return NoticeCheck(False, required, given, latest, reason)
 

@@ -16,8 +16,8 @@ from sqlalchemy import func, or_, select
 from mailer import words
 from mailer.db import session
 from mailer.models import (AgendaItem, AuditEvent, BounceEvent, Campaign, ConsentEvent, CorrespondenceLink, Delivery,
-                           InboundAttachment, InboundMessage, Meeting, Member, MinuteItem, Minutes, OutgoingReply, Suppression, Thread,
-                           ThreadNote)
+                           InboundAttachment, InboundMessage, Meeting, Member, MinuteItem, Minutes, OutgoingReply,
+                           Suppression, Thread, ThreadNote)
 from mailer.models.meetings import Attendance
 
 PAGE_LIMIT = 50  # per section on the member page; the export has no limit

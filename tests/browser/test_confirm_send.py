@@ -47,6 +47,14 @@ def test_a_mass_send_is_confirmed_with_the_real_email_and_who_is_left_out(page, 
     shoot("confirm-send-campaign")
     assert session.scalar(select(Campaign.status)) is CampaignStatus.DRAFT  # nothing sent yet
 
+    # At phone width the confirmation fits the screen, and its preview with it.
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    expect(page.get_by_role("button", name="Yes, send it to 2 addresses now")).to_be_visible()
+    expect(phone.get_by_text("Ann", exact=False).first).to_be_visible()
+    shoot("confirm-send-campaign-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
     # "No, go back" leaves it a draft; then yes sends it, and it shows as starting.
     page.get_by_role("link", name="No, go back").click()
     expect(page.get_by_role("heading", name=re.compile("^Compose"), level=1)).to_be_visible()
@@ -56,8 +64,6 @@ def test_a_mass_send_is_confirmed_with_the_real_email_and_who_is_left_out(page, 
     session.expire_all()
     assert session.scalar(select(Campaign.status)) is CampaignStatus.SCHEDULED
 
-    # At phone width the confirmation fits the screen.
-    page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/campaigns/")
     expect(page.locator(".campaign-subject")).to_have_text("News for Jane")  # the sample member, never {{ }}
 
