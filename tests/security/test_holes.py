@@ -311,6 +311,13 @@ def test_6_sign_in_is_rate_limited_per_address(app, officers):
     assert login(app.test_client(), officers.chair.email).status_code == 302
 
 
+def test_6_password_reset_requests_are_limited_too(app, officers):
+    client = app.test_client()
+    statuses = [client.post("/reset", data={"email": officers.secretary.email}).status_code for _ in range(15)]
+    assert statuses[0] == 302 and statuses[-1] == 429  # no flooding an officer's inbox with reset emails
+    assert b"Too many reset requests" in client.post("/reset", data={"email": officers.secretary.email}).data
+
+
 # --- 7. files from members and outsiders --------------------------------------------------------------
 
 def test_7_uploaded_and_inbound_files_never_run_in_our_origin(app, officers):
