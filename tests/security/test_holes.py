@@ -209,7 +209,14 @@ def test_4_minutes_never_show_a_thread_the_reader_could_not_open(app, officers, 
     letter = _letter(f"Private matter {MARKER}", sender="Bea <bea@example.org>", subject=f"Complaint {MARKER}")
     assert letter.thread.branch_id == officers.branch_b.id
     meeting = plan_meeting(officers.secretary, branch=officers.branch_a)
+    make_member(first_name="Al", email="al@example.org", branch_id=officers.branch_a.id)
+    own = _letter("About the Northgate ward ZQXOWNLETTER", sender="Al <al@example.org>", subject="Northgate ward")
+    minutes_service.start(officers.officer, meeting)
+    session.commit()
     officer = client_for(app, officers.officer)
+    offered = officer.get(f"/meetings/{meeting.id}/minutes").data
+    assert f'value="{own.thread_id}"'.encode() in offered  # A's thread is offered for A's minutes...
+    assert f'value="{letter.thread_id}"'.encode() not in offered  # ... B's is not
     officer.post(f"/meetings/{meeting.id}/minutes/correspondence", data={"thread_id": letter.thread_id})
     assert session.scalar(select(func.count()).select_from(CorrespondenceLink)) == 0  # refused
     with pytest.raises(Exception, match="branch"):
@@ -227,8 +234,6 @@ def test_4_minutes_never_show_a_thread_the_reader_could_not_open(app, officers, 
     pdf_response = north.get(f"/meetings/{meeting.id}/minutes.pdf")
     assert pdf_response.status_code == 200 and MARKER not in _pdf_text(pdf_response.data)
     # ... while the branch's own correspondence is shown (so the checks above could fail).
-    make_member(first_name="Al", email="al@example.org", branch_id=officers.branch_a.id)
-    own = _letter("About the Northgate ward ZQXOWNLETTER", sender="Al <al@example.org>", subject="Northgate ward")
     minutes_service.attach(officers.sec_a, meeting, own.thread)
     session.commit()
     assert b"ZQXOWNLETTER" in north.get(f"/meetings/{meeting.id}/minutes").data
