@@ -59,16 +59,17 @@ def sign_in_account() -> str:
     return "account:" + (request.form.get("email") or "").strip().lower()[:254]
 
 
-def limit_sign_in(app: Flask, endpoint: str) -> None:
-    """Throttle failed sign-ins at `endpoint`, per account and per address (an attempt that signs
-    in is not counted; once a limit is reached even the right password waits)."""
+def limit_sign_in(app: Flask, endpoint: str, failures_only: bool = True) -> None:
+    """Throttle POSTs to `endpoint` per account and per address: failed sign-ins (one that signs
+    in, answered by a redirect, is not counted; once a limit is reached even the right password
+    waits), or every request (password-reset emails: no flooding an officer's inbox)."""
     limiter: Limiter = app.extensions["mailer.limiter"]
-    failed = lambda response: response.status_code != 302  # noqa: E731 - success redirects
+    deduct = (lambda response: response.status_code != 302) if failures_only else None
     view = app.view_functions[endpoint]
     view = limiter.limit(lambda: app.config["SIGN_IN_LIMIT_ACCOUNT"], key_func=sign_in_account, methods=["POST"],
-                         deduct_when=failed, scope="sign-in-account")(view)
+                         deduct_when=deduct, scope=f"{endpoint}-account")(view)
     view = limiter.limit(lambda: app.config["SIGN_IN_LIMIT_ADDRESS"], key_func=client_address, methods=["POST"],
-                         deduct_when=failed, scope="sign-in-address")(view)
+                         deduct_when=deduct, scope=f"{endpoint}-address")(view)
     app.view_functions[endpoint] = view
 
 

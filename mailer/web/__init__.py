@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     from mailer.auth import limit_sign_in
     limit_sign_in(app, "auth.login")
+    limit_sign_in(app, "auth.reset_request", failures_only=False)
     app.register_error_handler(429, auth.too_many_sign_ins)
     app.register_blueprint(public.bp)  # reached from members' email: no login, token-checked
     from mailer.web import inbound_hooks

@@ -64,9 +64,14 @@ def too_many_sign_ins(_exc):
     minutes = -(-wait // 60)
     officers.sign_in_failed(request.form.get("email", ""), request.remote_addr, limited=True)
     session.commit()
-    flash(f"Too many sign-in attempts. Wait {minutes} minute{'s' if minutes != 1 else ''}, then try again "
-          "(or reset your password).", "error")
-    return render_template("web/auth/login.html", form=LoginForm(formdata=None)), 429, {"Retry-After": str(wait)}
+    later = f"Wait {minutes} minute{'s' if minutes != 1 else ''}, then try again"
+    if request.endpoint == "auth.reset_request":
+        flash(f"Too many reset requests. {later}.", "error")
+        page = render_template("web/auth/reset_request.html", form=ResetRequestForm(formdata=None))
+    else:
+        flash(f"Too many sign-in attempts. {later} (or reset your password).", "error")
+        page = render_template("web/auth/login.html", form=LoginForm(formdata=None))
+    return page, 429, {"Retry-After": str(wait)}
 
 
 @bp.route("/logout", methods=["POST"])

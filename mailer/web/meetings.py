@@ -16,6 +16,7 @@ from sqlalchemy import and_, not_, select
 from sqlalchemy.orm import selectinload
 
 from mailer import audit, words
+from mailer.auth import body_may_see
 from mailer.db import session, utcnow
 from mailer.meetings import feeds, rules, service
 from mailer.meetings import minutes as minutes_service
@@ -448,7 +449,8 @@ def minutes(meeting_id: int):
     summaries = minutes_service.summaries(meeting, reader=current_user)
     attached = {s.thread.id for s in summaries}
     return render_template("web/meetings/minutes.html", meeting=meeting, minutes=found, form=FlaskForm(),
-                           summaries=summaries, threads=[t for t in _recent_threads() if t.id not in attached],
+                           summaries=summaries, threads=[t for t in _recent_threads() if t.id not in attached
+                                                         and body_may_see(meeting.branch_id, t.branch_id)],
                            register=service.register(meeting), later=_later_meetings(meeting) if found else [],
                            is_chair=current_user.role is Role.CHAIR)
 

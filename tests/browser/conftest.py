@@ -54,12 +54,19 @@ def browser():
             pytest.fail(f"MAILER_TEST_REQUIRE_BROWSER=1 but {reason}", pytrace=False)
         print(f"\nSkipping the browser journeys: {reason}")
         pytest.skip(f"browser journeys skipped: {reason}")
+    if "chromium" in _RUNNING:  # another folder's tests import this fixture: one Playwright per process
+        yield _RUNNING["chromium"]
+        return
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        chromium = _RUNNING["chromium"] = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
         yield chromium
+        del _RUNNING["chromium"]
         chromium.close()
+
+
+_RUNNING: dict = {}
 
 
 @pytest.fixture(scope="session")

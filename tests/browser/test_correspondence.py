@@ -16,6 +16,7 @@ from tests.browser.conftest import expect, sign_in
 from tests.inbound.conftest import raw_message, sent  # noqa: F401 (fixture)
 from tests.inbound.test_process import _dsn, ingest, reply_address
 from tests.sending.conftest import app, make_campaign, run_queue, scripted_smtp  # noqa: F401 (fixtures)
+from tests.web.test_correspondence_web import bounce_address
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("scripted_smtp", ["one-by-one"], indirect=True)]
 
@@ -101,7 +102,7 @@ def test_bounces_auto_replies_and_a_failed_message_have_their_own_views(page, sh
                                                                         monkeypatch):
     _campaign, deliveries = sent
     officer = make_officer()
-    ingest(_dsn("bob@example.org", "5.1.1", "550 5.1.1 User unknown"))
+    ingest(_dsn("bob@example.org", "5.1.1", "550 5.1.1 User unknown", to=bounce_address(deliveries["bob@example.org"])))
     ingest(raw_message(to=reply_address(deliveries["cat@example.org"]), sender="Cat <cat@example.org>",
                        subject="Automatic reply: News of the week", body="I am away until Monday.\n",
                        headers={"Auto-Submitted": "auto-replied"}))

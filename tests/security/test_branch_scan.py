@@ -5,12 +5,15 @@ into every one of B's records."""
 from __future__ import annotations
 
 import mailbox
+import re
 from email.message import EmailMessage
 
 from mailer.db import session
 from mailer.models import ImportRun
 from tests.security.conftest import FIGURES, MARKER, client_for, seed_branch
 from tests.security.test_route_scan import METHODS, url_for_rule
+
+PUBLIC_LINK = re.compile(r"(?:https?://[^/\"'<>\s]+)?(/(?:calendar|w|minutes|u|r)/[A-Za-z0-9._~%-]+(?:\.ics)?)")
 
 # Admin routes that name no record: A may use them (they must still show nothing of B's).
 NO_RECORD = {"admin.campaigns.create", "admin.meetings.create", "admin.members.create", "admin.imports.upload",
@@ -49,7 +52,7 @@ def test_branch_a_reaches_nothing_of_branch_b(app, officers, tmp_path):
         assert response.status_code == 200 and MARKER.encode() in response.data, url
 
     client = client_for(app, officers.sec_a)
-    failures, cross, own = [], 0, 0
+    failures, cross, own, links = [], 0, 0, set()
     rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith("admin.")]
     for rule in rules:
         for method in METHODS:
@@ -71,6 +74,14 @@ def test_branch_a_reaches_nothing_of_branch_b(app, officers, tmp_path):
                 own += 1
                 if MARKER.encode() in response.data:
                     failures.append(f"GET {url} ({rule.endpoint}, A's own): B's marker in the answer")
+                links |= set(PUBLIC_LINK.findall(response.data.decode("utf-8", "replace")))
+    # The public addresses A's pages hand out (feeds, web versions, minutes, preferences): nothing of B's.
+    anonymous = app.test_client()
+    for link in sorted(links):
+        response = anonymous.get(link)
+        own += 1
+        if MARKER.encode() in response.data:
+            failures.append(f"GET {link} (a public link in A's pages): B's marker in the answer")
     # B's records are all still there, unchanged by A's attempts.
     from mailer.models import Member
 
@@ -78,7 +89,9 @@ def test_branch_a_reaches_nothing_of_branch_b(app, officers, tmp_path):
     assert session.get(Member, theirs.ids["member_id"]).first_name == f"Bea{MARKER}"
     FIGURES["branch scan: cross-branch requests"] = cross
     FIGURES["branch scan: A's own pages checked for B's marker"] = own
+    FIGURES["branch scan: public links in A's pages followed"] = len(links)
     FIGURES["branch scan: failures"] = len(failures)
-    print(f"\nbranch scan: {cross} cross-branch requests, {own} of A's own pages checked, {len(failures)} failures")
+    print(f"\nbranch scan: {cross} cross-branch requests, {own} of A's own pages and links checked "
+          f"({len(links)} public links), {len(failures)} failures")
     assert cross > 60
     assert not failures, "\n".join(failures)

@@ -209,7 +209,14 @@ def test_4_minutes_never_show_a_thread_the_reader_could_not_open(app, officers, 
     letter = _letter(f"Private matter {MARKER}", sender="Bea <bea@example.org>", subject=f"Complaint {MARKER}")
     assert letter.thread.branch_id == officers.branch_b.id
     meeting = plan_meeting(officers.secretary, branch=officers.branch_a)
+    make_member(first_name="Al", email="al@example.org", branch_id=officers.branch_a.id)
+    own = _letter("About the Northgate ward ZQXOWNLETTER", sender="Al <al@example.org>", subject="Northgate ward")
+    minutes_service.start(officers.officer, meeting)
+    session.commit()
     officer = client_for(app, officers.officer)
+    offered = officer.get(f"/meetings/{meeting.id}/minutes").data
+    assert f'value="{own.thread_id}"'.encode() in offered  # A's thread is offered for A's minutes...
+    assert f'value="{letter.thread_id}"'.encode() not in offered  # ... B's is not
     officer.post(f"/meetings/{meeting.id}/minutes/correspondence", data={"thread_id": letter.thread_id})
     assert session.scalar(select(func.count()).select_from(CorrespondenceLink)) == 0  # refused
     with pytest.raises(Exception, match="branch"):
@@ -227,8 +234,6 @@ def test_4_minutes_never_show_a_thread_the_reader_could_not_open(app, officers, 
     pdf_response = north.get(f"/meetings/{meeting.id}/minutes.pdf")
     assert pdf_response.status_code == 200 and MARKER not in _pdf_text(pdf_response.data)
     # ... while the branch's own correspondence is shown (so the checks above could fail).
-    make_member(first_name="Al", email="al@example.org", branch_id=officers.branch_a.id)
-    own = _letter("About the Northgate ward ZQXOWNLETTER", sender="Al <al@example.org>", subject="Northgate ward")
     minutes_service.attach(officers.sec_a, meeting, own.thread)
     session.commit()
     assert b"ZQXOWNLETTER" in north.get(f"/meetings/{meeting.id}/minutes").data
@@ -309,6 +314,13 @@ def test_6_sign_in_is_rate_limited_per_address(app, officers):
     assert 429 in statuses
     # Others still sign in.
     assert login(app.test_client(), officers.chair.email).status_code == 302
+
+
+def test_6_password_reset_requests_are_limited_too(app, officers):
+    client = app.test_client()
+    statuses = [client.post("/reset", data={"email": officers.secretary.email}).status_code for _ in range(15)]
+    assert statuses[0] == 302 and statuses[-1] == 429  # no flooding an officer's inbox with reset emails
+    assert b"Too many reset requests" in client.post("/reset", data={"email": officers.secretary.email}).data
 
 
 # --- 7. files from members and outsiders --------------------------------------------------------------

@@ -17,9 +17,9 @@ from mailer.inbound import correspondence
 from mailer.meetings import minutes as minutes_service
 from mailer.meetings import service as meetings
 from mailer.members import service as members
-from mailer.models import Member, MemberStatus, MeetingKind, Response, Role
+from mailer.models import ImportRun, Member, MemberStatus, MeetingKind, Response, Role
 from mailer.sending import campaigns
-from tests.browser.conftest import browser, live_server, page, sign_in  # noqa: F401 (fixtures)
+from tests.browser.conftest import browser, live_server, page, sign_in  # noqa: F401, F811 (fixtures)
 from tests.security.conftest import FIGURES, ingest
 from tests.security.test_route_scan import url_for_rule
 from tests.sending.conftest import run_queue
@@ -123,6 +123,13 @@ def _seed(officers, make_officer) -> tuple[dict, list[str], int]:
         session.commit()
         campaign_ids.append(campaign.id)
         placements += 4
+    for p in PAYLOADS[:4]:  # attachment names
+        drafts.add_attachment(secretary, campaign, f"{p}.pdf", b"%PDF-1.4 x", "application/pdf")
+    row = PAYLOADS[1].replace('"', "'")
+    session.add(ImportRun(officer_id=secretary.id, filename=f"{PAYLOADS[3]}.csv",
+                          content=f'Membership number,First name,Email\nY00001,"{row}",y@example.org\n'.encode()))
+    session.commit()
+    placements += 6
     campaigns.send_now(session.get(type(campaign), campaign_ids[0]), secretary)  # a web version and the archive
     run_queue()
 
@@ -159,6 +166,7 @@ def _seed(officers, make_officer) -> tuple[dict, list[str], int]:
            "key": "x", "attachment_id": 1, "paper_id": 1, "attendance_id": 1, "reply_id": 1}
     pages = [f"/members/{i}" for i in member_ids] + [f"/correspondence/{m.thread_id}" for m in letters]
     pages += [f"/correspondence/message/{m.id}/html" for m in letters]
+    pages += ["/imports/", "/imports/1"]
     pages += [f"/campaigns/{i}/edit" for i in campaign_ids] + [f"/campaigns/{i}/preview" for i in campaign_ids]
     pages += ["/members/?q=%3Cscript%3E", "/correspondence/?status=all", "/correspondence/?q=Letter",
               f"/meetings/{meeting.id}/minutes", "/campaigns/?page=1"]
