@@ -240,6 +240,7 @@ def test_421_at_connect_backs_off_the_batch_not_each_message(app, make_campaign,
     assert any(j.startswith("campaign-%d-batch-0-relay-1-" % campaign.id)
                for j in get_queue().scheduled_job_registry.get_job_ids())
     scripted_smtp.refuse = None
+    time.sleep(1.2)  # the batch's next try, a second away (RETRY_BASE_SECONDS is 0 here: the least wait)
     run_queue()
     assert len(scripted_smtp.accepted) == 6 and status_of(campaign) is CampaignStatus.SENT
     assert session.get(type(campaign), campaign.id).stalled_reason is None
