@@ -240,6 +240,7 @@ def test_421_at_connect_backs_off_the_batch_not_each_message(app, make_campaign,
     assert any(j.startswith("campaign-%d-batch-0-relay-1-" % campaign.id)
                for j in get_queue().scheduled_job_registry.get_job_ids())
     scripted_smtp.refuse = None
+    time.sleep(1.2)  # the batch's next try, a second away (RETRY_BASE_SECONDS is 0 here: the least wait)
     run_queue()
     assert len(scripted_smtp.accepted) == 6 and status_of(campaign) is CampaignStatus.SENT
     assert session.get(type(campaign), campaign.id).stalled_reason is None
@@ -305,13 +306,16 @@ def test_reconcile_rebuilds_the_queue_after_redis_loses_it(make_campaign, make_m
     assert len(scripted_smtp.accepted) == 8 and status_of(campaign) is CampaignStatus.SENT
 
 
-def test_a_send_with_no_worker_says_so_on_its_page(app, make_campaign, make_member, scripted_smtp):
+def test_a_send_with_no_worker_says_so_on_its_page(app, make_campaign, make_member, scripted_smtp, signed_in):
     make_member(email="waiting@example.org")
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
     campaigns.start(campaign.id)
     progress = campaigns.progress(session.get(type(campaign), campaign.id))
     assert progress.queued == 1 and progress.why_waiting.startswith("No worker is running")
+    page = signed_in.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert '<p class="note" id="progress-why">No worker is running' in page
+    assert signed_in.get(f"/campaigns/{campaign.id}/progress.json").get_json()["why_waiting"] == progress.why_waiting
     assert status_of(campaign) is CampaignStatus.SENDING
     run_queue()
     assert campaigns.progress(session.get(type(campaign), campaign.id)).why_waiting is None
