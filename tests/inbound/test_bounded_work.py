@@ -90,6 +90,8 @@ SHAPES = {
     "stray '<'": lambda k: html_message(b"<" * (100_000 * k)),
     "a tag that never ends": lambda k: html_message(b"<a " + b"x=1 " * (50_000 * k)),
     "1,000-deep multipart nesting": lambda k: nested_multipart(1_000 * k),
+    "a million short lines": lambda k: text_message(b"\n" * (500_000 * k) + b"Ann"),
+    "short lines under nesting": lambda k: nested_multipart(40).replace(b"I will come", b"\n" * (300_000 * k)),
     "a huge encoded subject": lambda k: b"Subject: " + b"=?utf-8?q?x?= " * (40_000 * k) + b"\r\n" + text_message(b"Hi"),
     "thousands of header lines": lambda k: b"X-Junk: y\r\n" * (50_000 * k) + text_message(b"Hi"),
     "a bounce of '-- ' lines": lambda k: (b"From: MAILER-DAEMON@mx.example.net\r\nTo: secretary@example.org\r\n"
