@@ -356,6 +356,9 @@ def _bounce_signals(msg: ParsedMessage) -> _Signals:
         s.reasons.append(f"from a mail system ({msg.from_name or msg.from_address})")
     if msg.from_address and _NO_HUMAN_LOCAL.match(local):
         s.system_sender = True
+    elif not msg.from_address or not local or "@" not in msg.from_address or msg.from_address.endswith("@"):
+        # No usable address ("Courier mail server at host <@>", a bare name): not a person's mail.
+        s.system_sender = True
     if msg.return_path == "":
         s.null_sender = True
         s.reasons.append("null envelope sender (Return-Path: <>)")
@@ -400,9 +403,13 @@ def _bounce(msg: ParsedMessage, signals: _Signals) -> tuple[BounceReport, list[s
             if report.recipients:
                 reasons.append(f"an Amazon SES {ses.get('notificationType', '').lower()} notification")
     if report is None or not report.recipients:
+        # The failure line family (fml, list managers, small servers): from a system address, a line
+        # that begins with an address and a colon and then says why it failed.
+        failure_line = signals.system_sender and _RECIPIENT_FAILURE_LINE.search(notice) is not None
         if not (signals.failed_header or signals.daemon_sender or signals.null_sender or signals.subject
-                or msg.report_type == "delivery-status" or dsn_parts):
+                or msg.report_type == "delivery-status" or dsn_parts or failure_line):
             return None
+        signals.body = signals.body or failure_line
         if not (signals.body or signals.failed_header or signals.subject):
             return None
         report = _from_text(msg, notice, copy_text)
@@ -427,6 +434,11 @@ def _bounce(msg: ParsedMessage, signals: _Signals) -> tuple[BounceReport, list[s
     return report, reasons
 
 
+_RECIPIENT_FAILURE_LINE = re.compile(
+    r"^[ \t]*<?[^\s<>@:]+@[^\s<>:]+>?[ \t]*:[^\n]{0,200}?\b(?:user\s+unknown|unknown\s+(?:user|recipient)|"
+    r"not\s+found|no\s+such\s+(?:user|mailbox|recipient|address)|does\s+not\s+exist|doesn't\s+exist|rejected|"
+    r"mailbox\s+(?:is\s+)?full|quota|refused|denied|invalid\s+(?:recipient|address|mailbox)|undeliverable|"
+    r"failed)\b", re.I | re.M)
 _REPLY_PREFIX = re.compile(r"^\s*(?:re|fw|fwd|aw|wg|tr|sv|vs|rv|r|i|enc|odp|pd|antw|doorst|vl|ynt)\s*(?:\[\d+\])?\s*:", re.I)
 _STATUS = re.compile(r"(?<![\w.#-])#?([245])\.(\d{1,3})\.(\d{1,3})(?![\w-]|\.\d)")
 _REPLY = re.compile(r"(?:^|(?<=[\s:(\[<>'\"=]))([45][0-5]\d)(?=[\s\-,;:\])]|$)(?![-]\d{3}-)")

@@ -33,6 +33,10 @@ MAX_DEPTH = 30
 # 1,000 nested multiparts take seconds and then overflow the stack. A message declaring more
 # boundaries than this is read up to the line that declares the next one (and flagged).
 MAX_BOUNDARIES = 60
+# The same parser's work is (lines) x (open boundaries): one line read costs about as much as
+# five boundary checks. The lines given to it are capped so that lines x (4 + boundaries) stays
+# under MIME_LINE_WORK: 400,000 lines (30 MB of base64) for ordinary mail, fewer when it nests.
+MIME_LINE_WORK = 2_000_000
 _BOUNDARY_PARAM = re.compile(rb"boundary\s*=", re.I)
 # The header section is read up to these bounds (real ones are a few kilobytes; a hundred
 # Received lines or a thousand recipients stay well inside); a header value is decoded up to
@@ -251,7 +255,8 @@ _KEY_FIELDS = frozenset(n.encode() for n in (
 
 
 def _bounded_mime(data: bytes, pm: ParsedMessage) -> bytes:
-    """The message up to the line declaring boundary number MAX_BOUNDARIES + 1 (all of it when fewer)."""
+    """The message up to the line declaring boundary number MAX_BOUNDARIES + 1 (all of it when fewer),
+    and at most MIME_LINE_WORK / (4 + boundaries) lines of it."""
     found = 0
     for m in _BOUNDARY_PARAM.finditer(data):
         found += 1
@@ -260,7 +265,17 @@ def _bounded_mime(data: bytes, pm: ParsedMessage) -> bytes:
             pm.incomplete = True
             pm.defects.append(f"more than {MAX_BOUNDARIES} multipart parts: only the first {MAX_BOUNDARIES} "
                               f"were read (the raw message is kept)")
-            return data[:cut]
+            data = data[:cut]
+            found = MAX_BOUNDARIES
+            break
+    budget = MIME_LINE_WORK // (4 + found)
+    if data.count(b"\n") > budget:
+        cut = -1
+        for _ in range(budget):
+            cut = data.find(b"\n", cut + 1)
+        pm.incomplete = True
+        pm.defects.append(f"more than {budget:,} lines: only those were read (the raw message is kept)")
+        data = data[:cut + 1]
     return data
 
 

@@ -90,6 +90,8 @@ SHAPES = {
     "stray '<'": lambda k: html_message(b"<" * (100_000 * k)),
     "a tag that never ends": lambda k: html_message(b"<a " + b"x=1 " * (50_000 * k)),
     "1,000-deep multipart nesting": lambda k: nested_multipart(1_000 * k),
+    "a million short lines": lambda k: text_message(b"\n" * (500_000 * k) + b"Ann"),
+    "short lines under nesting": lambda k: nested_multipart(40).replace(b"I will come", b"\n" * (300_000 * k)),
     "a huge encoded subject": lambda k: b"Subject: " + b"=?utf-8?q?x?= " * (40_000 * k) + b"\r\n" + text_message(b"Hi"),
     "thousands of header lines": lambda k: b"X-Junk: y\r\n" * (50_000 * k) + text_message(b"Hi"),
     "a bounce of '-- ' lines": lambda k: (b"From: MAILER-DAEMON@mx.example.net\r\nTo: secretary@example.org\r\n"
@@ -107,10 +109,13 @@ SHAPES = {
 def test_hostile_shape_is_read_in_linear_bounded_time(shape):
     small, large = SHAPES[shape](1), SHAPES[shape](2)
     read(small)  # warm up imports and compiled patterns
-    t_small, t_large = timed(small), timed(large)
-    print(f"\n{shape}: {len(small):,} bytes {t_small * 1000:.0f} ms; {len(large):,} bytes {t_large * 1000:.0f} ms")
+    for _attempt in range(3):  # the machine is shared: a load spike in one pair is measured again
+        t_small, t_large = timed(small), timed(large)
+        print(f"\n{shape}: {len(small):,} bytes {t_small * 1000:.0f} ms; {len(large):,} bytes {t_large * 1000:.0f} ms")
+        # Twice the input, at most ~3x the time (plus a little for timer noise on tiny figures).
+        if t_large <= 3 * t_small + 0.05:
+            break
     assert t_small < BOUND and t_large < BOUND
-    # Twice the input, at most ~3x the time (plus a little for timer noise on tiny figures).
     assert t_large <= 3 * t_small + 0.05, f"superlinear: {t_small:.3f}s -> {t_large:.3f}s"
 
 
