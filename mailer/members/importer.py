@@ -273,6 +273,14 @@ def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None) -> None:
                 consents.append({"member_id": member_id, "at": now, "stream": stream.value,
                                  "granted": bool(changes[name][1]), "source": "import", "note": note[:500]})
 
+    def flush_logs() -> None:  # written as they are made: 100,000 rows of log are not held at once
+        if events:
+            session.execute(insert(AuditEvent), events)
+            events.clear()
+        if consents:
+            session.execute(insert(ConsentEvent), consents)
+            consents.clear()
+
     chunk = 5_000
     for start_at in range(0, len(result.new), chunk):
         part = result.new[start_at:start_at + chunk]
@@ -286,6 +294,7 @@ def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None) -> None:
         for change, member_id in zip(part, (ids[p] for p in public_ids)):
             change.member = HeldMember(member_id, change.values)
             log(member_id, {k: [None, audit.plain(v)] for k, v in change.values.items() if v not in (None, "")})
+        flush_logs()
     for start_at in range(0, len(result.updated), chunk):
         part = result.updated[start_at:start_at + chunk]
         by_keys: dict[tuple, list[dict]] = {}
@@ -295,10 +304,8 @@ def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None) -> None:
             log(change.member.id, change.changes)
         for rows in by_keys.values():
             session.execute(update(Member), rows)
-    for start_at in range(0, len(events), chunk):
-        session.execute(insert(AuditEvent), events[start_at:start_at + chunk])
-    for start_at in range(0, len(consents), chunk):
-        session.execute(insert(ConsentEvent), consents[start_at:start_at + chunk])
+        flush_logs()
+    flush_logs()
     session.expire_all()  # members held in this session were written past it
 
 
