@@ -15,6 +15,25 @@ from sqlalchemy import Select, false
 from mailer.db import session
 from mailer.models import Member, Officer, Role
 
+# Every endpoint reached without signing in: everything else is behind the admin blueprint's login
+# check, or the API's token check (mailer/api). tests/security/test_route_scan.py requests every
+# rule without a session: a new route answering anything but the login redirect, 401 or 404
+# fails it until it is classified here.
+PUBLIC_ENDPOINTS = frozenset({
+    "static", "favicon",
+    # Signing in, out, and resetting a forgotten password.
+    "auth.login", "auth.logout", "auth.reset_request", "auth.reset_password",
+    # Reached from members' email, each by a signed or random token: preferences and one-click
+    # unsubscribe, the RSVP links, web versions and the archive, calendar feeds, circulated minutes.
+    "public.preferences", "public.one_click", "public.save_preferences", "public.meeting_response",
+    "public.web_version", "public.archive", "public.calendar_feed", "public.minutes",
+    # Mail coming in from machines: each checks its own secret or signature (mailer/web/inbound_hooks.py).
+    "inbound_hooks.raw", "inbound_hooks.mailgun", "inbound_hooks.postmark", "inbound_hooks.sendgrid",
+    # The API's description, for people and for clients; the data behind it needs a token.
+    "api.docs", "api.openapi",
+})
+
+
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please sign in to continue."

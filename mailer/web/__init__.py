@@ -8,24 +8,11 @@ from flask import Blueprint, Flask, render_template, request
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
 
+from mailer.auth import PUBLIC_ENDPOINTS  # noqa: F401 - the allowlist, read here by the tests
 from mailer.models import MemberStatus, Role
 
 LONDON = ZoneInfo("Europe/London")
 
-# Every endpoint reached without signing in; everything else is behind the admin blueprint's login
-# check. tests/security/test_route_scan.py requests every rule without a session: a new route
-# answering anything but the login redirect, 401 or 404 fails it until it is classified here.
-PUBLIC_ENDPOINTS = frozenset({
-    "static",
-    # Signing in, out, and resetting a forgotten password.
-    "auth.login", "auth.logout", "auth.reset_request", "auth.reset_password",
-    # Reached from members' email, each by a signed or random token: preferences and one-click
-    # unsubscribe, the RSVP links, web versions and the archive, calendar feeds, circulated minutes.
-    "public.preferences", "public.one_click", "public.save_preferences", "public.meeting_response",
-    "public.web_version", "public.archive", "public.calendar_feed", "public.minutes",
-    # Mail coming in from machines: each checks its own secret or signature (mailer/web/inbound_hooks.py).
-    "inbound_hooks.raw", "inbound_hooks.mailgun", "inbound_hooks.postmark", "inbound_hooks.sendgrid",
-})
 
 
 def init_app(app: Flask) -> None:

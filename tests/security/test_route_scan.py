@@ -1,9 +1,9 @@
 """Route scan: every URL rule, every method, without a session. Only the public allowlist kept in
-mailer/web (PUBLIC_ENDPOINTS) may answer anything but the login redirect, 401 or 404."""
+mailer/auth.py (PUBLIC_ENDPOINTS) may answer anything but the login redirect, 401 or 404."""
 
 from __future__ import annotations
 
-from mailer.web import PUBLIC_ENDPOINTS
+from mailer.auth import PUBLIC_ENDPOINTS
 from tests.security.conftest import FIGURES, seed_branch
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -27,12 +27,12 @@ def test_every_admin_page_needs_a_login(client, path):
 
 
 def test_every_admin_route_is_behind_the_login_wall(app):
-    """No route outside the public sign-in pages escapes the admin blueprint's login check."""
-    from mailer.web import PUBLIC_ENDPOINTS
+    """No route outside the public allowlist escapes the admin blueprint's login check, or the API's
+    token check (tests/security/test_route_scan.py requests them all)."""
+    from mailer.auth import PUBLIC_ENDPOINTS
 
-    public = PUBLIC_ENDPOINTS  # the allowlist kept in code; tests/security/test_route_scan.py requests them all
     for rule in app.url_map.iter_rules():
-        assert rule.endpoint in public or rule.endpoint.startswith("admin."), rule.endpoint
+        assert rule.endpoint in PUBLIC_ENDPOINTS or rule.endpoint.startswith(("admin.", "api.")), rule.endpoint
 
 
 def test_sign_in_and_out(client, make_officer):
