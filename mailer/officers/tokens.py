@@ -60,10 +60,18 @@ def create(officer: Officer, name: str, days: int | None = None) -> tuple[ApiTok
     return token, text
 
 
-def revoke(officer: Officer, token_id: int) -> ApiToken:
-    """Stop one of the officer's own tokens working. Not committed."""
+def own_token(officer: Officer, token_id: int) -> ApiToken | None:
+    """One of the officer's own tokens that has not been revoked (None for anyone else's)."""
     token = session.get(ApiToken, token_id)
     if token is None or token.officer_id != officer.id or token.revoked_at is not None:
+        return None
+    return token
+
+
+def revoke(officer: Officer, token_id: int) -> ApiToken:
+    """Stop one of the officer's own tokens working. Not committed."""
+    token = own_token(officer, token_id)
+    if token is None:
         raise TokenError("There is no such token of yours to revoke.")
     token.revoked_at = utcnow()
     audit.record("api_token.revoke", "officer", officer.id, note=token.name, officer=officer)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from mailer.db import session
@@ -31,11 +31,9 @@ def create_token():
 
 @bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
 def revoke_token(token_id: int):
-    try:
-        token = tokens.revoke(current_user, token_id)
-        session.commit()
-        flash(f"The token “{token.name}” no longer works.", "success")
-    except tokens.TokenError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    if tokens.own_token(current_user, token_id) is None:  # someone else's, or gone: as if it never was
+        abort(404)
+    token = tokens.revoke(current_user, token_id)
+    session.commit()
+    flash(f"The token “{token.name}” no longer works.", "success")
     return redirect(url_for(".index"))

@@ -332,3 +332,11 @@ def test_minutes_read_approved_by_the_chair_and_circulated(api, client, make_off
     circulated = api.post(f"/api/v1/meetings/{meeting.id}/minutes/circulate")
     assert circulated.status_code == 200, circulated.data
     assert session.scalar(select(Minutes).where(Minutes.meeting_id == meeting.id)).status is MinutesStatus.CIRCULATED
+
+
+def test_an_officer_cannot_revoke_anothers_token(signed_in, make_officer, make_token, client):
+    other = make_officer("chair@example.org")
+    text = make_token(other)
+    token = session.scalar(select(ApiToken).where(ApiToken.officer_id == other.id))
+    assert signed_in.post(f"/account/tokens/{token.id}/revoke").status_code == 404
+    assert TokenClient(client, text).get("/api/v1/members").status_code == 200
