@@ -111,15 +111,15 @@ def _authenticate():
 
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
+    scheme, _, text = (request.headers.get("Authorization") or "").partition(" ")
+    who = tokens.authenticate(text.strip()) if scheme.lower() == "bearer" else None
+    if who is None:  # first: a stranger learns nothing, not even what the body should have been
+        return problem(401, "Send a valid personal token: Authorization: Bearer mlr_... (made on your Account page).")
     if request.method in {"POST", "PUT", "PATCH"} and request.content_length:
         if not request.is_json:
             return problem(415, "Send the body as JSON (Content-Type: application/json).")
         if request.get_json(silent=True) is None:
             return problem(400, "The body is not valid JSON.")
-    scheme, _, text = (request.headers.get("Authorization") or "").partition(" ")
-    who = tokens.authenticate(text.strip()) if scheme.lower() == "bearer" else None
-    if who is None:
-        return problem(401, "Send a valid personal token: Authorization: Bearer mlr_... (made on your Account page).")
     g.api_officer = who
     return None
 
