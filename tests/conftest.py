@@ -276,6 +276,17 @@ def make_member(app):
     return factory
 
 
+def confirm_and_send(client, meeting_id: int, purpose: str, **data):
+    """A meeting's mass send as an officer makes it: the confirmation page, then its form (the only
+    way to the sending POST). `purpose`: notice, update or minutes; `data`: e.g. override=reason."""
+    import re
+
+    page = client.get(f"/meetings/{meeting_id}/send/{purpose}", query_string=data).get_data(as_text=True)
+    fields = dict(re.findall(r'<input type="hidden" name="(confirm|override)" value="([^"]*)">', page))
+    path = {"notice": "notice", "update": "update", "minutes": "minutes/circulate"}[purpose]
+    return client.post(f"/meetings/{meeting_id}/{path}", data=fields)
+
+
 def login(client, email: str, password: str = TEST_PASSWORD):
     """Sign `client` in through the real login form."""
     return client.post("/login", data={"email": email, "password": password}, follow_redirects=False)

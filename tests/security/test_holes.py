@@ -22,7 +22,7 @@ from mailer.meetings import service as meetings
 from mailer.models import (AuditEvent, CorrespondenceLink, Delivery, EmailHealth, InboundMessage, Meeting,
                            MeetingCampaign, MeetingKind, MeetingStatus, Member, MinutesStatus, Officer, Suppression)
 from mailer.sending import campaigns
-from tests.conftest import TEST_PASSWORD, login
+from tests.conftest import TEST_PASSWORD, confirm_and_send, login
 from tests.inbound.conftest import raw_message
 from tests.security.conftest import MARKER, client_for
 from tests.sending.conftest import run_queue
@@ -169,8 +169,8 @@ def test_3_an_outsiders_template_syntax_stays_text_in_circulated_minutes(app, of
     letter = _letter(f"Dear Secretary,\n\n{INJECTION}\n\nAlso {BROKEN}\n")
     meeting, draft = _approved_minutes_with(officers, letter)
     client = client_for(app, officers.secretary)
-    response = client.post(f"/meetings/{meeting.id}/minutes/circulate", follow_redirects=True)
-    assert response.status_code == 200
+    response = confirm_and_send(client, meeting.id, "minutes")
+    assert response.status_code == 302
     run_queue()
     session.expire_all()
     assert session.get(type(draft), draft.id).status is MinutesStatus.CIRCULATED
@@ -186,15 +186,16 @@ def test_3_a_notice_that_cannot_be_sent_leaves_the_meeting_as_it_was_and_can_be_
     make_member(first_name="Ann", email="ann@example.org")
     meeting = plan_meeting(officers.secretary, title="General meeting {{ oops")
     client = client_for(app, officers.secretary)
-    response = client.post(f"/meetings/{meeting.id}/notice", follow_redirects=True)
-    assert b"Fix the campaign first" in response.data or b"cannot" in response.data
+    response = confirm_and_send(client, meeting.id, "notice")
+    page = client.get(response.headers["Location"]).data if response.status_code == 302 else response.data
+    assert b"Fix the campaign first" in page or b"cannot" in page
     session.expire_all()
     meeting = session.get(Meeting, meeting.id)
     assert meeting.status is MeetingStatus.PLANNED
     assert not session.scalars(select(MeetingCampaign).where(MeetingCampaign.meeting_id == meeting.id)).all()
     meeting.title = "General meeting"
     session.commit()
-    client.post(f"/meetings/{meeting.id}/notice")
+    confirm_and_send(client, meeting.id, "notice")
     session.expire_all()
     assert session.get(Meeting, meeting.id).status is MeetingStatus.NOTICED
 
@@ -389,7 +390,7 @@ def test_9_csv_cells_that_a_spreadsheet_would_run_are_neutralised(app, officers,
         make_member(first_name=name, last_name="Member", email=f"m{n}@example.org")
     meeting = plan_meeting(officers.secretary, days=30)
     client = client_for(app, officers.secretary)
-    client.post(f"/meetings/{meeting.id}/notice")
+    confirm_and_send(client, meeting.id, "notice")
     run_queue()
     data = client.get(f"/meetings/{meeting.id}/evidence.csv").data.decode()
     rows = list(csv.reader(io.StringIO(data)))

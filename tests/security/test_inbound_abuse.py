@@ -16,6 +16,7 @@ from mailer.meetings import service as meetings
 from mailer.models import ConsentEvent, Delivery, EmailHealth, Member, MeetingKind, Suppression
 from mailer.sending import campaigns
 from mailer.sending.tokens import address_token, plus_address
+from tests.conftest import confirm_and_send
 from tests.inbound.conftest import raw_message
 from tests.security.conftest import FIGURES, client_for, ingest
 from tests.security.test_holes import _arf, _dsn
@@ -90,7 +91,7 @@ def test_template_syntax_from_outside_is_text_in_every_email_we_send(app, office
     minutes_service.save(officers.secretary, draft, {draft.items[-1].id: f"A member moved: {payload}"})
     minutes_service.approve(officers.chair, draft)
     session.commit()
-    response = client_for(app, officers.secretary).post(f"/meetings/{meeting.id}/minutes/circulate")
+    response = confirm_and_send(client_for(app, officers.secretary), meeting.id, "minutes")
     assert response.status_code == 302
     # 3. A bulletin to a member whose own name is template syntax.
     _send(officers.secretary, "News")

@@ -22,7 +22,7 @@ from mailer.meetings import service
 from mailer.meetings.rules import LONDON
 from mailer.models import (Attachment, Attendance, AuditEvent, Campaign, Meeting, MeetingCampaign,
                            MeetingKind, MeetingStatus, Minutes, MinutesStatus, Response, Role, Thread)
-from tests.conftest import TEST_PASSWORD, free_port, login
+from tests.conftest import TEST_PASSWORD, confirm_and_send, free_port, login
 from tests.inbound.conftest import raw_message
 from tests.sending.conftest import ScriptedSMTP, _Handler, run_queue
 from tests.web.test_campaigns_web import clear_queue
@@ -84,14 +84,6 @@ def text(response) -> str:
 
 def audits(action: str) -> list[AuditEvent]:
     return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
-
-
-def confirm_and_send(client, meeting_id: int, purpose: str, **data):
-    """As an officer sends: the confirmation page, then its form (the only way to the POST)."""
-    page = text(client.get(f"/meetings/{meeting_id}/send/{purpose}", query_string=data))
-    fields = dict(re.findall(r'<input type="hidden" name="(confirm|override)" value="([^"]*)">', page))
-    path = {"notice": "notice", "update": "update", "minutes": "minutes/circulate"}[purpose]
-    return client.post(f"/meetings/{meeting_id}/{path}", data=fields)
 
 
 def invite_of(campaign_id: int) -> icalendar.Calendar:
