@@ -10,7 +10,9 @@ step, or elements nested a million deep, where every new tag looks through all t
   title, template and noscript (never shown) are removed;
 - a "<" that does not begin a complete tag is text, written "&lt;";
 - a tag whose attribute quotes do not pair up keeps its name and loses its attributes;
-- elements nested deeper than MAX_DEPTH become line breaks.
+- elements nested deeper than MAX_DEPTH become line breaks;
+- outside <pre>, a run of white space in the text becomes one line break or space (HTML shows
+  it as one space anyway, and html2text's own patterns are quadratic in long runs of it).
 
 The result is well-formed enough that every later parser works in linear time. Markup with more
 than MAX_TAGS tags (or stray "<"), or longer than MAX_CHARS, is "limited": the full parsers are
@@ -35,6 +37,11 @@ _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "
 _LOOSE = frozenset({"p", "li", "dt", "dd", "td", "th", "tr", "thead", "tbody", "tfoot", "option", "optgroup",
                     "colgroup", "caption", "rb", "rt", "rp", "font", "span", "b", "i", "u", "a", "o:p"})
 _ANY_TAG = re.compile(r"<[^<>]*>")
+_WHITE_RUN = re.compile(r"[ \t\r\n\f]{2,}")
+
+
+def _one_space(m: re.Match) -> str:
+    return "\n" if "\n" in m.group(0) else " "
 
 
 def bound_html(source: str) -> tuple[str, list[str], bool]:
@@ -48,14 +55,15 @@ def bound_html(source: str) -> tuple[str, list[str], bool]:
     unclosed: set[str] = set()  # invisible elements with no end tag after some point: none later either
     comment_unclosed = False  # no "-->" after some point: none after any later "<!--" either
     limited = False
+    pre = 0  # open <pre> elements: their white space is kept as it is
     n = len(src)
     while pos < n:
         i = src.find("<", pos)
         if i < 0:
-            out.append(src[pos:])
+            out.append(src[pos:] if pre else _WHITE_RUN.sub(_one_space, src[pos:]))
             break
         if i > pos:
-            out.append(src[pos:i])
+            out.append(src[pos:i] if pre else _WHITE_RUN.sub(_one_space, src[pos:i]))
         pos = i
         if tags >= MAX_TAGS:
             # Past the cap: the rest is kept as it is, for the linear tag stripper.
@@ -102,6 +110,8 @@ def bound_html(source: str) -> tuple[str, list[str], bool]:
             continue  # no end tag: drop the start tag alone, keep what follows
         if closing and name in _INVISIBLE:
             continue
+        if name in ("pre", "textarea", "listing", "plaintext", "xmp"):
+            pre = max(0, pre + (-1 if closing else 1))
         counted = name not in _VOID and name not in _LOOSE and not attrs.rstrip().endswith("/")
         if counted and not closing:
             depth += 1

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from mailer.inbound.benchmark import make_messages
@@ -81,12 +81,18 @@ def _body_at(raw: bytes) -> int:
     return end + 4 if end >= 0 else (raw.find(b"\n\n") + 2 if b"\n\n" in raw else len(raw))
 
 
+KINDS_LAST: list[str] = []  # the mutations of the example being drawn (for the slowest's report)
+
+
 @st.composite
 def mutated(draw) -> bytes:
+    KINDS_LAST.clear()
     raw = draw(st.sampled_from(SEEDS))
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["truncate", "flip", "charset", "header", "nest", "run", "base64", "qp",
                                      "boundary", "html"]))
+        note(f"mutation: {kind}")
+        KINDS_LAST.append(kind)
         if kind == "truncate" and raw:
             raw = raw[:draw(st.integers(0, len(raw)))]
         elif kind == "flip" and raw:
@@ -131,16 +137,16 @@ def mutated(draw) -> bytes:
 
 class Stats:
     def __init__(self):
-        self.tried, self.slowest, self.slowest_size = 0, 0.0, 0
+        self.tried, self.slowest, self.slowest_size, self.slowest_kinds = 0, 0.0, 0, ""
 
     def add(self, elapsed: float, size: int) -> None:
         self.tried += 1
         if elapsed > self.slowest:
-            self.slowest, self.slowest_size = elapsed, size
+            self.slowest, self.slowest_size, self.slowest_kinds = elapsed, size, "+".join(KINDS_LAST)
 
     def line(self, what: str) -> str:
         return (f"\n{what}: {self.tried} messages tried; the slowest took {self.slowest * 1000:.0f} ms "
-                f"({self.slowest_size:,} bytes)")
+                f"({self.slowest_size:,} bytes; mutations: {self.slowest_kinds})")
 
 
 def test_fuzzed_messages_are_read_without_errors_within_the_bound():
@@ -153,6 +159,7 @@ def test_fuzzed_messages_are_read_without_errors_within_the_bound():
         started = time.perf_counter()
         parsed, result, trimmed = read(raw)  # raising here fails the test with the example
         elapsed = time.perf_counter() - started
+        note(f"{len(raw):,} bytes, starting {raw[:160]!r}")
         if elapsed >= TIME_BOUND:  # the machine is shared: a slow run is timed once more before it counts
             started = time.perf_counter()
             read(raw)
