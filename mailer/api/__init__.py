@@ -23,7 +23,7 @@ from spectree import Response as Responses
 from werkzeug.exceptions import HTTPException
 
 from mailer.api.schemas import Problem
-from mailer.auth import PUBLIC_ENDPOINTS
+from mailer.auth import PUBLIC_ENDPOINTS, holds_nul
 
 API_PREFIX = "/api/v1"
 TITLES = {400: "Bad request", 401: "Sign-in needed", 403: "Not allowed", 404: "Not found",
@@ -118,8 +118,11 @@ def _authenticate():
     if request.method in {"POST", "PUT", "PATCH"} and request.content_length:
         if not request.is_json:
             return problem(415, "Send the body as JSON (Content-Type: application/json).")
-        if request.get_json(silent=True) is None:
+        body = request.get_json(silent=True)
+        if body is None:
             return problem(400, "The body is not valid JSON.")
+        if holds_nul(body):
+            return problem(400, "The body holds a NUL character (\\u0000), which no text field may contain.")
     g.api_officer = who
     return None
 
@@ -175,7 +178,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(bp)  # tokens, not cookies: nothing for a forged cross-site request to ride
     app.register_blueprint(bp)
     spec.app = app  # what spectree's register() does, less the routes it would add: we serve the document
-    for code in (404, 405):  # unknown addresses and methods under /api answer problems too
+    for code in (400, 404, 405):  # refusals made before the API is reached answer problems under /api too
         app.register_error_handler(code, _problem_under_api(app.error_handler_spec[None].get(code, {})))
 
 

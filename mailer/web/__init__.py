@@ -40,6 +40,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(inbound_hooks.bp)  # mail coming in: no login, secret- or signature-checked
     app.register_blueprint(admin)
 
+    app.register_error_handler(400, lambda e: (render_template(
+        "web/error.html", code=400, message=e.description or "That request could not be read."), 400))
     app.register_error_handler(403, _error_page(403, "You do not have access to this page."))
     app.register_error_handler(404, _error_page(404, "There is nothing at this address."))
     app.register_error_handler(413, _error_page(413, "That file is too large."))

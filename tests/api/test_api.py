@@ -267,7 +267,8 @@ def test_an_import_is_a_dry_run_until_applied(api):
     assert applied.status_code == 200 and applied.get_json()["status"] == "applied"
     assert session.scalar(select(Member).where(Member.membership_number == "A0001")).first_name == "Ann"
     problem_of(api.post(f"/api/v1/imports/{run['id']}/apply"), 409)
-    problem_of(api.post("/api/v1/imports", json={"filename": "x.csv", "csv": "\x00\x01 not a csv"}), 422)
+    problem_of(api.post("/api/v1/imports", json={"filename": "x.csv", "csv": "name\n"}), 422)  # no members in it
+    problem_of(api.post("/api/v1/imports", json={"filename": "x.csv", "csv": "\x00\x01 not a csv"}), 400)  # a NUL
 
 
 def test_a_branch_secretary_cannot_import(two_branches):
