@@ -298,6 +298,8 @@ def send_notice(officer: Officer, meeting: Meeting, override: str = "") -> Campa
         raise MeetingError("This meeting is cancelled: it cannot be noticed.")
     if meeting.status is MeetingStatus.HELD:
         raise MeetingError("This meeting has been held.")
+    if meeting.status is MeetingStatus.NOTICED:  # a second notice to everyone would only confuse
+        raise MeetingError("The notice has already gone: tell members of a change with an update instead.")
     check = rules.check_notice(meeting)
     if not check.ok:
         if not override.strip():

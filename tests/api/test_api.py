@@ -295,6 +295,8 @@ def test_a_meeting_planned_noticed_and_registered(api, make_member):
     noticed = api.post(f"/api/v1/meetings/{meeting['id']}/notice", json={})
     assert noticed.status_code == 200, noticed.data
     assert api.get(f"/api/v1/meetings/{meeting['id']}").get_json()["status"] == "noticed"
+    body = problem_of(api.post(f"/api/v1/meetings/{meeting['id']}/notice", json={}), 409)  # never twice
+    assert "already gone" in body["detail"]
     register = api.put(f"/api/v1/meetings/{meeting['id']}/register", json={"present": [ann.id]}).get_json()
     assert register["present"] == 1 and register["rows"][0]["member_id"] == ann.id
     problem_of(api.put(f"/api/v1/meetings/{meeting['id']}/register", json={"present": [999999]}), 409)
