@@ -55,13 +55,14 @@ def _xdist_worker() -> int | None:
     return int(name.removeprefix("gw")) if name.startswith("gw") else None
 
 
-def _worker_database(url: str, worker: int) -> str:
-    """Parallel workers each get a PostgreSQL database of their own, TEST_gwN, made if missing."""
+def worker_database(url: str, suffix: str) -> str:
+    """A PostgreSQL database of its own beside `url`'s, named NAME_SUFFIX, made if missing (each
+    pytest-xdist worker gets one: tables are emptied per test)."""
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
     base = make_url(url)
-    name = f"{base.database}_gw{worker}"
+    name = f"{base.database}_{suffix}"
     admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
@@ -70,12 +71,8 @@ def _worker_database(url: str, worker: int) -> str:
     return base.set(database=name).render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
-    """A migrated, empty database for the whole run (one per worker when pytest-xdist runs)."""
-    url = os.environ.get("MAILER_TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
-    if url.startswith("postgresql") and _xdist_worker() is not None:
-        url = _worker_database(url, _xdist_worker())
+def migrated(url: str) -> str:
+    """`url`'s database emptied of an earlier run's tables and built by the migrations."""
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "test"})
     with app.app_context():
         from mailer import migrate
@@ -87,6 +84,15 @@ def database_url(tmp_path_factory) -> str:
         migrate.upgrade()
         engine().dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    """A migrated, empty database for the whole run (one per worker when pytest-xdist runs)."""
+    url = os.environ.get("MAILER_TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+    if url.startswith("postgresql") and _xdist_worker() is not None:
+        url = worker_database(url, f"gw{_xdist_worker()}")
+    return migrated(url)
 
 
 @pytest.fixture(scope="session")

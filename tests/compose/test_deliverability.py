@@ -9,7 +9,6 @@ MAILER_TEST_REQUIRE_SPAMASSASSIN=1 (CI sets it), when they fail instead.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import shutil
@@ -17,12 +16,11 @@ import subprocess
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mailer.compose import drafts, starters
 from mailer.db import session
 from mailer.sending.message import CampaignMessages
+from tests.sending.test_dkim import make_dkim_keys
 
 SPAMASSASSIN = shutil.which("spamassassin")
 MAX_SCORE = 1.0
@@ -43,11 +41,7 @@ def _require_spamassassin():
 
 @pytest.fixture(scope="module")
 def dkim_keys() -> tuple[str, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return private, base64.b64encode(public)
+    return make_dkim_keys()
 
 
 def spamassassin(data: bytes) -> tuple[float, list[str]]:

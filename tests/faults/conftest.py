@@ -26,10 +26,9 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
-from tests.conftest import free_port
+from tests.conftest import free_port, migrated, worker_database
 from tests.test_worker import start_worker, wait_until, worker_env  # noqa: F401 (fixture)
 
 RECIPIENTS = int(os.environ.get("MAILER_TEST_FAULTS_RECIPIENTS", "2000"))
@@ -76,28 +75,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 @pytest.fixture(scope="session")
 def database_url(worker_id):
-    from mailer import create_app
-    from mailer.db import Base
-
-    base = make_url(os.environ["MAILER_TEST_DATABASE_URL"])
-    name = f"{base.database}_faults_{worker_id}"
-    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = base.set(database=name).render_as_string(hide_password=False)
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "test"})
-    with app.app_context():
-        from mailer import migrate
-        from mailer.db import engine
-
-        with engine().begin() as conn:
-            Base.metadata.drop_all(conn)
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        migrate.upgrade()
-        engine().dispose()
-    return url
+    return migrated(worker_database(os.environ["MAILER_TEST_DATABASE_URL"], f"faults_{worker_id}"))
 
 
 @pytest.fixture(scope="session")

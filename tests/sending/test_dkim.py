@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from mailer.sending.message import CampaignMessages
 
 
-def _keys() -> tuple[str, bytes]:
+def make_dkim_keys() -> tuple[str, bytes]:
+    """A throwaway RSA key: (the private key as PEM, the public key as a DNS record's p= value)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                                 serialization.NoEncryption()).decode()
@@ -20,7 +21,7 @@ def _keys() -> tuple[str, bytes]:
 
 
 def test_messages_are_dkim_signed_and_verify(app, make_campaign, make_member):
-    private, public = _keys()
+    private, public = make_dkim_keys()
     app.config.update(DKIM_PRIVATE_KEY=private, DKIM_SELECTOR="mail2026", DKIM_DOMAIN="anytown-labour.example")
     member = make_member(first_name="Dora", email="dora@example.org")
     envelope = CampaignMessages(make_campaign()).build(member, 1)
