@@ -485,9 +485,9 @@ def build_reply(answer: OutgoingReply) -> bytes:
         msg["References"] = " ".join(refs[-20:])  # the root and the most recent: enough for any client
     msg.set_content(answer.body)
     data = msg.as_bytes()
-    from mailer.sending.message import _dkim_signer
+    from mailer.mail import dkim_signer
 
-    sign = _dkim_signer()
+    sign = dkim_signer()
     return sign(data) if sign is not None else data
 
 

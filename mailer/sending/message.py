@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from mailer.compose import personal
+from mailer.mail import dkim_signer
 from mailer.compose.render import CompiledCampaign, compile_campaign
 from mailer.models import Campaign, Member
 from mailer.sending import tokens
@@ -50,7 +51,7 @@ class CampaignMessages:
             list_id=f'"{cfg["ORG_NAME"]} {campaign.stream.value}" <{campaign.stream.value}.{self.list_domain}>',
             attachments=list(campaign.attachments),
         )
-        self.dkim = _dkim_signer()
+        self.dkim = dkim_signer()
         self._address_token = _AddressTokens()
         self._sender_name = cfg["SENDER_NAME"]
 
@@ -95,21 +96,3 @@ class _AddressTokens:
         mac = self._mac.copy()
         mac.update(f"{kind}:{ident}".encode())
         return f"{kind}-{ident}-{base64.b32encode(mac.digest()[:10]).decode().lower()}"
-
-
-def _dkim_signer():
-    """A function signing message bytes with DKIM, when a key is configured (else None)."""
-    cfg = current_app.config
-    if not cfg.get("DKIM_PRIVATE_KEY"):
-        return None
-    import dkim
-
-    key = cfg["DKIM_PRIVATE_KEY"].encode()
-    selector, domain = cfg["DKIM_SELECTOR"].encode(), (cfg["DKIM_DOMAIN"] or domain_of(cfg["SENDER_ADDRESS"])).encode()
-    headers = [b"from", b"to", b"subject", b"date", b"message-id", b"reply-to", b"list-id", b"list-unsubscribe",
-               b"list-unsubscribe-post", b"mime-version", b"content-type"]
-
-    def sign(data: bytes) -> bytes:
-        return dkim.sign(data, selector, domain, key, include_headers=headers) + data
-
-    return sign

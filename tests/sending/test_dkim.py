@@ -40,3 +40,44 @@ def test_messages_are_dkim_signed_and_verify(app, make_campaign, make_member):
 def test_no_key_no_signature(app, make_campaign, make_member):
     envelope = CampaignMessages(make_campaign()).build(make_member(), 1)
     assert b"DKIM-Signature" not in envelope.data
+
+
+def test_service_messages_are_signed_too(app, make_officer):
+    """A password reset leaves by the same signer as campaigns and replies: with a key, it verifies."""
+    import threading
+
+    from aiosmtpd.controller import Controller
+
+    from mailer.officers import service
+    from tests.conftest import free_port
+
+    received: list[bytes] = []
+    lock = threading.Lock()
+
+    class Raw:
+        async def handle_DATA(self, server, session, envelope):
+            with lock:
+                received.append(envelope.original_content)
+            return "250 OK"
+
+    controller = Controller(Raw(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        private, public = make_dkim_keys()
+        app.config.update(DKIM_PRIVATE_KEY=private, DKIM_SELECTOR="mail2026", DKIM_DOMAIN="anytown-labour.example",
+                          MAIL_PORT=controller.port)
+        from mailer.mail import mail
+
+        mail.init_app(app)  # Flask-Mail reads the port when bound
+        service.send_reset_email(make_officer())
+    finally:
+        controller.stop()
+    [data] = received
+    assert data.startswith(b"DKIM-Signature:")
+
+    def dns(name, timeout=5):
+        assert name == b"mail2026._domainkey.anytown-labour.example."
+        return b"v=DKIM1; k=rsa; p=" + public
+
+    assert dkim.verify(data, dnsfunc=dns)
+    assert not dkim.verify(data.replace(b"/reset/", b"/reset-x/"), dnsfunc=dns)
