@@ -71,8 +71,8 @@ SETTINGS: tuple[Setting, ...] = (
     _mailer("BATCH_SIZE", 1000, "Recipients per batch job."),
     _mailer("SEND_CHUNK", 100, "Messages claimed at a time within a batch; consent and suppression are re-checked "
             "for each chunk just before it is sent (under a relay rate limit, chunks shrink to ten seconds' worth)."),
-    _mailer("BATCH_TIMEOUT", 3600, "Seconds a batch job may run."),
-    _mailer("BATCH_LOCK_TTL", 60, "Seconds a killed batch keeps its lock before another run may take over."),
+    _mailer("BATCH_TIMEOUT", 3600, "Seconds a batch job may run at least (more when a relay rate limit makes the batch slower)."),
+    _mailer("BATCH_LOCK_TTL", 60, "Seconds of a batch run's lease on its rows (renewed while it lives; a killed run's rows are taken over once it ends; an inbound message's claim lasts twice this)."),
     _mailer("RECONCILE_SECONDS", 60, "How often a worker rebuilds lost work from the database (one worker at a "
             "time): jobs Redis lost, messages stored while no queue was reachable, runs that died."),
     _mailer("MAX_ATTEMPTS", 5, "Tries per message for temporary failures (4xx, dropped connections)."),
