@@ -97,11 +97,11 @@ def describe(msg, result) -> dict:
 
 
 def _trimmed(msg) -> tuple[str, str]:
-    """(visible, quoted): trim_html when the message has HTML and no text part, else trim_text."""
-    from mailer.inbound.trim import trim_html, trim_text
+    """(visible, quoted), trimmed by the rule processing uses."""
+    from mailer.inbound.trim import trim_message
 
     try:
-        trimmed = trim_html(msg.html) if msg.html_only and msg.html else trim_text(msg.text)
+        trimmed = trim_message(msg)
         return trimmed.visible, trimmed.quoted
     except Exception:  # noqa: BLE001 - a trimming bug must not hide the message: show it whole
         return msg.text, ""

@@ -63,7 +63,7 @@ def _bounces(folder: Path) -> dict:
 def _messages(files: list[Path]) -> dict:
     from mailer.inbound.classify import classify
     from mailer.inbound.parse import parse
-    from mailer.inbound.trim import trim_html, trim_text
+    from mailer.inbound.trim import trim_message
 
     kinds: Counter = Counter()
     times: list[float] = []
@@ -75,10 +75,7 @@ def _messages(files: list[Path]) -> dict:
         try:
             parsed = parse(raw)
             result = classify(parsed)
-            if parsed.html_only and parsed.html and not parsed.html_limited:
-                trimmed = trim_html(parsed.html)
-            else:
-                trimmed = trim_text(parsed.text)
+            trimmed = trim_message(parsed)
         except Exception:  # noqa: BLE001 - counted: reading must never raise
             errors += 1
             continue

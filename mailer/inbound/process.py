@@ -32,7 +32,7 @@ from mailer.db import session, storable, utcnow
 from mailer.inbound.classify import FAILED_ACTIONS, Classification, classify, own_identity
 from mailer.inbound.parse import ParsedMessage, parse
 from mailer.inbound.sanitize import sanitize_inbound_html
-from mailer.inbound.trim import trim_html, trim_text
+from mailer.inbound.trim import trim_message
 from mailer.members import consent
 from mailer.models import (BounceEvent, Campaign, Delivery, EmailHealth, InboundAttachment, InboundKind,
                            InboundMessage, InboundStatus, Member, MessageReference, OutgoingReply, Stream, Suppression,
@@ -144,8 +144,7 @@ def _fill(message: InboundMessage, parsed: ParsedMessage, result: Classification
     message.full_text = _text(parsed.text)
     message.html_safe = _text(sanitize_inbound_html(parsed.html)) if parsed.html and not parsed.html_limited else None
     try:
-        html_trim = parsed.html_only and parsed.html and not parsed.html_limited
-        trimmed = trim_html(parsed.html) if html_trim else trim_text(parsed.text or "")
+        trimmed = trim_message(parsed)
         message.visible_text, message.quoted_text = _text(trimmed.visible), _text(trimmed.quoted)
         limited = trimmed.limited
     except Exception:  # noqa: BLE001 - a trimming bug must not hide the message: show it whole

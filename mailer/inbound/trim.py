@@ -1004,3 +1004,11 @@ def trim_html(html: str) -> Trimmed:
     parser.feed(html)
     parser.close()
     return _trim_lines(parser.lines, parser.hints)
+
+
+def trim_message(parsed) -> Trimmed:
+    """A parsed message trimmed as Mailer shows it: its HTML when it has no text part and the HTML
+    is within its bounds, else its text. The one rule processing, `inbound parse` and `evaluate` share."""
+    if parsed.html_only and parsed.html and not parsed.html_limited:
+        return trim_html(parsed.html)
+    return trim_text(parsed.text or "")

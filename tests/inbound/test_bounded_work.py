@@ -18,7 +18,7 @@ from mailer.inbound.classify import classify
 from mailer.inbound.htmlbound import MAX_DEPTH, bound_html
 from mailer.inbound.parse import parse
 from mailer.inbound.sanitize import sanitize_inbound_html
-from mailer.inbound.trim import TRIM_MAX_LINES, trim_html, trim_text
+from mailer.inbound.trim import TRIM_MAX_LINES, trim_html, trim_message, trim_text
 
 HEAD = (b"From: Ann Member <ann@example.org>\r\nTo: secretary@example.org\r\nSubject: Re: News\r\n"
         b"Message-ID: <hostile@example.org>\r\nIn-Reply-To: <news-1@example.org>\r\n"
@@ -53,10 +53,7 @@ def read(raw: bytes):
     """What processing does with a message before the database: parse, classify, trim, sanitise."""
     parsed = parse(raw)
     result = classify(parsed)
-    if parsed.html_only and parsed.html and not parsed.html_limited:
-        trimmed = trim_html(parsed.html)
-    else:
-        trimmed = trim_text(parsed.text)
+    trimmed = trim_message(parsed)
     if parsed.html and not parsed.html_limited:
         sanitize_inbound_html(parsed.html)
     return parsed, result, trimmed
@@ -204,3 +201,18 @@ def test_fields_after_a_huge_header_section_are_still_read(junk):
     assert parsed.from_address == "ann@example.org" and parsed.message_id == "<hostile@example.org>"
     assert parsed.in_reply_to == "<news-1@example.org>" and parsed.text.strip() == "I will come."
     assert parsed.incomplete and any("header section over" in d for d in parsed.defects)
+
+
+def test_html_over_its_bounds_is_trimmed_from_its_text_by_every_reader():
+    """One rule for processing, `mailer inbound parse` and `evaluate`: HTML past its bounds is never
+    handed to trim_html (the command line's copy of the rule had lost that check)."""
+    from types import SimpleNamespace
+
+    from mailer.inbound.cli import _trimmed
+
+    over = SimpleNamespace(html_only=True, html="<p>Mine</p>" + "<div>" * 50, html_limited=True,
+                           text="Mine, from the stripped text.")
+    within = SimpleNamespace(html_only=True, html="<p>Mine, from the HTML.</p>", html_limited=False, text="")
+    assert trim_message(over).visible == "Mine, from the stripped text."
+    assert _trimmed(over) == (trim_message(over).visible, trim_message(over).quoted)
+    assert "Mine, from the HTML." in trim_message(within).visible
