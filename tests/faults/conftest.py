@@ -189,13 +189,17 @@ class OwnRedis:
         import redis
 
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis.from_url(self.url).ping():
-                    return
-            except redis.exceptions.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("redis-server did not start")
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    if redis.Redis.from_url(self.url).ping():
+                        return
+                except redis.exceptions.ConnectionError:
+                    time.sleep(0.1)
+            raise RuntimeError("redis-server did not start")
+        except BaseException:
+            self.stop()  # not left running for no one
+            raise
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

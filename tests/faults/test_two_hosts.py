@@ -64,7 +64,7 @@ class TcpRelay:
 
     def __init__(self, listen_host: str, target_host: str, target_port: int):
         self.listen_host, self.target = listen_host, (target_host, target_port)
-        self.port = 0
+        self.port, self.server = 0, None
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="tcp-relay", daemon=True)
 
@@ -95,8 +95,12 @@ class TcpRelay:
             writer.close()
 
     def stop(self) -> None:
+        if not self.thread.is_alive():
+            return
+
         async def close():
-            self.server.close()
+            if self.server is not None:
+                self.server.close()
             for task in asyncio.all_tasks():
                 if task is not asyncio.current_task():
                     task.cancel()
@@ -217,9 +221,9 @@ def shared(hosts, case, tmp_path):
     redis_server = OwnRedis(tmp_path / "redis", host=hosts.gateway, password="shared-by-both-hosts")
     db = make_url(case.app.config["DATABASE_URL"])
     pg = TcpRelay(hosts.gateway, db.host or "127.0.0.1", db.port or 5432)
-    redis_server.start()
-    pg.start()
     try:
+        redis_server.start()
+        pg.start()
         case.use_redis(redis_server.url)
         case.env_extra.update(MAILER_DATABASE_URL=db.set(host=hosts.gateway, port=pg.port)
                               .render_as_string(hide_password=False),
