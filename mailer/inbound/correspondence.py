@@ -513,7 +513,7 @@ def send_reply(reply_id: int) -> str:
         return "already sent"
     if lease is None:
         return "being sent by another job"
-    cfg = current_app.config
+    cfg, sent = current_app.config, False
     try:
         lease.start()
         data = build_reply(answer)
@@ -525,7 +525,10 @@ def send_reply(reply_id: int) -> str:
                 if refused:
                     raise smtplib.SMTPRecipientsRefused(refused)
             _reply_sent(reply_id)  # before QUIT: the relay has the message
+            sent = True
     except (smtplib.SMTPException, OSError) as exc:
+        if sent:
+            return "sent"  # only the goodbye failed
         code = _code(exc)
         answer.error = f"{'Refused' if code and code >= 500 else 'Not sent yet'}: {exc}"[:1000]
         session.commit()
