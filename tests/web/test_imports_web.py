@@ -70,7 +70,7 @@ def test_upload_check_the_columns_preview_and_apply(signed_in, make_member, make
     page = text(mapping)
     assert mapping.status_code == 200
     for header in ("Membership Number", "Date of Birth", "Joined"):
-        assert f"<th scope=\"col\">{header}</th>" in page
+        assert f"<th scope=\"row\">{header}</th>" in page  # a row per column of the file
     assert "Zoë" in page and "Ó Briain" in page and "windows-1252" in page and "3 rows" in page
     assert [selected(page, i) for i in range(9)] == ["membership_number", "first_name", "last_name", "email",
                                                      "branch", "ward", "status", "joined_on", ""]
