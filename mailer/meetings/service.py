@@ -493,6 +493,11 @@ class Register:
     def quorate(self) -> bool | None:
         return None if not self.quorum else self.present >= self.quorum
 
+    @property
+    def attending(self) -> int:
+        """Members who answered "I'll be there"."""
+        return sum(1 for r in self.rows if r.response is Response.ATTENDING)
+
 
 def register(meeting: Meeting) -> Register:
     """Every entitled member with their answer and presence; counts and the quorum check."""

@@ -32,8 +32,8 @@ bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 # A downloaded paper never runs in our origin, whatever it claims to be.
 TEXT_FIELDS = ("title", "venue_name", "venue_address", "online_url", "dial_in", "accessibility")
 FORM_FIELDS = (*TEXT_FIELDS, "kind", "body", "starts_at", "ends_at", "quorum", "entitled_tag")
-ANSWERS = {Answer.NONE: "expected", Answer.ATTENDING: "attending", Answer.APOLOGIES: "apologies",
-           Answer.NOT_ATTENDING: "not attending"}
+ANSWERS = {Answer.NONE: "no answer", Answer.ATTENDING: "I'll be there", Answer.APOLOGIES: "apologies",
+           Answer.NOT_ATTENDING: "can't come"}
 
 
 # --- helpers --------------------------------------------------------------------------------

@@ -409,7 +409,7 @@ def test_register_proposed_apologies_presence_and_quorum(signed_in, make_member,
     # An answer given by phone, recorded by the officer.
     page = text(signed_in.post(f"/meetings/{meeting_id}/register/answer",
                                data={"member_id": str(cat.id), "response": "not_attending"}, follow_redirects=True))
-    assert "Recorded for Cat Cole: not attending." in page
+    assert "Recorded for Cat Cole: can&#39;t come." in page  # escaped in HTML
     assert session.scalar(select(Attendance.source).where(Attendance.member_id == cat.id)) == "officer"
 
 
