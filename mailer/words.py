@@ -217,6 +217,15 @@ def with_article(noun: str) -> str:
     return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun if noun else noun
 
 
+def meeting_name(title: str, body_name: str) -> str:
+    """"General committee of Anytown CLP", but "Northgate branch meeting - December" alone when
+    the title already names its body (not "... - December of Northgate branch")."""
+    title, body_name = (title or "").strip(), (body_name or "").strip()
+    if not body_name or body_name.lower() in title.lower():
+        return title
+    return f"{title} of {body_name}"
+
+
 def campaign_status(campaign, now: datetime | None = None) -> str:
     """A campaign's status as officers read it. "Send now" stores a scheduled campaign due at
     once, for the start job to pick up: that is "starting", not "scheduled"."""

@@ -89,7 +89,9 @@ def create(officer: Officer, values: dict) -> tuple[Meeting, list[str]]:
 
 
 def _warnings(meeting: Meeting) -> list[str]:
-    return [f"{m.title} of {m.body_name} is at an overlapping time "
+    from mailer.words import meeting_name
+
+    return [f"{meeting_name(m.title, m.body_name)} is at an overlapping time "
             f"({m.starts_at.astimezone(LONDON).strftime('%d/%m/%Y %H:%M')})."
             for m in rules.clashes(meeting.branch_id, meeting.starts_at, meeting.ends_at, meeting.id)]
 
