@@ -309,6 +309,10 @@ def cancel(meeting_id: int):
 def held(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
+    if meeting.more_than_a_day_away and request.form.get("early") != "1":
+        flash("This meeting is more than a day away, so it was not marked as held. If it really was held early, "
+              "tick the box to say so and press Mark as held again.", "error")
+        return redirect(url_for(".detail", meeting_id=meeting.id))
     try:
         service.mark_held(current_user, meeting)
         session.commit()
