@@ -18,7 +18,8 @@ import pytest
 from mailer.compose import drafts
 from mailer.db import session, utcnow
 from mailer.meetings import service as meetings
-from mailer.models import Campaign, ImportRun, Member, MemberStatus, MeetingKind
+from mailer.members import importer
+from mailer.models import Campaign, Member, MemberStatus, MeetingKind
 from mailer.sending.tokens import preferences_token
 from tests.browser.conftest import expect, sign_in
 from tests.security.conftest import seed_branch
@@ -82,10 +83,9 @@ def seed(make_branch, make_officer):
     later, _ = meetings.create(secretary, {"title": "General committee", "kind": MeetingKind.GENERAL.value,
                                            "starts_at": starts, "ends_at": starts + timedelta(hours=2),
                                            "venue_name": "Town hall", "branch_id": north.id})
-    run = ImportRun(officer_id=secretary.id, filename="export.csv",
-                    content=("Membership number,First name,Last name,Email,Branch,Status,Joined\n"
-                             "NG2001,Ann,Other,ann@example.org,Northgate,Active,01/02/2020\n").encode())
-    session.add(run)
+    run = importer.start("export.csv", ("Membership number,First name,Last name,Email,Branch,Status,Joined\n"
+                                        "NG2001,Ann,Other,ann@example.org,Northgate,Active,01/02/2020\n"
+                                        ",,,,Northgate,Active,\n").encode(), secretary)
     session.commit()
     sent = session.get(Campaign, world.ids["campaign_id"])
     ids = world.ids
@@ -94,8 +94,10 @@ def seed(make_branch, make_officer):
               f"/campaigns/{ids['campaign_id']}", "/correspondence/", f"/correspondence/{ids['thread_id']}",
               "/correspondence/bounces", "/meetings/", f"/meetings/{ids['meeting_id']}",
               f"/meetings/{ids['meeting_id']}/register", f"/meetings/{ids['meeting_id']}/minutes",
-              f"/meetings/{ids['meeting_id']}/send/notice", f"/meetings/{later.id}", "/account/", "/api/v1/docs"]
-    clp_only = ["/imports/", "/imports/new", f"/imports/{run.id}/mapping", "/officers/", "/officers/new", "/audit/"]
+              f"/meetings/{ids['meeting_id']}/send/notice", f"/meetings/{later.id}", "/account/", "/api/v1/docs",
+              f"/correspondence/message/{ids['message_id']}"]
+    clp_only = ["/imports/", "/imports/new", f"/imports/{run.id}/mapping", f"/imports/{run.id}/preview", "/officers/",
+                "/officers/new", f"/officers/{branch_secretary.id}", "/audit/"]
     public = [f"/u/{preferences_token(world.member, sent.id)}",
               f"/r/{meetings.response_token(ids['meeting_id'], world.member)}/attending",
               f"/w/{sent.web_token}", "/archive", "/login", "/reset"]

@@ -40,9 +40,9 @@ def test_the_main_screens(page, live_server, make_branch, make_officer, screensh
     update = os.environ.get("MAILER_TEST_UPDATE_SCREENSHOTS") == "1"
     folder = FOLDER if update else screenshot_dir
 
-    def shot(name: str) -> None:
+    def shot(name: str, whole: bool = False) -> None:
         page.wait_for_load_state("networkidle")
-        page.screenshot(path=str(folder / f"{name}.png"))
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=whole)
 
     demo.seed(members=60, echo=lambda *_: None)
     session.commit()
@@ -53,7 +53,8 @@ def test_the_main_screens(page, live_server, make_branch, make_officer, screensh
 
     sign_in(page, secretary.email)
     expect(page.locator("#needs-correspondence")).to_be_visible()
-    shot("overview")
+    expect(page.locator("#chart-members svg.bars rect")).not_to_have_count(0)
+    shot("overview", whole=True)  # what needs me, and the charts beneath
 
     page.goto(urls["members"])
     expect(page.get_by_role("heading", name="Members", level=1)).to_be_visible()
