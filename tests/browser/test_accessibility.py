@@ -22,7 +22,7 @@ from mailer.members import importer
 from mailer.models import Campaign, Member, MemberStatus, MeetingKind
 from mailer.sending.tokens import preferences_token
 from tests.browser.conftest import expect, sign_in
-from tests.security.conftest import seed_branch
+from tests.security.conftest import app, seed_branch  # noqa: F401 - app: on a real SMTP server
 
 pytestmark = pytest.mark.browser
 
@@ -50,16 +50,6 @@ HIDDEN_OVERFLOW = """() => Array.from(document.querySelectorAll('table')).filter
   if (t.getBoundingClientRect().width <= document.documentElement.clientWidth) return false;
   return !box || getComputedStyle(box).overflowX !== 'auto' || !getComputedStyle(box).backgroundImage.includes('gradient');
 }).map(t => (t.id || t.className || 'table'))"""
-
-
-@pytest.fixture
-def app(make_app, smtp_server):
-    """The app on a real SMTP server (the seeded campaign and replies are really sent)."""
-    app = make_app(MAIL_PORT=smtp_server.port, BASE_URL="https://mailer.example.org",
-                   SENDER_ADDRESS="secretary@anytown-labour.example", REPLY_ADDRESS="secretary@anytown-labour.example",
-                   RETRY_BASE_SECONDS=0)
-    with app.app_context():
-        yield app
 
 
 def seed(make_branch, make_officer):
