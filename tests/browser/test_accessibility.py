@@ -177,3 +177,15 @@ def test_every_main_page_fits_a_phone(page, live_server, make_branch, make_offic
         expect(choice).to_be_visible()
         box = choice.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390, f"{column}'s choice is off the screen: {box}"
+
+
+def test_the_word_scan_finds_what_issue_14_found():
+    """The scan itself: each of the words found on the pages before, and none of plain English."""
+    seen = ["officer.create", "clp_officer", "bulletins consent: True → False", "Saved: phone, bulletins_consent, tags.",
+            "notice (version 0)", "a annual general meeting"]
+    for text in seen:
+        assert IDENTIFIER.search(NOT_WORDS.sub(" ", text)), text
+    plain = ["None ticked: every branch.", "an annual general meeting", "Write to sec@example.org or see "
+             "https://example.org/a_b", "export_2026.csv", "Consent to bulletins: yes → no"]
+    for text in plain:
+        assert not IDENTIFIER.search(NOT_WORDS.sub(" ", text)), text
