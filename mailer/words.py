@@ -39,6 +39,7 @@ VALUES = {True: "yes", False: "no", None: ""}
 
 ACTIONS = {
     "officer.create": "officer added",
+    "retention.run": "old personal data deleted (retention)",
     "officer.update": "officer changed",
     "officer.deactivate": "officer switched off",
     "member.create": "member added",
