@@ -107,6 +107,8 @@ SETTINGS: tuple[Setting, ...] = (
     _mailer("QUORUM", 0, "Members present for a quorum when a meeting sets none (0: no check)."),
     _mailer("REMINDER_HOURS", 24, "Hours before a meeting that a reminder goes to those who sent no apologies "
             "(0: no reminder)."),
+    _mailer("WELCOME_APPROVAL", True, "New members from an import are welcomed (the `welcome` starter) only once an "
+            "officer approves the send; false: the welcome goes by itself after each import."),
     _mailer("RETAIN_RAW_INBOUND_DAYS", 90, "Days the raw copy of a processed inbound message is kept (its text, "
             "attachments and thread stay; correspondence attached to minutes is kept whole). 0: for ever."),
     _mailer("RETAIN_DELIVERY_DETAILS_DAYS", 365, "Days each recipient's delivery record (address, outcome, error) is "

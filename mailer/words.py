@@ -46,6 +46,7 @@ ACTIONS = {
     "member.update": "member details changed",
     "member.erase": "member's personal data erased",
     "member.export": "member's data exported",
+    "member.welcomed": "member welcomed",
     "member.import": "member imported",
     "consent.change": "consent changed",
     "campaign.send": "campaign sent",

@@ -18,7 +18,7 @@ LONDON = ZoneInfo("Europe/London")
 def init_app(app: Flask) -> None:
     """Register the blueprints, error pages and what every page template needs."""
     from mailer.web import (account, audit, auth, campaigns, correspondence, dashboard, imports, meetings, members, officers,
-                            operations, outbox, privacy, public)
+                            operations, outbox, privacy, public, welcome)
 
     admin = Blueprint("admin", __name__)
 
@@ -28,7 +28,7 @@ def init_app(app: Flask) -> None:
         """Every admin page needs a signed-in officer: secure by default, not per view."""
 
     for bp in (dashboard.bp, members.bp, campaigns.bp, correspondence.bp, meetings.bp, imports.bp, officers.bp, audit.bp,
-               outbox.bp, account.bp, operations.bp, privacy.bp):
+               outbox.bp, account.bp, operations.bp, privacy.bp, welcome.bp):
         admin.register_blueprint(bp)
     app.register_blueprint(auth.bp)
     from mailer.auth import limit_sign_in
