@@ -52,7 +52,8 @@ def after_import(officer: Officer | None) -> Campaign | None:
     """With approval switched off, send the welcome now to whoever an import put on the list."""
     if current_app.config["WELCOME_APPROVAL"] or officer is None or not waiting(officer):
         return None
-    if in_progress(officer) is not None and in_progress(officer).status is CampaignStatus.SCHEDULED:
+    pending = in_progress(officer)
+    if pending is not None and pending.status is CampaignStatus.SCHEDULED:
         return None  # one on its way already picks them up when it starts
     from mailer.sending import campaigns
 
