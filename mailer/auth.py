@@ -33,6 +33,9 @@ PUBLIC_ENDPOINTS = frozenset({
     "inbound_hooks.raw", "inbound_hooks.mailgun", "inbound_hooks.postmark", "inbound_hooks.sendgrid",
     # The API's description, for people and for clients; the data behind it needs a token.
     "api.docs", "api.openapi",
+    # For monitoring: whether the database and Redis answer, workers and queue lengths; no setting,
+    # no address, no job's arguments (mailer/operations.py health).
+    "health.status",
 })
 
 

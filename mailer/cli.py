@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "officers": ("mailer.cli:officers_cli", "Officer accounts."),
     "members": ("mailer.cli:members_cli", "Members and the membership export."),
     "inbound": ("mailer.inbound.cli:inbound_cli", "Inbound mail: replies, bounces, auto-replies."),
+    "retention": ("mailer.retention:retention_cli", "Delete personal data older than the retention periods."),
     "bench": ("mailer.bench:bench_cli", "Benchmarks on scratch data (never the app's own database)."),
     "run": ("flask.cli:run_command", "Run a development server."),
     "shell": ("flask.cli:shell_command", "Run a shell in the app context."),

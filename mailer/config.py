@@ -107,6 +107,14 @@ SETTINGS: tuple[Setting, ...] = (
     _mailer("QUORUM", 0, "Members present for a quorum when a meeting sets none (0: no check)."),
     _mailer("REMINDER_HOURS", 24, "Hours before a meeting that a reminder goes to those who sent no apologies "
             "(0: no reminder)."),
+    _mailer("WELCOME_APPROVAL", True, "New members from an import are welcomed (the `welcome` starter) only once an "
+            "officer approves the send; false: the welcome goes by itself after each import."),
+    _mailer("RETAIN_RAW_INBOUND_DAYS", 90, "Days the raw copy of a processed inbound message is kept (its text, "
+            "attachments and thread stay; correspondence attached to minutes is kept whole). 0: for ever."),
+    _mailer("RETAIN_DELIVERY_DETAILS_DAYS", 365, "Days each recipient's delivery record (address, outcome, error) is "
+            "kept after a campaign finished sending; the campaign keeps its totals. 0: for ever."),
+    _mailer("RETENTION_SECONDS", 86400, "How often a worker applies the retention periods (0: only by "
+            "`mailer retention run`)."),
     _mail("MAIL_SERVER", None, "SMTP relay host. Unset: `mailer up` runs a local mail catcher and an Outbox page."),
     _mail("MAIL_PORT", 25, "SMTP relay port."),
     _mail("MAIL_USE_TLS", False, "STARTTLS to the relay."),

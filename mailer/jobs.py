@@ -100,3 +100,11 @@ def send_meeting_reminder(meeting_id: int, sequence: int) -> str:
     from mailer.meetings import service
 
     return service.send_reminder(meeting_id, sequence)
+
+
+@job
+def apply_retention() -> dict:
+    """Delete what is older than the retention periods (counts only in the audit log)."""
+    from mailer import retention
+
+    return retention.run().as_dict()

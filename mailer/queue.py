@@ -122,6 +122,9 @@ def start_reconciler(app: Flask) -> threading.Thread:
                         found = reconcile_all()
                         if any(found.values()):
                             log.info("reconciled: %s", found)
+                    from mailer.retention import schedule_if_due
+
+                    schedule_if_due()  # once a day, by whichever worker comes first
             except Exception as exc:  # noqa: BLE001 - Redis or the database away: next time
                 log.warning("scheduled reconcile failed: %s", exc)
 

@@ -39,12 +39,14 @@ VALUES = {True: "yes", False: "no", None: ""}
 
 ACTIONS = {
     "officer.create": "officer added",
+    "retention.run": "old personal data deleted (retention)",
     "officer.update": "officer changed",
     "officer.deactivate": "officer switched off",
     "member.create": "member added",
     "member.update": "member details changed",
     "member.erase": "member's personal data erased",
     "member.export": "member's data exported",
+    "member.welcomed": "member welcomed",
     "member.import": "member imported",
     "consent.change": "consent changed",
     "campaign.send": "campaign sent",

@@ -87,6 +87,8 @@ def update(officer: Officer, campaign: Campaign, values: dict) -> None:
             raise DraftError(str(exc)) from None
         if not officer.sees_all_branches:
             definition["branches"] = [officer.branch_id]  # a branch secretary targets their own branch only
+        if (campaign.segment or {}).get("to_welcome"):
+            definition["to_welcome"] = True  # a welcome stays one: the composer has no field for it (mailer/welcome.py)
         campaign.segment = definition
 
 

@@ -4,6 +4,7 @@ apply it in one transaction. Bad rows are reported with their line and never sto
 from __future__ import annotations
 
 import io
+import logging
 import secrets
 from dataclasses import dataclass, field
 
@@ -373,7 +374,6 @@ def apply(run: ImportRun, officer: Officer | None) -> ImportPlan:
                      {k: v for k, v in result.summary().items() if isinstance(v, int)},
                      note=run.filename, officer=officer, actor=None if officer else "cli")
         session.commit()
-        return result
     except Exception as exc:
         session.rollback()
         failed = session.get(ImportRun, run_id)
@@ -384,6 +384,20 @@ def apply(run: ImportRun, officer: Officer | None) -> ImportPlan:
         failed.content = None
         session.commit()
         raise
+    _welcome(officer)
+    return result
+
+
+def _welcome(officer: Officer | None) -> None:
+    """The Welcome routine, when it needs no approval (mailer/welcome.py): the import stands
+    whatever happens to the welcome, which an officer can still send from the Welcome page."""
+    from mailer import welcome
+
+    try:
+        welcome.after_import(officer)
+    except Exception:  # noqa: BLE001 - e.g. no queue reachable: said in the log, the import is applied
+        session.rollback()
+        logging.getLogger("mailer.welcome").exception("the welcome after an import was not sent")
 
 
 def cancel(run: ImportRun, officer: Officer | None) -> None:

@@ -3,7 +3,7 @@
 A definition is plain JSON, saved with a campaign or as a reusable Segment:
     {"branches": [ids], "wards": [...], "polling_districts": [...], "statuses": [...],
      "tags": [...], "officer_roles": [...], "joined_after": "2020-01-01", "joined_before": "...",
-     "exclude": {the same list keys}}
+     "exclude": {the same list keys}, "to_welcome": true}
 Within a filter any value matches; filters combine with AND; exclusions remove members.
 """
 
@@ -59,6 +59,8 @@ def clean(definition: dict | None) -> dict:
             out["not_declined_meeting"] = int(definition["not_declined_meeting"])
         except (TypeError, ValueError):
             raise SegmentError("not_declined_meeting must be a meeting id") from None
+    if definition.get("to_welcome"):  # members on the to-welcome list (the Welcome routine, mailer/welcome.py)
+        out["to_welcome"] = True
     exclude = clean({k: v for k, v in (definition.get("exclude") or {}).items() if k in LIST_KEYS}) \
         if definition.get("exclude") else {}
     if exclude:
@@ -105,6 +107,8 @@ def condition(definition: dict) -> ColumnElement:
         parts.append(not_(exists(select(Attendance.id).where(
             Attendance.member_id == Member.id, Attendance.meeting_id == definition["not_declined_meeting"],
             Attendance.response.in_([Response.APOLOGIES, Response.NOT_ATTENDING]), Attendance.proposed.is_(False)))))
+    if definition.get("to_welcome"):
+        parts.append(Member.to_welcome.is_(True))
     for key, values in (definition.get("exclude") or {}).items():
         if values:
             # A NULL ward or district must not hide a member from "not in ward X".
@@ -183,6 +187,8 @@ def describe(definition: dict, branch_names: dict[int, str] | None = None) -> st
         parts.append(f"joined on or after {uk_date(date.fromisoformat(definition['joined_after']))}")
     if definition.get("joined_before"):
         parts.append(f"joined on or before {uk_date(date.fromisoformat(definition['joined_before']))}")
+    if definition.get("to_welcome"):
+        parts.append("not yet welcomed")
     text = "; ".join(parts) or "every member"
     excluded = words(definition.get("exclude") or {})
     return text + (f"; except {'; '.join(excluded)}" if excluded else "")

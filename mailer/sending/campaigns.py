@@ -95,6 +95,9 @@ def start(campaign_id: int) -> str:
         if campaign.scheduled_at and campaign.scheduled_at > utcnow() + timedelta(seconds=5):
             return "not yet"  # rescheduled later: its own job will come
         snapshot(campaign)
+        from mailer import welcome
+
+        welcome.mark_welcomed(campaign)  # a welcome's members leave the to-welcome list with their rows made
         campaign.status, campaign.started_at = CampaignStatus.SENDING, utcnow()
         session.commit()
     if campaign.status is not CampaignStatus.SENDING:

@@ -18,7 +18,7 @@ LONDON = ZoneInfo("Europe/London")
 def init_app(app: Flask) -> None:
     """Register the blueprints, error pages and what every page template needs."""
     from mailer.web import (account, audit, auth, campaigns, correspondence, dashboard, imports, meetings, members, officers,
-                            outbox, public)
+                            operations, outbox, privacy, public, welcome)
 
     admin = Blueprint("admin", __name__)
 
@@ -28,7 +28,7 @@ def init_app(app: Flask) -> None:
         """Every admin page needs a signed-in officer: secure by default, not per view."""
 
     for bp in (dashboard.bp, members.bp, campaigns.bp, correspondence.bp, meetings.bp, imports.bp, officers.bp, audit.bp,
-               outbox.bp, account.bp):
+               outbox.bp, account.bp, operations.bp, privacy.bp, welcome.bp):
         admin.register_blueprint(bp)
     app.register_blueprint(auth.bp)
     from mailer.auth import limit_sign_in
@@ -38,6 +38,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(public.bp)  # reached from members' email: no login, token-checked
     from mailer.web import inbound_hooks
     app.register_blueprint(inbound_hooks.bp)  # mail coming in: no login, secret- or signature-checked
+    app.register_blueprint(operations.health_bp)  # for monitors: no login, counts only
     app.register_blueprint(admin)
 
     app.register_error_handler(400, lambda e: (render_template(

@@ -231,6 +231,10 @@ def message_html(message_id: int):
 @bp.route("/message/<int:message_id>/raw")
 def message_raw(message_id: int):
     message = _message_or_404(message_id)
+    if not message.raw:  # emptied by the retention job (mailer/retention.py)
+        flash(f"The raw copy of this message was deleted after {current_app.config['RETAIN_RAW_INBOUND_DAYS']} days, "
+              "as the data-protection policy says; its text and attachments are kept.", "info")
+        return redirect(url_for(".thread", thread_id=message.thread_id) if message.thread_id else url_for(".index"))
     service.download_audit(current_user, "raw", message)
     session.commit()
     return Response(message.raw, mimetype="message/rfc822",

@@ -1,17 +1,24 @@
 """The Outbox: what the local mail catcher received, for trying Mailer out on one machine.
 
 Caught mail holds every member's tokens and every officer's password-reset link, so the Outbox
-is the CLP secretary's alone, and exists only while the catcher is in use."""
+is the CLP secretary's alone, and exists only while the catcher is in use. Lists and searches
+read the catcher's index (mailer/catcher.py), never the message files; a message's page reads
+its one file. Its HTML part is sanitised and shown in a sandboxed frame that runs nothing."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, render_template
+import bleach
+from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask_login import current_user
+from markupsafe import Markup, escape
 
 from mailer import catcher
+from mailer.inbound.sanitize import sanitize_inbound_html
+from mailer.members.service import Page
 from mailer.models import Role
+from mailer.web.correspondence import MESSAGE_HTML_HEADERS
 
 bp = Blueprint("outbox", __name__, url_prefix="/outbox")
 
@@ -33,7 +40,13 @@ def _only_with_catcher():
 
 @bp.route("/")
 def index():
-    return render_template("web/outbox/list.html", messages=catcher.messages(outbox_path()))
+    per_page = current_app.config["PAGE_SIZE"]
+    number = max(1, request.args.get("page", 1, type=int))
+    q = (request.args.get("q") or "").strip()[:200]
+    entries = catcher.search(catcher.index(outbox_path()), q)
+    items = [catcher.summary(e) for e in entries[(number - 1) * per_page:number * per_page]]
+    return render_template("web/outbox/list.html", page=Page(items, len(entries), number, per_page), q=q,
+                           args={"q": q} if q else {})
 
 
 def _message(key: str) -> catcher.CaughtMessage:
@@ -43,13 +56,34 @@ def _message(key: str) -> catcher.CaughtMessage:
         abort(404)
 
 
+def _clickable(text: str) -> Markup:
+    """The text part, escaped, with its http(s) addresses made links (opening in a new tab)."""
+    linked = bleach.linkify(str(escape(text)), callbacks=[bleach.callbacks.nofollow, bleach.callbacks.target_blank],
+                            parse_email=False)
+    return Markup(bleach.clean(linked, tags={"a"}, attributes={"a": ["href", "rel", "target"]},
+                               protocols={"http", "https"}))
+
+
 @bp.route("/<key>")
 def detail(key: str):
     caught = _message(key)
     text = caught.message.get_body(preferencelist=("plain",))
     html = caught.message.get_body(preferencelist=("html",))
-    return render_template("web/outbox/detail.html", caught=caught,
-                           text=text.get_content() if text else "", has_html=html is not None)
+    headers = [(name, str(value)) for name, value in caught.message.raw_items()]
+    return render_template("web/outbox/detail.html", caught=caught, headers=headers,
+                           text=_clickable(text.get_content()) if text else "", has_html=html is not None)
+
+
+@bp.route("/<key>/html")
+def html(key: str):
+    """The HTML part, sanitised, for the detail page's sandboxed frame: nothing in it may run."""
+    part = _message(key).message.get_body(preferencelist=("html",))
+    if part is None:
+        abort(404)
+    page = ('<!doctype html><html><head><meta charset="utf-8"><style>body{font-family:sans-serif;margin:.5rem}'
+            "img{max-width:100%}table{max-width:100%}</style></head><body>"
+            f"{sanitize_inbound_html(part.get_content())}</body></html>")
+    return Response(page, mimetype="text/html", headers=MESSAGE_HTML_HEADERS)
 
 
 @bp.route("/<key>.eml")

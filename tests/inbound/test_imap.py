@@ -561,3 +561,22 @@ def test_worker_start_requeues_stored_messages_whose_jobs_were_lost(app):
 def run_queue_without_polls():
     _drop_poll_jobs()
     run_queue()
+
+
+def test_the_operations_diagnosis_names_imap_failures(make_imap_app, dovecot, monkeypatch):
+    """What the operations page says when the mailbox cannot be opened, from real Dovecot failures."""
+    from mailer import operations
+
+    def diagnosis(**settings) -> operations.Diagnosis:
+        app = make_imap_app(**settings)
+        with app.app_context():
+            with pytest.raises(imap.ImapError) as caught:
+                operations.check_imap()
+            return operations.diagnose(caught.value, "IMAP")
+
+    wrong = diagnosis(IMAP_PASSWORD="not-the-password")
+    assert wrong.kind == "auth" and "MAILER_IMAP_PASSWORD" in wrong.sentence
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    untrusted = diagnosis(IMAP_SECURITY="ssl", IMAP_PORT=dovecot.imaps_port)
+    assert untrusted.kind == "tls" and "certificate could not be verified" in untrusted.sentence
+    assert diagnosis(IMAP_PORT=free_port()).kind == "refused"

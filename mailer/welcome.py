@@ -1,0 +1,82 @@
+"""The Welcome routine: each new member from an import gets the welcome email once.
+
+A welcome is a campaign from the `welcome` starter sent to the members on the to-welcome list
+(segment {"to_welcome": true}, with the usual statuses: a member imported as lapsed is not
+welcomed). With WELCOME_APPROVAL on (the default) an officer prepares it and approves it on the
+confirmation page every mass send has; with it off, it is sent by itself after each import.
+"Once" is kept by the database: when the start job makes a welcome's delivery rows, it takes
+those members (and anyone sharing their address) off the list in the same transaction, so no
+later welcome can pick them again."""
+
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import func, insert, select, update
+
+from mailer import audit
+from mailer.auth import scope_members
+from mailer.compose import drafts
+from mailer.db import session, utcnow
+from mailer.members import segments
+from mailer.models import AuditEvent, Campaign, CampaignStatus, Delivery, Member, Officer
+
+STARTER = "welcome"
+SEGMENT = {"statuses": list(segments.DEFAULT_STATUSES), "to_welcome": True}
+
+
+def waiting(officer: Officer) -> int:
+    """Members in `officer`'s scope a welcome would pick (before consent and address checks)."""
+    stmt = select(func.count()).select_from(Member).where(segments.condition(segments.clean(SEGMENT)))
+    return session.scalar(scope_members(stmt, officer))
+
+
+def in_progress(officer: Officer) -> Campaign | None:
+    """A welcome already prepared or on its way, in the officer's reach: prepare no second one."""
+    return session.scalars(drafts.visible_campaigns(officer).where(
+        Campaign.starter == STARTER, Campaign.status.in_([CampaignStatus.DRAFT, CampaignStatus.SCHEDULED]))
+        .order_by(Campaign.id.desc()).limit(1)).first()
+
+
+def prepare(officer: Officer) -> Campaign:
+    """A draft welcome to the to-welcome list (reused when one is waiting). Not committed."""
+    campaign = in_progress(officer)
+    if campaign is not None and campaign.status is CampaignStatus.DRAFT:
+        return campaign
+    campaign = drafts.create(officer, STARTER)
+    campaign.segment = dict(SEGMENT)
+    campaign.name = f"Welcome, {utcnow():%d/%m/%Y}"
+    return campaign
+
+
+def after_import(officer: Officer | None) -> Campaign | None:
+    """With approval switched off, send the welcome now to whoever an import put on the list."""
+    if current_app.config["WELCOME_APPROVAL"] or officer is None or not waiting(officer):
+        return None
+    pending = in_progress(officer)
+    if pending is not None and pending.status is CampaignStatus.SCHEDULED:
+        return None  # one on its way already picks them up when it starts
+    from mailer.sending import campaigns
+
+    campaign = prepare(officer)
+    session.commit()
+    campaigns.send_now(campaign, officer)
+    return campaign
+
+
+def mark_welcomed(campaign: Campaign) -> int:
+    """Take the members a welcome's delivery rows reach off the to-welcome list, audited; called by
+    the start job in the snapshot's transaction. Returns how many."""
+    if campaign.starter != STARTER:
+        return 0
+    addresses = select(Delivery.email).where(Delivery.campaign_id == campaign.id)
+    ids = session.scalars(select(Member.id).where(Member.to_welcome.is_(True), Member.email.in_(addresses))).all()
+    if not ids:
+        return 0
+    session.execute(update(Member).where(Member.id.in_(ids)).values(to_welcome=False)
+                    .execution_options(synchronize_session=False))
+    now = utcnow()
+    session.execute(insert(AuditEvent), [
+        {"at": now, "officer_id": None, "actor": audit.SYSTEM, "action": "member.welcomed", "subject_type": "member",
+         "subject_id": member_id, "changes": {"to_welcome": [True, False]}, "note": f"welcome campaign {campaign.id}"}
+        for member_id in ids])
+    return len(ids)
