@@ -366,8 +366,6 @@ def _bounce_signals(msg: ParsedMessage) -> _Signals:
     if _BOUNCE_SUBJECT.search(msg.subject or ""):
         s.subject = True
         s.reasons.append(f"a delivery-failure subject: {msg.subject!r}")
-    if _BOUNCE_BODY.search((msg.text or "")[:20000]):
-        s.body = True
     s.server_format = _server_format(msg.text or "")
     if s.server_format:
         s.body = True
@@ -458,7 +456,9 @@ def _bounce(msg: ParsedMessage, signals: _Signals) -> tuple[BounceReport, list[s
                 or signals.server_format
                 or msg.report_type == "delivery-status" or dsn_parts or failure_line):
             return None
-        signals.body = signals.body or failure_line
+        # The failure wording is looked for only now, past the cheaper signals: most mail (a
+        # member's reply) never gets here, and this search was a third of the reading time.
+        signals.body = signals.body or failure_line or bool(_BOUNCE_BODY.search((msg.text or "")[:20000]))
         if not (signals.body or signals.failed_header or signals.subject):
             return None
         report = _from_text(msg, notice, copy_text)
