@@ -275,7 +275,7 @@ def _link(message: InboundMessage, parsed: ParsedMessage, tokens: dict[str, Deli
         _from_delivery(message, tokens["r"], "token", parsed)
         return None
     for mid, how in _referenced(parsed):
-        delivery = session.scalar(select(Delivery).where(Delivery.message_id == mid))
+        delivery = _lookup(select(Delivery).where(Delivery.message_id == mid))
         if delivery is not None:
             _from_delivery(message, delivery, how, parsed)
             return None
@@ -283,10 +283,19 @@ def _link(message: InboundMessage, parsed: ParsedMessage, tokens: dict[str, Deli
     return None
 
 
+def _lookup(statement):
+    """One row of what was there before this message: deliveries, members, outgoing replies, other
+    inbound messages. Nothing this message's processing changes can alter the answer, so the
+    pending changes are not flushed first (each autoflush was a round of statements)."""
+    with session.no_autoflush:
+        return session.scalar(statement)
+
+
 def _member_by_address(address: str | None) -> int | None:
     if not address:
         return None
-    ids = session.scalars(select(Member.id).where(func.lower(Member.email) == address.lower()).limit(2)).all()
+    with session.no_autoflush:  # see _lookup
+        ids = session.scalars(select(Member.id).where(func.lower(Member.email) == address.lower()).limit(2)).all()
     return ids[0] if len(ids) == 1 else None
 
 
@@ -299,24 +308,25 @@ def _thread(message: InboundMessage, parsed: ParsedMessage, tokens: dict[str, De
         thread = _campaign_thread(tokens["r"], message)
     if thread is None:
         for mid, how in _referenced(parsed):
-            delivery = session.scalar(select(Delivery).where(Delivery.message_id == mid))
+            delivery = _lookup(select(Delivery).where(Delivery.message_id == mid))
             if delivery is not None:
                 _from_delivery(message, delivery, how, parsed)
                 thread = _campaign_thread(delivery, message)
                 break
-            earlier = session.scalar(select(InboundMessage).where(InboundMessage.message_id == mid,
+            earlier = _lookup(select(InboundMessage).where(InboundMessage.message_id == mid,
                                                                   InboundMessage.thread_id.is_not(None),
                                                                   InboundMessage.id != message.id))
             if earlier is not None:
                 thread, parent, message.match_method = earlier.thread, earlier, how
                 break
-            answer = session.scalar(select(OutgoingReply).where(OutgoingReply.message_id == mid))
+            answer = _lookup(select(OutgoingReply).where(OutgoingReply.message_id == mid))
             if answer is not None:
                 thread, message.match_method = session.get(Thread, answer.thread_id), how
                 parent = session.get(InboundMessage, answer.in_reply_to_id) if answer.in_reply_to_id else None
                 break
     if thread is None:
         thread = _guess(message, parsed)
+    created = thread is None
     if thread is None:
         thread = _new_thread(message, parsed)
         message.match_method = message.match_method or "none"
@@ -327,7 +337,8 @@ def _thread(message: InboundMessage, parsed: ParsedMessage, tokens: dict[str, De
         thread.member_id = message.member_id
         thread.branch_id = session.scalar(select(Member.branch_id).where(Member.id == message.member_id))
     message.thread_id, message.parent_id = thread.id, parent.id if parent is not None else None
-    thread.last_activity_at, thread.status = utcnow(), ThreadStatus.NEEDS_ACTION
+    if not created:  # a new thread was made with both (no second UPDATE of it)
+        thread.last_activity_at, thread.status = utcnow(), ThreadStatus.NEEDS_ACTION
     session.flush()
     _adopt_orphans(message)
 
@@ -400,7 +411,7 @@ def _our_delivery(message_id: str | None) -> Delivery | None:
     """The delivery whose Message-ID a report returned, if it is one of ours."""
     if not message_id:
         return None
-    return session.scalar(select(Delivery).where(Delivery.message_id == message_id).limit(1))
+    return _lookup(select(Delivery).where(Delivery.message_id == message_id).limit(1))
 
 
 def _delivery_for(address: str, ours: Delivery | None, token: Delivery | None) -> Delivery | None:
