@@ -9,6 +9,9 @@ Bounces are read from RFC 3464 delivery-status reports and, failing that, from t
 non-standard reports common servers send (Exchange, Gmail, Yahoo, qmail, Exim, Postfix,
 Sendmail, Domino, Courier, Amazon SES notifications, ...), with the status code taken from
 the report where it has one and inferred from the SMTP reply or the wording where it has not.
+
+Over 400 lines on purpose: the families' readers share one set of recipient, status and
+reply-code helpers and one order of trust; split by family, each would repeat or import them all.
 """
 
 from __future__ import annotations
@@ -260,8 +263,21 @@ def _other_reasons(msg: ParsedMessage, signals: "_Signals") -> list[str]:
 
 # --- complaints -----------------------------------------------------------------------------
 
+_FEEDBACK_TYPE = re.compile(r"(?im)^feedback-type[ \t]*:[ \t]*[a-z][\w-]*[ \t]*$")
+_FEEDBACK_OTHER = re.compile(r"(?im)^(?:user-agent|version)[ \t]*:")
+
+
+def _is_feedback_fields(text: str) -> bool:
+    """Does this text open with RFC 5965's required fields (Feedback-Type, User-Agent, Version)?"""
+    head = text[:4096]
+    return bool(_FEEDBACK_TYPE.search(head) and _FEEDBACK_OTHER.search(head))
+
+
 def _complaint(msg: ParsedMessage) -> tuple[ComplaintReport, list[str]] | None:
     report_parts = [p for p in msg.parts if p.content_type == "message/feedback-report"]
+    if not report_parts and not _REPLY_PREFIX.match(msg.subject or ""):
+        # The report part mislabelled (text/plain): RFC 5965's required fields say what it is.
+        report_parts = [p for p in msg.parts if p.content_type == "text/plain" and _is_feedback_fields(p.text or "")]
     if msg.report_type == "feedback-report" or report_parts:
         fields = _fields(report_parts[0].text or "") if report_parts else {}
         report = ComplaintReport(source="arf")
@@ -721,6 +737,14 @@ def _provider_events(msg: ParsedMessage) -> BounceReport | None:
     return report if report.recipients else None
 
 
+# Amazon SES bounce subtypes (its notification documentation) and the status each names.
+_SES_SUBTYPE_STATUS = {
+    "noemail": "5.1.1", "suppressed": "5.1.1", "onaccountsuppressionlist": "5.1.1",
+    "mailboxfull": "5.2.2", "messagetoolarge": "5.3.4", "contentrejected": "5.6.0",
+    "attachmentrejected": "5.6.0", "general": "5.0.0", "undetermined": "5.0.0",
+}
+
+
 def _from_ses(data: dict) -> BounceReport:
     report = BounceReport(source="ses")
     kind = str(data.get("notificationType", "")).lower()
@@ -729,16 +753,20 @@ def _from_ses(data: dict) -> BounceReport:
     if kind == "bounce":
         bounce = data.get("bounce") or {}
         permanent = str(bounce.get("bounceType", "")).lower() == "permanent"
+        subtype = _SES_SUBTYPE_STATUS.get(str(bounce.get("bounceSubType", "")).lower(), "")
         report.reporting_mta = str(bounce.get("reportingMTA", "")).split(";")[-1].strip()
         for r in bounce.get("bouncedRecipients", []) or []:
             if not isinstance(r, dict) or not r.get("emailAddress"):
                 continue
             diagnostic = re.sub(r"^\s*smtp\s*;\s*", "", str(r.get("diagnosticCode", "")), flags=re.I)
             status = _status_in(str(r.get("status", ""))) or _status_in(diagnostic)
+            inferred = not status and bool(subtype)
+            if inferred:  # SES's documented bounce subtype, in the class its bounce type says
+                status = ("5" if permanent else "4") + subtype[1:]
             report.recipients.append(BouncedRecipient(
                 address=str(r["emailAddress"]).lower(), status=status,
                 action=str(r.get("action", "failed")).lower() or "failed", diagnostic=_clean(diagnostic),
-                hard=permanent, reply_code=_reply_in(diagnostic)))
+                hard=permanent, reply_code=_reply_in(diagnostic), status_inferred=inferred))
     elif kind == "delivery":
         delivery = data.get("delivery") or {}
         response = str(delivery.get("smtpResponse", ""))

@@ -331,6 +331,7 @@ _HEADER_ON_ONE_LINE = re.compile(
     r"^\s*[*_]*(?:from|von)[*_]*:.+\b(?:sent|date|gesendet|datum)[*_]*:.+\b(?:to|subject|an|betreff)[*_]*:",
     re.IGNORECASE,
 )
+_HEADER_ON_ONE_LINE_MAX_CHARS = 1000
 _HEADER_MIN_FIELDS = 3  # "From:", "To:" alone could be anyone's words; three fields are a header
 _HEADER_MAX_CONTINUATION = 2  # lines a wrapped field value ("Subject: a long\nsubject") may take
 # A header block is read at most this far: real ones have a dozen fields, and a longer run of
@@ -342,8 +343,8 @@ def _header_block_end(lines: list[str], start: int) -> int | None:
     """The last line of a header block beginning at `start`, or None if none begins there."""
     if not _HEADER_FIELD.match(lines[start]):
         return None
-    if _HEADER_ON_ONE_LINE.match(lines[start]):
-        return start
+    if len(lines[start]) <= _HEADER_ON_ONE_LINE_MAX_CHARS and _HEADER_ON_ONE_LINE.match(lines[start]):
+        return start  # (its ".+ ... .+" backtracks over a long line: real ones are short)
     fields, has_from, last = 0, False, start
     for i in range(start, min(len(lines), start + _HEADER_MAX_LINES)):
         if not lines[i].strip():
@@ -953,7 +954,13 @@ class _HtmlLines(HTMLParser):
         self.lines: list[str] = []
         self.hints: dict[int, Kind] = {}
         self._open: list[_Element] = []
+        # What the open elements add up to, kept as they open and close: asking the whole stack
+        # on every piece of text was quadratic in unclosed elements ("<b@example.org>" x 4,000).
+        self._quotes = self._skips = self._pres = 0
+        self._hints: list[Kind] = []
+        self._tags: dict[str, int] = {}
         self._words: list[str] = []
+        self._words_have_text = False  # some of self._words is not white space
         self._line_hint: Kind | None = None  # the hint in force where the current line began
         self._line_depth = 0
         self._pending: Kind | None = None  # a hint for the next line (an empty marker element)
@@ -961,16 +968,35 @@ class _HtmlLines(HTMLParser):
 
     # state of the open elements
     def _depth(self) -> int:
-        return sum(e.quote for e in self._open)
+        return self._quotes
 
     def _hint(self) -> Kind | None:
-        return next((e.hint for e in reversed(self._open) if e.hint), None)
+        return self._hints[-1] if self._hints else None
 
     def _skipping(self) -> bool:
-        return any(e.skip for e in self._open)
+        return self._skips > 0
 
     def _in_pre(self) -> bool:
-        return any(e.pre for e in self._open)
+        return self._pres > 0
+
+    def _push(self, element: _Element) -> None:
+        self._open.append(element)
+        self._quotes += element.quote
+        self._skips += element.skip
+        self._pres += element.pre
+        if element.hint:
+            self._hints.append(element.hint)
+        self._tags[element.tag] = self._tags.get(element.tag, 0) + 1
+
+    def _pop(self) -> _Element:
+        element = self._open.pop()
+        self._quotes -= element.quote
+        self._skips -= element.skip
+        self._pres -= element.pre
+        if element.hint:
+            self._hints.pop()
+        self._tags[element.tag] -= 1
+        return element
 
     # output
     def _emit(self, text: str, depth: int, hint: Kind | None) -> None:
@@ -987,7 +1013,7 @@ class _HtmlLines(HTMLParser):
     def _break(self) -> None:
         """End the current line, if anything is on it."""
         text = "".join(self._words).strip()
-        self._words = []
+        self._words, self._words_have_text = [], False
         if text:
             self._emit(text, self._line_depth, self._line_hint)
 
@@ -997,9 +1023,10 @@ class _HtmlLines(HTMLParser):
             self._emit("", self._depth(), None)
 
     def _add(self, text: str) -> None:
-        if not self._words or not "".join(self._words).strip():
+        if not self._words_have_text:  # (a flag: joining the words on every add was quadratic)
             self._line_hint, self._line_depth = self._hint(), self._depth()
         self._words.append(text)
+        self._words_have_text = self._words_have_text or bool(text.strip())
 
     # parser callbacks
     def handle_starttag(self, tag, attrs):
@@ -1007,7 +1034,7 @@ class _HtmlLines(HTMLParser):
         classes, ids = _names(attrs.get("class")), _names(attrs.get("id"))
         style = (attrs.get("style") or "").replace(" ", "").lower()
         if tag == "br":
-            if "".join(self._words).strip():
+            if self._words_have_text:
                 self._break()
             else:
                 self._words = []
@@ -1039,11 +1066,11 @@ class _HtmlLines(HTMLParser):
             self._break()
         if element.paragraph:
             self._blank()
-        self._open.append(element)
+        self._push(element)
         if tag == "ol":
             self._ol_counters.append(0)
         elif tag == "li":
-            if self._ol_counters and any(e.tag == "ol" for e in self._open):
+            if self._ol_counters and self._tags.get("ol"):
                 self._ol_counters[-1] += 1
                 self._add(f"{self._ol_counters[-1]}. ")
             else:
@@ -1052,12 +1079,17 @@ class _HtmlLines(HTMLParser):
             self._add(" ")
 
     def handle_endtag(self, tag):
-        if not any(e.tag == tag for e in self._open):
+        if not self._tags.get(tag):
             return  # a stray end tag
-        if tag in _BLOCK_TAGS or any(e.quote for e in self._open if e.tag == tag):
+        closing = []  # the elements this end tag closes (each element is closed once: linear)
+        for element in reversed(self._open):
+            closing.append(element)
+            if element.tag == tag:
+                break
+        if tag in _BLOCK_TAGS or any(e.quote for e in closing if e.tag == tag):
             self._break()
         while self._open:
-            element = self._open.pop()
+            element = self._pop()
             if element.tag == "ol" and self._ol_counters:
                 self._ol_counters.pop()
             if element.tag == tag:

@@ -171,3 +171,20 @@ def test_a_bare_reply_code_maps_by_rfc3463(code, status):
             f"<s@example.net>: host mx.example.net[203.0.113.4] said: {code} Go away (in reply to RCPT TO command)\n")
     assert _statuses(_mail("MAILER-DAEMON@relay.example.com", "Undelivered Mail Returned to Sender", body)) == {
         "s@example.net": status}
+
+
+def test_a_feedback_report_part_mislabelled_text_plain_is_still_a_complaint():
+    body = "Feedback-Type: abuse\nUser-Agent: OtherISP-FBL/0.9\nVersion: 1\nOriginal-Rcpt-To: t@example.net\n"
+    result = classify(parse(_report("feedback-report", "text/plain", body, "A complaint.", frm="fbl@isp.example").replace(
+        b"report-type=feedback-report", b"report-type=unknown")))
+    assert result.kind == "complaint" and result.complaint.recipients == ["t@example.net"]
+
+
+@pytest.mark.parametrize("subtype, bounce_type, status", [("MailboxFull", "Transient", "4.2.2"),
+                                                          ("NoEmail", "Permanent", "5.1.1"),
+                                                          ("MessageTooLarge", "Permanent", "5.3.4")])
+def test_ses_bounce_without_a_status_reads_its_documented_subtype(subtype, bounce_type, status):
+    note = {"notificationType": "Bounce", "bounce": {"bounceType": bounce_type, "bounceSubType": subtype,
+            "bouncedRecipients": [{"emailAddress": "u@example.net"}]}, "mail": {"messageId": "m1"}}
+    assert _statuses(_mail("no-reply@sns.amazonaws.com", "AWS Notification Message", json.dumps(note))) == {
+        "u@example.net": status}

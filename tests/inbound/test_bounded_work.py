@@ -83,6 +83,7 @@ SHAPES = {
     "5 MB of nested <div>": lambda k: html_message(b"<div>" * (520_000 * k) + b"Yes, I will come."),
     "nested <div> closed": lambda k: html_message(b"<div>" * (50_000 * k) + b"Yes" + b"</div>" * (50_000 * k)),
     "blank lines in HTML": lambda k: html_message(b"\n" * (20_000 * k) + b"<div>" * 2_500 + b"Yes"),
+    "unclosed elements with text": lambda k: html_message(b"From: Bob <b@example.org>\nSent: Monday\n" * (4_000 * k)),
     "unclosed comments": lambda k: html_message(b"<!--" * (20_000 * k)),
     "unclosed scripts": lambda k: html_message(b"<script>" * (20_000 * k)),
     "stray '<'": lambda k: html_message(b"<" * (100_000 * k)),
