@@ -84,6 +84,7 @@ SHAPES = {
     "nested <div> closed": lambda k: html_message(b"<div>" * (50_000 * k) + b"Yes" + b"</div>" * (50_000 * k)),
     "blank lines in HTML": lambda k: html_message(b"\n" * (20_000 * k) + b"<div>" * 2_500 + b"Yes"),
     "unclosed elements with text": lambda k: html_message(b"From: Bob <b@example.org>\nSent: Monday\n" * (4_000 * k)),
+    "a closed tag with thousands of attributes": lambda k: html_message(b"<a " + b"x=1 " * (20_000 * k) + b">Yes</a>"),
     "unclosed comments": lambda k: html_message(b"<!--" * (20_000 * k)),
     "unclosed scripts": lambda k: html_message(b"<script>" * (20_000 * k)),
     "stray '<'": lambda k: html_message(b"<" * (100_000 * k)),
