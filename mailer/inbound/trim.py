@@ -17,9 +17,12 @@ It is a readable rule set, not a model:
     Sent: / To: / Subject:"), signature separator ("-- "), horizontal rule ("_____"), or sign-off
     ("Sent from my iPhone", "Envoyé de mon iPad", "Get Outlook for Android"...).
 2.  Then a few rules, each a small function below, decide which lines stay visible:
-    a.  everything from the "-- " signature separator on is a signature;
-    b.  sign-off lines are dropped wherever they are;
-    c.  a rule line after the member's text with only a few lines under it starts a signature;
+    a.  what follows the "-- " signature separator is a signature, when it is at most
+        SIG_DASHES_MAX_LINES lines before the earlier message or the end (longer: not certain, kept);
+    b.  sign-off lines ("Sent from" + words that all name a device or mail app, from a closed
+        vocabulary) are dropped when they end the member's writing;
+    c.  a rule line after the member's text with only a few lines under it, or a block of contact
+        details (short lines, no sentences) of up to CONTACT_BLOCK_MAX_LINES, starts a signature;
     d.  an earlier message starts at an attribution, banner or header block (or at a quote block
         that begins with one). Under the member's text (top-posting) everything from there on
         goes, unless the member goes on writing under the quote (text followed by more quotes,
