@@ -9,6 +9,9 @@ Bounces are read from RFC 3464 delivery-status reports and, failing that, from t
 non-standard reports common servers send (Exchange, Gmail, Yahoo, qmail, Exim, Postfix,
 Sendmail, Domino, Courier, Amazon SES notifications, ...), with the status code taken from
 the report where it has one and inferred from the SMTP reply or the wording where it has not.
+
+Over 400 lines on purpose: the families' readers share one set of recipient, status and
+reply-code helpers and one order of trust; split by family, each would repeat or import them all.
 """
 
 from __future__ import annotations
@@ -260,8 +263,21 @@ def _other_reasons(msg: ParsedMessage, signals: "_Signals") -> list[str]:
 
 # --- complaints -----------------------------------------------------------------------------
 
+_FEEDBACK_TYPE = re.compile(r"(?im)^feedback-type[ \t]*:[ \t]*[a-z][\w-]*[ \t]*$")
+_FEEDBACK_OTHER = re.compile(r"(?im)^(?:user-agent|version)[ \t]*:")
+
+
+def _is_feedback_fields(text: str) -> bool:
+    """Does this text open with RFC 5965's required fields (Feedback-Type, User-Agent, Version)?"""
+    head = text[:4096]
+    return bool(_FEEDBACK_TYPE.search(head) and _FEEDBACK_OTHER.search(head))
+
+
 def _complaint(msg: ParsedMessage) -> tuple[ComplaintReport, list[str]] | None:
     report_parts = [p for p in msg.parts if p.content_type == "message/feedback-report"]
+    if not report_parts and not _REPLY_PREFIX.match(msg.subject or ""):
+        # The report part mislabelled (text/plain): RFC 5965's required fields say what it is.
+        report_parts = [p for p in msg.parts if p.content_type == "text/plain" and _is_feedback_fields(p.text or "")]
     if msg.report_type == "feedback-report" or report_parts:
         fields = _fields(report_parts[0].text or "") if report_parts else {}
         report = ComplaintReport(source="arf")
@@ -344,6 +360,7 @@ class _Signals:
     body: bool = False
     failed_header: bool = False
     system_sender: bool = False  # a no-reply or similar address: not a person
+    server_format: str = ""  # the notice opens the way a known server's report does (_SERVER_OPENINGS)
     reasons: list[str] = field(default_factory=list)
 
 
@@ -365,12 +382,51 @@ def _bounce_signals(msg: ParsedMessage) -> _Signals:
     if _BOUNCE_SUBJECT.search(msg.subject or ""):
         s.subject = True
         s.reasons.append(f"a delivery-failure subject: {msg.subject!r}")
-    if _BOUNCE_BODY.search((msg.text or "")[:20000]):
+    s.server_format = _server_format(msg.text or "")
+    if s.server_format:
         s.body = True
+        s.reasons.append(f"opens as {s.server_format}'s delivery reports do")
     if msg.x_failed_recipients:
         s.failed_header = True
         s.reasons.append("X-Failed-Recipients: " + ", ".join(msg.x_failed_recipients))
     return s
+
+
+# The fixed sentences with which servers open their reports, as their documentation and source
+# give them. Found among the first SERVER_OPENING_LINES lines of the text (before any member's
+# words could push them down), they say a mail server wrote it, whatever address it came from.
+_SERVER_OPENINGS = (
+    ("qmail", "hi. this is the qmail-send program"),  # QSBMF
+    ("Postfix", "this is the mail system at host"),
+    ("Postfix", "this is the postfix program at host"),
+    ("Exim", "this message was created automatically by mail delivery software"),
+    ("Sendmail", "----- the following addresses had permanent fatal errors -----"),
+    ("Sendmail", "----- transcript of session follows -----"),
+    ("Exchange", "delivery has failed to these recipients or groups"),
+    ("Exchange", "your message did not reach some or all of the intended recipients"),
+    ("Courier", "this is a delivery status notification from"),
+    ("Gmail", "delivery to the following recipient failed permanently"),
+    ("Gmail", "** address not found **"),
+    ("Gmail", "** message not delivered **"),
+    ("Yahoo", "sorry, we were unable to deliver your message to the following address"),
+)
+SERVER_OPENING_LINES = 15
+
+
+def _server_format(text: str) -> str:
+    """The server whose report opening the text begins with (line by line: linear), else ""."""
+    seen = 0
+    for line in text[:8192].splitlines():
+        line = " ".join(line.split()).lower()
+        if not line:
+            continue
+        seen += 1
+        if seen > SERVER_OPENING_LINES:
+            break
+        for server, opening in _SERVER_OPENINGS:
+            if line.startswith(opening):
+                return server
+    return ""
 
 
 # --- bounces: reading them ------------------------------------------------------------------
@@ -382,8 +438,9 @@ def _bounce(msg: ParsedMessage, signals: _Signals) -> tuple[BounceReport, list[s
     notice, copy_text = _split_notice(msg.text or "")
     # A person (not a mail system) answering or forwarding something: a bounce pasted into a
     # member's message is still the member's message.
-    person = not (signals.daemon_sender or signals.null_sender or signals.failed_header or signals.system_sender)
-    forwarded_by_person = person and bool(_REPLY_PREFIX.match(msg.subject or "") or msg.in_reply_to)
+    sent_by_person = not (signals.daemon_sender or signals.null_sender or signals.failed_header or signals.system_sender)
+    forwarded_by_person = sent_by_person and bool(_REPLY_PREFIX.match(msg.subject or "") or msg.in_reply_to)
+    person = sent_by_person and not signals.server_format  # a server's report opening: not a person's words
 
     for part in dsn_parts:
         report = _from_delivery_status(part.text or "")
@@ -402,19 +459,29 @@ def _bounce(msg: ParsedMessage, signals: _Signals) -> tuple[BounceReport, list[s
             report = _from_ses(ses)
             if report.recipients:
                 reasons.append(f"an Amazon SES {ses.get('notificationType', '').lower()} notification")
+    if (report is None or not report.recipients) and not forwarded_by_person:
+        events = _provider_events(msg)
+        if events is not None:
+            report = events
+            reasons.append("a delivery provider's JSON bounce event (SendGrid, Mailgun or Postmark)")
     if report is None or not report.recipients:
         # The failure line family (fml, list managers, small servers): from a system address, a line
         # that begins with an address and a colon and then says why it failed.
         failure_line = signals.system_sender and _RECIPIENT_FAILURE_LINE.search(notice) is not None
         if not (signals.failed_header or signals.daemon_sender or signals.null_sender or signals.subject
+                or signals.server_format
                 or msg.report_type == "delivery-status" or dsn_parts or failure_line):
             return None
-        signals.body = signals.body or failure_line
+        # The failure wording is looked for only now, past the cheaper signals: most mail (a
+        # member's reply) never gets here, and this search was a third of the reading time.
+        signals.body = signals.body or failure_line or bool(_BOUNCE_BODY.search((msg.text or "")[:20000]))
         if not (signals.body or signals.failed_header or signals.subject):
             return None
         report = _from_text(msg, notice, copy_text)
         if not report.recipients:
             return None
+        if forwarded_by_person:
+            return None  # a member forwarding or answering a report: their message, whatever it holds
         if person:
             # Only a subject and words, from what may be a person: a member forwarding a bounce
             # ("Fwd: Undeliverable: ...") or writing about "undelivered leaflets" is not a bounce.
@@ -460,11 +527,20 @@ def _reply_in(text: str) -> str:
     return m.group(1) if m else ""
 
 
+# An internationalised address (RFC 6531/6533: "utf-8; 山田@example.jp"): any characters but
+# separators. Tried only on a short value and only when the ASCII form finds nothing.
+_UTF8_ADDRESS = re.compile(r"[^\s<>@;,:\"()\[\]]+@[^\s<>@;,:\"()\[\]]+")
+
+
 def _address_in(value: str) -> str:
     if not value:
         return ""
     value = value.split(";", 1)[1] if ";" in value and "@" in value.split(";", 1)[1] else value
     m = _ADDRESS.search(value)
+    if m is None and not value.isascii() and len(value) <= 1000:
+        m = _UTF8_ADDRESS.search(value)
+        if m is not None and "." not in m.group(0).rpartition("@")[2]:
+            m = None
     return m.group(0).lower().strip(".") if m else ""
 
 
@@ -603,6 +679,72 @@ def _ses_notification(msg: ParsedMessage) -> dict | None:
     return data
 
 
+def _provider_events(msg: ParsedMessage) -> BounceReport | None:
+    """Bounces in a delivery provider's JSON event, when one comes as mail (a forwarded webhook):
+
+    - SendGrid: a list of events, {"event": "bounce" | "dropped" | "deferred", "email", "status",
+      "reason"};
+    - Mailgun: {"event-data": {"event": "failed" | "bounced", "severity": "permanent" |
+      "temporary", "recipient", "delivery-status": {"code", "enhanced-code", "message",
+      "description"}}} (or the event-data object alone);
+    - Postmark: {"RecordType": "Bounce", "Type": "HardBounce" | "SoftBounce" | ..., "Email",
+      "Details", "Description"}.
+    Read with json.loads (linear) from the first "{" or "[" to the last "}" or "]" of the text."""
+    text = (msg.text or "").strip()
+    if not text or not any(key in text for key in ('"event"', '"RecordType"', '"event-data"')):
+        return None
+    start = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+    end = max(text.rfind("}"), text.rfind("]"))
+    if start < 0 or end <= start:
+        return None
+    try:
+        data = json.loads(text[start:end + 1])
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+        return None
+    events = data if isinstance(data, list) else [data]
+    report = BounceReport(source="provider-json")
+    for event in events[:200]:
+        if not isinstance(event, dict):
+            continue
+        event = event.get("event-data") if isinstance(event.get("event-data"), dict) else event
+        kind = str(event.get("event") or event.get("RecordType") or "").lower()
+        if kind in ("bounce", "dropped", "deferred") and "email" in event:  # SendGrid
+            address, status = event.get("email"), _status_in(str(event.get("status", "")))
+            diagnostic, reply = str(event.get("reason") or event.get("response") or ""), ""
+            action = "delayed" if kind == "deferred" else "failed"
+        elif kind in ("failed", "bounced") and "recipient" in event:  # Mailgun
+            delivery = event.get("delivery-status") if isinstance(event.get("delivery-status"), dict) else {}
+            address = event.get("recipient")
+            diagnostic = " ".join(str(delivery.get(k) or "") for k in ("message", "description")).strip()
+            status = _status_in(str(delivery.get("enhanced-code") or "")) or _status_in(diagnostic)
+            reply = str(delivery.get("code") or "") if re.fullmatch(r"[245]\d\d", str(delivery.get("code") or "")) else ""
+            action = "delayed" if str(event.get("severity", "")).lower() == "temporary" else "failed"
+        elif kind == "bounce" or (str(event.get("RecordType", "")).lower() == "bounce"):  # Postmark
+            address = event.get("Email")
+            diagnostic = " ".join(str(event.get(k) or "") for k in ("Details", "Description")).strip()
+            status, reply = _status_in(diagnostic), ""
+            action = "delayed" if str(event.get("Type", "")).lower() in ("softbounce", "transient") else "failed"
+        else:
+            continue
+        address = _address_in(str(address or ""))
+        if not address:
+            continue
+        diagnostic = re.sub(r"^\s*smtp\s*;\s*", "", diagnostic, flags=re.I)
+        report.recipients.append(BouncedRecipient(
+            address=address, status=status, action=action, diagnostic=_clean(diagnostic), hard=False,
+            reply_code=reply or _reply_in(diagnostic)))
+    _dedupe(report)
+    return report if report.recipients else None
+
+
+# Amazon SES bounce subtypes (its notification documentation) and the status each names.
+_SES_SUBTYPE_STATUS = {
+    "noemail": "5.1.1", "suppressed": "5.1.1", "onaccountsuppressionlist": "5.1.1",
+    "mailboxfull": "5.2.2", "messagetoolarge": "5.3.4", "contentrejected": "5.6.0",
+    "attachmentrejected": "5.6.0", "general": "5.0.0", "undetermined": "5.0.0",
+}
+
+
 def _from_ses(data: dict) -> BounceReport:
     report = BounceReport(source="ses")
     kind = str(data.get("notificationType", "")).lower()
@@ -611,16 +753,20 @@ def _from_ses(data: dict) -> BounceReport:
     if kind == "bounce":
         bounce = data.get("bounce") or {}
         permanent = str(bounce.get("bounceType", "")).lower() == "permanent"
+        subtype = _SES_SUBTYPE_STATUS.get(str(bounce.get("bounceSubType", "")).lower(), "")
         report.reporting_mta = str(bounce.get("reportingMTA", "")).split(";")[-1].strip()
         for r in bounce.get("bouncedRecipients", []) or []:
             if not isinstance(r, dict) or not r.get("emailAddress"):
                 continue
             diagnostic = re.sub(r"^\s*smtp\s*;\s*", "", str(r.get("diagnosticCode", "")), flags=re.I)
             status = _status_in(str(r.get("status", ""))) or _status_in(diagnostic)
+            inferred = not status and bool(subtype)
+            if inferred:  # SES's documented bounce subtype, in the class its bounce type says
+                status = ("5" if permanent else "4") + subtype[1:]
             report.recipients.append(BouncedRecipient(
                 address=str(r["emailAddress"]).lower(), status=status,
                 action=str(r.get("action", "failed")).lower() or "failed", diagnostic=_clean(diagnostic),
-                hard=permanent, reply_code=_reply_in(diagnostic)))
+                hard=permanent, reply_code=_reply_in(diagnostic), status_inferred=inferred))
     elif kind == "delivery":
         delivery = data.get("delivery") or {}
         response = str(delivery.get("smtpResponse", ""))
@@ -706,6 +852,7 @@ def _from_text(msg: ParsedMessage, notice: str, copy_text: str) -> BounceReport:
     urls = [m.span() for m in _URL.finditer(notice)]
     positions: dict[str, int] = {}
     named_elsewise: set[str] = set()  # named as a sender or a contact somewhere: never a recipient
+    mentions: list[tuple[int, str]] = []  # every place an address is named, in order
     for m in _ADDRESS.finditer(notice):
         address = m.group(0).lower().strip(".")
         if address in exclude or any(a <= m.start() < b for a, b in urls):
@@ -716,6 +863,7 @@ def _from_text(msg: ParsedMessage, notice: str, copy_text: str) -> BounceReport:
             named_elsewise.add(address)
             continue
         positions.setdefault(address, m.start())
+        mentions.append((m.start(), address))
     for address in named_elsewise:
         positions.pop(address, None)
 
@@ -732,8 +880,11 @@ def _from_text(msg: ParsedMessage, notice: str, copy_text: str) -> BounceReport:
         if start < 0:
             segment = notice
         else:
-            ends = [s for s, _ in ordered[index + 1:] if s > start]
-            segment = notice[start:min(ends) if ends else len(notice)]
+            # Up to where another recipient is named next (a summary, then a transcript, may name
+            # them all again): the text nearest this recipient is about it.
+            following = next((at for at, other in mentions if at > start and other != address and other in positions),
+                             len(notice))
+            segment = notice[start:following]
         status = _status_in(segment)
         reply = _reply_in(segment)
         if not status and not reply:
@@ -769,6 +920,31 @@ def _diagnostic_text(segment: str, address: str) -> str:
 
 
 # --- bounces: completing statuses, actions and hard/soft -----------------------------------
+
+# A basic SMTP reply code, without an enhanced status beside it, mapped to the RFC 3463 status its
+# RFC 5321 (and RFC 7504) meaning names. Codes whose meaning is generic map to X.0.0: for those,
+# and only for those, the wording may say more (_INFER, the last resort).
+REPLY_CODE_STATUS = {
+    "421": "4.0.0",  # service not available (also used for rate limits and greylisting): generic
+    "450": "4.0.0",  # mailbox unavailable (busy, or blocked by policy): generic
+    "451": "4.3.0",  # local error in processing: X.3.0 mail system status
+    "452": "4.0.0",  # insufficient storage, or too many recipients (RFC 5321 4.5.3.1.10): generic
+    "500": "5.5.2",  # syntax error, command unrecognised
+    "501": "5.5.4",  # syntax error in parameters or arguments
+    "502": "5.5.1",  # command not implemented
+    "503": "5.5.1",  # bad sequence of commands
+    "504": "5.5.4",  # command parameter not implemented
+    "521": "5.3.2",  # host does not accept mail (RFC 7504): system not accepting messages
+    "530": "5.7.0",  # authentication required
+    "534": "5.7.9",  # authentication mechanism too weak
+    "535": "5.7.8",  # authentication credentials invalid
+    "550": "5.0.0",  # mailbox unavailable (unknown, or refused by policy): generic
+    "551": "5.1.6",  # user not local: the mailbox has moved
+    "552": "5.2.2",  # exceeded storage allocation
+    "553": "5.0.0",  # mailbox name not allowed (also used for relay refusals): generic
+    "554": "5.0.0",  # transaction failed: generic
+    "556": "5.1.10",  # domain does not accept mail (RFC 7504): null MX
+}
 
 _INFER = [  # (wording, status): from the most specific to the most general
     (r"mailbox\s+(?:is\s+)?full|over\s*quota|quota\s+(?:exceeded|full)|exceeded\s+(?:the\s+)?(?:storage|quota|local\s+limit)|"
@@ -828,6 +1004,23 @@ _PERMANENT_WORDS = re.compile(r"permanent|fatal|given\s+up|giving\s+up|failed\s+
                               r"no\s+further\s+(?:delivery\s+)?attempts", re.I)
 
 
+_FAILED_WORDS = re.compile(r"permanent|fatal|failed|failure|rejected|could\s*n[o']t\s+be\s+delivered|undeliverable|"
+                           r"not\s+delivered|undelivered", re.I)
+
+
+def _says(words: str, pattern: re.Pattern, diagnostic: str, source: str, cache: dict, key: str) -> bool:
+    """Does `pattern` occur in a recipient's `words`? For a text report those are its diagnostic
+    plus the whole notice and subject, the same for every recipient: that part is searched once
+    (cached), not once per recipient (50 recipients x 64 KB)."""
+    if source != "text" or not words.startswith(diagnostic):
+        return bool(pattern.search(words))
+    if pattern.search(diagnostic):
+        return True
+    if key not in cache:
+        cache[key] = bool(pattern.search(words[len(diagnostic):]))
+    return cache[key]
+
+
 def _complete(report: BounceReport, msg: ParsedMessage, notice: str) -> None:
     """Fill in statuses (inferred when absent), actions and hard/soft for every recipient."""
     delayed_notice = bool(_DELAY_WORDS.search(msg.subject or "")) or bool(_DELAY_WORDS.search(notice[:3000]))
@@ -842,7 +1035,13 @@ def _complete(report: BounceReport, msg: ParsedMessage, notice: str) -> None:
             if r.status.endswith(".0.0") and specific[:1] == r.status[:1] and not specific.endswith(".0.0"):
                 r.status = specific
             r.reply_code = r.reply_code or _reply_in(r.diagnostic)
+        mapped = REPLY_CODE_STATUS.get(r.reply_code, "")
+        if not r.status and mapped and not mapped.endswith(".0.0"):
+            r.status, r.status_inferred = mapped, True  # a specific reply code says it: no words needed
         if not r.status:
+            # Last resort: no status in the report and only a generic reply code (or none). The
+            # well-known phrases of _INFER give the detail; the class comes from the reply code,
+            # the action or the words around it.
             inferred = next((status for pattern, status in _INFER if pattern.search(r.diagnostic)), "")
             if not inferred and report.source == "text":
                 inferred = next((status for pattern, status in _INFER if pattern.search(r.diagnostic)), "")
@@ -856,14 +1055,13 @@ def _complete(report: BounceReport, msg: ParsedMessage, notice: str) -> None:
                 klass = {"failed": "5", "delayed": "4", "delivered": "2", "relayed": "2", "expanded": "2"}.get(r.action, "")
             if not klass and delayed_notice:
                 klass = "4"
-            if not klass and _PERMANENT_WORDS.search(words):  # linear: words is bounded by CLASSIFY_MAX_CHARS
+            if not klass and _says(words, _PERMANENT_WORDS, r.diagnostic, report.source, from_words, "permanent"):
                 klass = "5"
             if inferred:
                 r.status = (klass or inferred[0]) + inferred[1:]
             elif klass:
                 r.status = f"{klass}.0.0"
-            elif re.search(r"permanent|fatal|failed|failure|rejected|could\s*n[o']t\s+be\s+delivered|undeliverable|"
-                           r"not\s+delivered|undelivered", words, re.I):
+            elif _says(words, _FAILED_WORDS, r.diagnostic, report.source, from_words, "failed"):
                 r.status = "5.0.0"
             r.status_inferred = bool(r.status)
         if not r.action:

@@ -9,7 +9,8 @@ step, or elements nested a million deep, where every new tag looks through all t
 - comments, <!DOCTYPE>/<![if ...]>/<?xml?> declarations and the content of script, style, head,
   title, template and noscript (never shown) are removed;
 - a "<" that does not begin a complete tag is text, written "&lt;";
-- a tag whose attribute quotes do not pair up keeps its name and loses its attributes;
+- a tag whose attribute quotes do not pair up, or with more than MAX_ATTRIBUTES attributes,
+  keeps its name and loses its attributes;
 - elements nested deeper than MAX_DEPTH become line breaks;
 - outside <pre>, a run of white space in the text becomes one line break or space (HTML shows
   it as one space anyway, and html2text's own patterns are quadratic in long runs of it).
@@ -27,6 +28,10 @@ import re
 MAX_DEPTH = 100
 MAX_TAGS = 10_000
 MAX_CHARS = 1024 * 1024
+# html5lib checks each attribute against the tag's earlier ones (quadratic in their number): a
+# tag with more than this many attributes, or this much attribute text, keeps only its name.
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTE_CHARS = 16 * 1024
 
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:_.-]*)([^<>]*)>")
 _DECLARATION = re.compile(r"<[!?][^<>]*>")
@@ -122,7 +127,8 @@ def bound_html(source: str) -> tuple[str, list[str], bool]:
             deep += 1
             out.append("<br>")
             continue
-        if attrs and (attrs.count('"') % 2 or attrs.count("'") % 2):
+        if attrs and (attrs.count('"') % 2 or attrs.count("'") % 2 or len(attrs) > MAX_ATTRIBUTE_CHARS
+                      or len(attrs.split(None, MAX_ATTRIBUTES)) > MAX_ATTRIBUTES):
             out.append(f"<{closing}{name}>")
         else:
             out.append(m.group(0))

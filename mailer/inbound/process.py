@@ -69,7 +69,7 @@ def process(message_id: int) -> str:
     if not claimed:
         return "being processed by another job"
     try:
-        _process(message)
+        _process(message, reprocessing=message.processed_at is not None)
         message.status, message.error, message.processed_at = InboundStatus.PROCESSED, None, utcnow()
         message.claimed_until = None
         session.commit()
@@ -87,10 +87,66 @@ def process(message_id: int) -> str:
         return "failed"
 
 
-def _process(message: InboundMessage) -> None:
+def process_many(message_ids: list[int]) -> dict[str, int]:
+    """Process several stored messages as one job, in one transaction: the batch is claimed with
+    one UPDATE and one commit, the messages loaded with one SELECT, each processed inside its own
+    savepoint (a failure rolls back that message alone and is recorded on it), and all committed
+    together. The per-message claim and commits were most of the processing time.
+
+    The guarantees of process() hold: a message is claimed before it is read, so two jobs never
+    process it at once; a job killed mid-way commits nothing, and its messages stay RECEIVED for
+    reconcile once the claim has run out; a database that goes away is an error to retry."""
+    outcomes: dict[str, int] = {}
+
+    def count(outcome: str) -> None:
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+    if not message_ids:
+        return outcomes
+    now = utcnow()
+    lease = timedelta(seconds=2 * current_app.config["BATCH_LOCK_TTL"])
+    claimable = (InboundMessage.id.in_(message_ids), InboundMessage.status != InboundStatus.PROCESSED,
+                 or_(InboundMessage.claimed_until.is_(None), InboundMessage.claimed_until < now))
+    claimed = set(session.scalars(update(InboundMessage).where(*claimable)
+                                  .values(claimed_until=now + lease, attempts=InboundMessage.attempts + 1)
+                                  .returning(InboundMessage.id).execution_options(synchronize_session=False)).all())
+    session.commit()
+    for message_id in message_ids:
+        message = session.get(InboundMessage, message_id)  # one at a time: raw messages may be large
+        if message is None:
+            count("gone")
+            continue
+        if message_id not in claimed:
+            count("already processed" if message.status is InboundStatus.PROCESSED else "being processed by another job")
+            continue
+        try:
+            with session.begin_nested():
+                # Set first, so that they go in the same UPDATE as what _process derives (a
+                # failure rolls the savepoint back, these with it).
+                reprocessing = message.processed_at is not None
+                message.status, message.error, message.processed_at = InboundStatus.PROCESSED, None, utcnow()
+                message.claimed_until = None
+                _process(message, reprocessing)
+            count(message.kind.value)
+            session.expire(message, ["raw"])  # read; unchanged: not kept in memory until the commit
+        except OperationalError:  # the database away: the whole job is retried (the claims lapse meanwhile)
+            session.rollback()
+            raise
+        except Exception:  # noqa: BLE001 - this message alone is kept and flagged, to be retried from the browser
+            message.status, message.error = InboundStatus.FAILED, traceback.format_exc(limit=8)[-4000:]
+            message.claimed_until = None
+            current_app.logger.exception("processing inbound message %s failed", message_id)
+            count("failed")
+    session.commit()
+    return outcomes
+
+
+def _process(message: InboundMessage, reprocessing: bool = True) -> None:
+    """`reprocessing`: the message was processed before, so what that derived is replaced. (A
+    message never processed has nothing derived: a failed run rolls back whole.)"""
     parsed = storable_fields(parse(message.raw, max_bytes=current_app.config["INBOUND_MAX_BYTES"]))
     result = classify(parsed, *own_identity(current_app.config))
-    _fill(message, parsed, result)
+    _fill(message, parsed, result, reprocessing)
     tokens = _tokens(parsed)
     if result.kind == "bounce":
         _bounce(message, result, tokens)
@@ -131,7 +187,7 @@ def storable_fields(parsed: ParsedMessage) -> ParsedMessage:
     return parsed
 
 
-def _fill(message: InboundMessage, parsed: ParsedMessage, result: Classification) -> None:
+def _fill(message: InboundMessage, parsed: ParsedMessage, result: Classification, reprocessing: bool = True) -> None:
     message.kind = InboundKind(result.kind)
     message.reasons, message.defects = list(result.reasons), list(parsed.defects)
     if parsed.oversized:
@@ -162,10 +218,11 @@ def _fill(message: InboundMessage, parsed: ParsedMessage, result: Classification
         c = result.complaint
         message.report = {"complaint": {"feedback_type": c.feedback_type, "recipients": c.recipients,
                                         "original_message_id": c.original_message_id}}
-    session.execute(delete(MessageReference).where(MessageReference.inbound_message_id == message.id))
+    if reprocessing:
+        session.execute(delete(MessageReference).where(MessageReference.inbound_message_id == message.id))
+        session.execute(delete(InboundAttachment).where(InboundAttachment.message_id == message.id))
     for referenced in {m for m in [parsed.in_reply_to, *parsed.references] if m}:
         session.add(MessageReference(inbound_message_id=message.id, referenced=referenced[:300]))
-    session.execute(delete(InboundAttachment).where(InboundAttachment.message_id == message.id))
     for a in parsed.attachments:
         session.add(InboundAttachment(message_id=message.id, filename=_text(a.filename)[:255],
                                       content_type=_text(a.content_type)[:150],
@@ -218,7 +275,7 @@ def _link(message: InboundMessage, parsed: ParsedMessage, tokens: dict[str, Deli
         _from_delivery(message, tokens["r"], "token", parsed)
         return None
     for mid, how in _referenced(parsed):
-        delivery = session.scalar(select(Delivery).where(Delivery.message_id == mid))
+        delivery = _lookup(select(Delivery).where(Delivery.message_id == mid))
         if delivery is not None:
             _from_delivery(message, delivery, how, parsed)
             return None
@@ -226,10 +283,19 @@ def _link(message: InboundMessage, parsed: ParsedMessage, tokens: dict[str, Deli
     return None
 
 
+def _lookup(statement):
+    """One row of what was there before this message: deliveries, members, outgoing replies, other
+    inbound messages. Nothing this message's processing changes can alter the answer, so the
+    pending changes are not flushed first (each autoflush was a round of statements)."""
+    with session.no_autoflush:
+        return session.scalar(statement)
+
+
 def _member_by_address(address: str | None) -> int | None:
     if not address:
         return None
-    ids = session.scalars(select(Member.id).where(func.lower(Member.email) == address.lower()).limit(2)).all()
+    with session.no_autoflush:  # see _lookup
+        ids = session.scalars(select(Member.id).where(func.lower(Member.email) == address.lower()).limit(2)).all()
     return ids[0] if len(ids) == 1 else None
 
 
@@ -242,34 +308,37 @@ def _thread(message: InboundMessage, parsed: ParsedMessage, tokens: dict[str, De
         thread = _campaign_thread(tokens["r"], message)
     if thread is None:
         for mid, how in _referenced(parsed):
-            delivery = session.scalar(select(Delivery).where(Delivery.message_id == mid))
+            delivery = _lookup(select(Delivery).where(Delivery.message_id == mid))
             if delivery is not None:
                 _from_delivery(message, delivery, how, parsed)
                 thread = _campaign_thread(delivery, message)
                 break
-            earlier = session.scalar(select(InboundMessage).where(InboundMessage.message_id == mid,
+            earlier = _lookup(select(InboundMessage).where(InboundMessage.message_id == mid,
                                                                   InboundMessage.thread_id.is_not(None),
                                                                   InboundMessage.id != message.id))
             if earlier is not None:
                 thread, parent, message.match_method = earlier.thread, earlier, how
                 break
-            answer = session.scalar(select(OutgoingReply).where(OutgoingReply.message_id == mid))
+            answer = _lookup(select(OutgoingReply).where(OutgoingReply.message_id == mid))
             if answer is not None:
                 thread, message.match_method = session.get(Thread, answer.thread_id), how
                 parent = session.get(InboundMessage, answer.in_reply_to_id) if answer.in_reply_to_id else None
                 break
     if thread is None:
         thread = _guess(message, parsed)
+    created = thread is None
     if thread is None:
         thread = _new_thread(message, parsed)
         message.match_method = message.match_method or "none"
-    if message.member_id is None:
+        message.member_id = message.member_id or thread.member_id  # _new_thread looked the sender up
+    elif message.member_id is None:
         message.member_id = thread.member_id or _member_by_address(parsed.from_address)
     if thread.member_id is None and message.member_id is not None:
         thread.member_id = message.member_id
         thread.branch_id = session.scalar(select(Member.branch_id).where(Member.id == message.member_id))
     message.thread_id, message.parent_id = thread.id, parent.id if parent is not None else None
-    thread.last_activity_at, thread.status = utcnow(), ThreadStatus.NEEDS_ACTION
+    if not created:  # a new thread was made with both (no second UPDATE of it)
+        thread.last_activity_at, thread.status = utcnow(), ThreadStatus.NEEDS_ACTION
     session.flush()
     _adopt_orphans(message)
 
@@ -342,7 +411,7 @@ def _our_delivery(message_id: str | None) -> Delivery | None:
     """The delivery whose Message-ID a report returned, if it is one of ours."""
     if not message_id:
         return None
-    return session.scalar(select(Delivery).where(Delivery.message_id == message_id).limit(1))
+    return _lookup(select(Delivery).where(Delivery.message_id == message_id).limit(1))
 
 
 def _delivery_for(address: str, ours: Delivery | None, token: Delivery | None) -> Delivery | None:

@@ -17,9 +17,12 @@ It is a readable rule set, not a model:
     Sent: / To: / Subject:"), signature separator ("-- "), horizontal rule ("_____"), or sign-off
     ("Sent from my iPhone", "Envoyé de mon iPad", "Get Outlook for Android"...).
 2.  Then a few rules, each a small function below, decide which lines stay visible:
-    a.  everything from the "-- " signature separator on is a signature;
-    b.  sign-off lines are dropped wherever they are;
-    c.  a rule line after the member's text with only a few lines under it starts a signature;
+    a.  what follows the "-- " signature separator is a signature, when it is at most
+        SIG_DASHES_MAX_LINES lines before the earlier message or the end (longer: not certain, kept);
+    b.  sign-off lines ("Sent from" + words that all name a device or mail app, from a closed
+        vocabulary) are dropped when they end the member's writing;
+    c.  a rule line after the member's text with only a few lines under it, or a block of contact
+        details (short lines, no sentences) of up to CONTACT_BLOCK_MAX_LINES, starts a signature;
     d.  an earlier message starts at an attribution, banner or header block (or at a quote block
         that begins with one). Under the member's text (top-posting) everything from there on
         goes, unless the member goes on writing under the quote (text followed by more quotes,
@@ -77,6 +80,12 @@ HEAD_KINDS = frozenset({Kind.ATTRIBUTION, Kind.BANNER, Kind.HEADER})
 # A block of text of at most this many lines, alone at the end of a reply under a quote or a rule,
 # is a signature (the member's, or the quoted sender's); longer, it is the member writing.
 SIGNATURE_MAX_LINES = 6
+# Under a rule line, a longer block is a signature only when it reads as contact details: at most
+# this many lines, each at most SIGNATURE_LINE_MAX_CHARS long, none of them a sentence.
+CONTACT_BLOCK_MAX_LINES = 12
+SIGNATURE_LINE_MAX_CHARS = 72
+# Under "-- " (RFC 3676's signature separator) a signature is certain up to this many lines.
+SIG_DASHES_MAX_LINES = 15
 
 # An attribution wrapped by a client spans at most this many lines.
 ATTRIBUTION_MAX_LINES = 5
@@ -210,6 +219,15 @@ class _LineFacts:
 _DIGIT_OR_AT = re.compile(r"\d|@")
 
 
+def _join_wrapped(span: list[str]) -> str:
+    """Lines a client wrapped, joined again: with a space, or with nothing where a line ends in a
+    quoted-printable soft break left undecoded ("... w=" + "rote:")."""
+    out = span[0]
+    for line in span[1:]:
+        out = out[:-1] + line if out.endswith("=") else f"{out} {line}"
+    return out
+
+
 def _attribution_span(lines: list[str], end: int, taken: list[bool], facts: _LineFacts) -> int | None:
     """The first line of an attribution that ends on line `end`, or None.
 
@@ -229,7 +247,7 @@ def _attribution_span(lines: list[str], end: int, taken: list[bool], facts: _Lin
                 continue
         elif facts.quote[start]:
             continue  # a quoted attribution belongs to its quote block
-        if _is_attribution(" ".join(span), single_line=start == end):
+        if _is_attribution(_join_wrapped(span), single_line=start == end):
             return start
     return None
 
@@ -316,6 +334,7 @@ _HEADER_ON_ONE_LINE = re.compile(
     r"^\s*[*_]*(?:from|von)[*_]*:.+\b(?:sent|date|gesendet|datum)[*_]*:.+\b(?:to|subject|an|betreff)[*_]*:",
     re.IGNORECASE,
 )
+_HEADER_ON_ONE_LINE_MAX_CHARS = 1000
 _HEADER_MIN_FIELDS = 3  # "From:", "To:" alone could be anyone's words; three fields are a header
 _HEADER_MAX_CONTINUATION = 2  # lines a wrapped field value ("Subject: a long\nsubject") may take
 # A header block is read at most this far: real ones have a dozen fields, and a longer run of
@@ -327,8 +346,8 @@ def _header_block_end(lines: list[str], start: int) -> int | None:
     """The last line of a header block beginning at `start`, or None if none begins there."""
     if not _HEADER_FIELD.match(lines[start]):
         return None
-    if _HEADER_ON_ONE_LINE.match(lines[start]):
-        return start
+    if len(lines[start]) <= _HEADER_ON_ONE_LINE_MAX_CHARS and _HEADER_ON_ONE_LINE.match(lines[start]):
+        return start  # (its ".+ ... .+" backtracks over a long line: real ones are short)
     fields, has_from, last = 0, False, start
     for i in range(start, min(len(lines), start + _HEADER_MAX_LINES)):
         if not lines[i].strip():
@@ -372,34 +391,46 @@ _SIGNOFF_LEAD = re.compile(
     ) + r")\b",
     re.IGNORECASE,
 )
-_DEVICE = re.compile(
-    r"iphone|ipad|ipod|android|mobil|phone|cell|smartphone|tablet|device|appareil|gerät|blackberry"
-    r"|galaxy|samsung|htc|nokia|huawei|xiaomi|oneplus|pixel|windows|outlook|mail|correo|kindle"
-    r"|watch|\bpc\b|laptop",
-    re.IGNORECASE,
-)
-_POSSESSIVE = re.compile(r"\b(?:my|mon|ma|mein|meinem|mijn|min|mi|meu|mio|mojego|fy|моего|мого)\b", re.IGNORECASE)
-_SIGNOFF_POSSESSIVE_MAX_WORDS = 6
 _SIGNOFF_FIXED = [
     re.compile(p, re.IGNORECASE)
     for p in (
-        r"get outlook for (?:ios|android)\b.*",  # Outlook mobile
-        r"(?:\w+\s+)?from\s+(?:my\s+)?(?:mobile|phone|iphone|ipad|ipod|android|smartphone|tablet|cell)\b.{0,20}",
         r"(?:从|從)我的.{1,30}(?:发送|傳送|寄出)",  # Chinese: "从我的 iPhone 发送"
         r"(?:发自|發自|来自|來自)我的.{1,30}",
         r".{1,30}から送信",  # Japanese: "iPhoneから送信"
         r".{1,30}에서 보냄",  # Korean
     )
 ]
+# Or one word and "from (my)" before a phone's name: "Greetings from my iPhone", "Someone from mobile".
+_SIGNOFF_OTHER_LEAD = re.compile(
+    r"^(?:\w+\s+)?from\s+(?:my\s+)?(?=(?:mobile|phone|iphone|ipad|ipod|android|smartphone|tablet|cell)\b)",
+    re.IGNORECASE)
 _SIGNOFF_MAX_CHARS = 80
 _SIGNOFF_MAX_WORDS = 10
-# A device or mail app, as a whole word ("pixels" is not a Pixel, "mobiles" not a mobile).
+# The closed vocabulary of a sign-off's device part. A device or mail app, as a whole word
+# ("pixels" is not a Pixel, "mobiles" not a mobile) ...
 _DEVICE_WORD = re.compile(
-    r"\b(?:i?phone|smartphone|cell(?:phone)?|mobil\w*|m[óo]vil|handy|telefon\w*|ipad|ipod|android|ios|tablet"
-    r"|device|appareil|ger[äa]t|blackberry|galaxy|samsung|htc|nokia|huawei|xiaomi|oneplus|pixel"
-    r"|windows|outlook|\w*mail\w*|correo|kindle|watch|pc|laptop|ipados|macbook|mac|surface|fairphone)\b",
+    r"(?:i?phone\w*|smartphone|cell(?:phone)?|mobil\w*|m[óo]vil|handy|telefon\w*|ipad|ipod|android|ios|tablet"
+    r"|device|appareil|ger[äa]t|blackberry|galaxy|samsung|htc|nokia|huawei|xiaomi|oneplus|pixel|motorola|moto"
+    r"|alcatel|lenovo|sony|xperia|lg|oppo|vivo|realme|fairphone|windows|outlook|\w*mail\w*|correo|kindle"
+    r"|watch|pc|laptop|ipados|macbook|mac|surface|airmail|spark|newton|proton|tutanota|aol|yahoo|gmail"
+    r"|thunderbird|k-9|fairemail|bluemail|edison|superhuman|hey|verizon|t-mobile|vodafone|o2|ee|at&t"
+    r"|wireless|4g|5g|lte|wi-?fi)",
     re.IGNORECASE,
 )
+# ... the words that join them ("my", "for", "on", "mon", "meinem", "gesendet") ...
+_SIGNOFF_GLUE = frozenset("""
+    my a an the for on from with via using by app application new little trusty
+    mon ma mes de depuis avec par à mein meinem meiner von vom mit gesendet mijn vanaf vanuit met
+    verzonden verstuurd min mitt från med skickat sendt fra mi mis desde con enviado meu minha do da pelo
+    mio mia dal inviato tramite mojego mojej z przez wysłane odesláno мого моего с из отправлено з
+    надіслано fy o gyda drwy
+    pro max plus mini ultra lite note edge air series smart octacore
+    """.split())
+# ... and model numbers ("S5", "TI-85", "Flash2", "Windows 10"): a token with a letter and a
+# digit, or a number. One other word is allowed ("my Samsung Galaxy Octacore device").
+_MODEL_TOKEN = re.compile(r"(?=[^\d]*\d)(?=[\W\d_]*[^\W\d_])[\w'’.+-]{1,12}")
+_ORDINAL = re.compile(r"\d+(?:st|nd|rd|th|s)")  # "2nd", "1990s": not models
+_SIGNOFF_UNKNOWN_WORDS = 1
 # "..., please excuse any typos": the apology some sign-offs end with (cut before the rule applies).
 _SIGNOFF_APOLOGY = re.compile(
     r"[\s.,;:!-]*(?:please\s+|pls\s+|sorry\s+for\s+)?(?:excuse|forgive|pardon|ignore|brevity|typos?\b)[^\n]*$",
@@ -407,14 +438,38 @@ _SIGNOFF_APOLOGY = re.compile(
 )
 
 
+def _names_a_device(words: list[str]) -> bool:
+    """Are these words a device or mail app, in the closed vocabulary above?
+
+    Every word is a device or app name, a joining word, or a model number, except at most
+    _SIGNOFF_UNKNOWN_WORDS other word; and at least one names a device or app (or is a model
+    number, as in "my TI-85"). "my desk", "a magnificent torch of pixels" are not devices."""
+    named, unknown = False, 0
+    for word in words:
+        word = word.strip(".!:()[]<>\"'*_").lower().removesuffix("'s").removesuffix("'a")
+        if not word:
+            continue
+        if _DEVICE_WORD.fullmatch(word):
+            named = True
+        elif word.isdigit() or word in _SIGNOFF_GLUE:
+            continue  # "Windows 10"; "my", "for"
+        elif _MODEL_TOKEN.fullmatch(word) and not _ORDINAL.fullmatch(word):
+            named = True  # "TI-85", "S5", "Flash2"
+            continue
+        else:
+            unknown += 1
+    return named and unknown <= _SIGNOFF_UNKNOWN_WORDS
+
+
 def _is_signoff(line: str) -> bool:
     """ "Sent from my iPhone", "Von meinem iPad gesendet", "<<sent by galaxy>>"...
 
     The rule: a line of at most _SIGNOFF_MAX_WORDS words that begins with a sign-off lead ("Sent
-    from", "Envoyé de", ...) and then names a device or mail app as a whole word, or says "my"
-    in a few words ("Sent from my TI-85"), with no comma or semicolon after the lead (a clause
-    there is the member writing: "Sent from my desk, is much easier than my phone"); or one of
-    the fixed forms. Where it stands is judged by _drop_signoffs.
+    from", "Envoyé de", ...; or a word and "from (my) <phone>", as "Greetings from my phone")
+    and whose other words all name a device or mail app, from a closed vocabulary
+    (`_names_a_device`), with no comma or semicolon (a clause there is the member writing: "Sent
+    from my desk, is much easier than my phone"); "Get Outlook for iOS/Android"; or a CJK fixed
+    form. Where it stands is judged by _drop_signoffs.
     """
     if len(line) > 1000:
         return False  # (bounded work per line; no sign-off is that long, links included)
@@ -423,15 +478,15 @@ def _is_signoff(line: str) -> bool:
     text = _squash(text).strip(" <>()[]*_~\"'").rstrip(".!")
     if not text or len(text) > _SIGNOFF_MAX_CHARS:
         return False
-    lead = _SIGNOFF_LEAD.match(text)
+    if re.match(r"get outlook for (?:ios|android)\b", text, re.IGNORECASE):
+        return True  # Outlook mobile (its link is glued on: "Get Outlook for iOShttps://...")
+    lead = _SIGNOFF_LEAD.match(text) or _SIGNOFF_OTHER_LEAD.match(text)
     if lead:
         rest = _SIGNOFF_APOLOGY.sub("", text[lead.end():])
         words = len(lead.group().split()) + len(rest.split())
         if "," not in rest and ";" not in rest and words <= _SIGNOFF_MAX_WORDS:
-            if _DEVICE_WORD.search(rest):
-                return True
-            if lead.group().lower() != "from my" and _POSSESSIVE.match(rest.strip()):
-                return words <= _SIGNOFF_POSSESSIVE_MAX_WORDS  # "Sent from my TI-85"
+            return _names_a_device(rest.split())
+        return False
     return any(p.fullmatch(text) for p in _SIGNOFF_FIXED)
 
 
@@ -557,10 +612,47 @@ class _Reply:
         self.cut = True
 
 
-def _cut_at_signature_dashes(reply: _Reply) -> None:
-    """ "-- " starts a signature (RFC 3676): everything under it goes."""
+class _Below:
+    """For each visible line, the block of lines under it up to the next earlier message (an
+    attribution, banner, header block or quote) or the end: where that block stops, how many
+    non-blank lines it has, and how many of them are prose rather than contact details.
+
+    Worked out in one pass from the end, so that judging every rule line stays linear."""
+
+    def __init__(self, reply: "_Reply"):
+        self.stop: dict[int, int] = {}  # index of the head or quote ending the block; len(lines) at the end
+        self.lines: dict[int, int] = {}
+        self.prose: dict[int, int] = {}
+        stop, lines, prose = len(reply.lines), 0, 0
+        for i in reversed(list(reply.visible())):
+            self.stop[i], self.lines[i], self.prose[i] = stop, lines, prose
+            kind = reply.kinds[i]
+            if kind in HEAD_KINDS or kind is Kind.QUOTE:
+                stop, lines, prose = i, 0, 0
+            elif kind is not Kind.BLANK:
+                lines += 1
+                prose += _is_prose(reply.lines[i])
+        self.end = len(reply.lines)
+
+
+def _is_prose(line: str) -> bool:
+    """A line of sentences, not a signature's name, role, phone, address or link."""
+    text = line.strip()
+    return len(text) > SIGNATURE_LINE_MAX_CHARS or (
+        text.endswith((".", "?", "!")) and len(text.split()) > 4)
+
+
+def _is_signature_block(lines: int, prose: int) -> bool:
+    """A few lines of anything, or a longer block of contact details (short lines, no sentences)."""
+    return lines <= SIGNATURE_MAX_LINES or (lines <= CONTACT_BLOCK_MAX_LINES and not prose)
+
+
+def _cut_at_signature_dashes(reply: _Reply, below: _Below) -> None:
+    """ "-- " starts a signature (RFC 3676): what is under it goes (and the earlier message below
+    it), when it is at most SIG_DASHES_MAX_LINES lines before the earlier message or the end.
+    A longer block under "-- " is not certainly a signature: it stays."""
     dashes = next((i for i in reply.visible() if reply.kinds[i] is Kind.SIG_DASHES), None)
-    if dashes is not None:
+    if dashes is not None and below.lines[dashes] <= SIG_DASHES_MAX_LINES:
         reply.drop(range(dashes, len(reply.lines)))
         reply.cut = True
 
@@ -599,6 +691,7 @@ def _cut_at_closing_rule(reply: _Reply) -> None:
     if reply.limited:
         return
     visible = list(reply.visible())
+    below = _Below(reply)
     # How many visible non-blank lines follow each visible line (one pass from the end: linear).
     below_count: dict[int, int] = {}
     count = 0
@@ -614,9 +707,14 @@ def _cut_at_closing_rule(reply: _Reply) -> None:
             continue
         if i > 0 and reply.kinds[i - 1] is Kind.TEXT and _SETEXT_UNDERLINE.match(reply.lines[i]):
             continue  # "Agenda\n------" underlines a heading
-        if below_count[i] <= SIGNATURE_MAX_LINES:
-            reply.drop(range(i, len(reply.lines)))
+        if below_count[i] <= SIGNATURE_MAX_LINES or (
+                below.stop[i] == below.end and _is_signature_block(below.lines[i], below.prose[i])):
+            reply.drop(range(i, len(reply.lines)))  # the signature, and the few lines under it
             reply.cut = True
+            return
+        stop = below.stop[i]
+        if stop < below.end and reply.kinds[stop] in HEAD_KINDS and _is_signature_block(below.lines[i], below.prose[i]):
+            reply.drop(range(i, stop))  # the signature above the earlier message: that is judged on its own
             return
 
 
@@ -766,7 +864,7 @@ def _trim_lines(lines: list[str], hints: dict[int, Kind] | None = None) -> Trimm
 def _trim_read(lines: list[str], hints: dict[int, Kind] | None, limited: bool) -> tuple[Trimmed, bool]:
     hints = hints or {}
     reply = _Reply(lines, _classify(lines, hints), limited, frozenset(hints))
-    _cut_at_signature_dashes(reply)
+    _cut_at_signature_dashes(reply, _Below(reply))
     _drop_signoffs(reply)
     _cut_at_closing_rule(reply)
     _remove_earlier_messages(reply)
@@ -859,7 +957,13 @@ class _HtmlLines(HTMLParser):
         self.lines: list[str] = []
         self.hints: dict[int, Kind] = {}
         self._open: list[_Element] = []
+        # What the open elements add up to, kept as they open and close: asking the whole stack
+        # on every piece of text was quadratic in unclosed elements ("<b@example.org>" x 4,000).
+        self._quotes = self._skips = self._pres = 0
+        self._hints: list[Kind] = []
+        self._tags: dict[str, int] = {}
         self._words: list[str] = []
+        self._words_have_text = False  # some of self._words is not white space
         self._line_hint: Kind | None = None  # the hint in force where the current line began
         self._line_depth = 0
         self._pending: Kind | None = None  # a hint for the next line (an empty marker element)
@@ -867,16 +971,35 @@ class _HtmlLines(HTMLParser):
 
     # state of the open elements
     def _depth(self) -> int:
-        return sum(e.quote for e in self._open)
+        return self._quotes
 
     def _hint(self) -> Kind | None:
-        return next((e.hint for e in reversed(self._open) if e.hint), None)
+        return self._hints[-1] if self._hints else None
 
     def _skipping(self) -> bool:
-        return any(e.skip for e in self._open)
+        return self._skips > 0
 
     def _in_pre(self) -> bool:
-        return any(e.pre for e in self._open)
+        return self._pres > 0
+
+    def _push(self, element: _Element) -> None:
+        self._open.append(element)
+        self._quotes += element.quote
+        self._skips += element.skip
+        self._pres += element.pre
+        if element.hint:
+            self._hints.append(element.hint)
+        self._tags[element.tag] = self._tags.get(element.tag, 0) + 1
+
+    def _pop(self) -> _Element:
+        element = self._open.pop()
+        self._quotes -= element.quote
+        self._skips -= element.skip
+        self._pres -= element.pre
+        if element.hint:
+            self._hints.pop()
+        self._tags[element.tag] -= 1
+        return element
 
     # output
     def _emit(self, text: str, depth: int, hint: Kind | None) -> None:
@@ -893,7 +1016,7 @@ class _HtmlLines(HTMLParser):
     def _break(self) -> None:
         """End the current line, if anything is on it."""
         text = "".join(self._words).strip()
-        self._words = []
+        self._words, self._words_have_text = [], False
         if text:
             self._emit(text, self._line_depth, self._line_hint)
 
@@ -903,9 +1026,10 @@ class _HtmlLines(HTMLParser):
             self._emit("", self._depth(), None)
 
     def _add(self, text: str) -> None:
-        if not self._words or not "".join(self._words).strip():
+        if not self._words_have_text:  # (a flag: joining the words on every add was quadratic)
             self._line_hint, self._line_depth = self._hint(), self._depth()
         self._words.append(text)
+        self._words_have_text = self._words_have_text or bool(text.strip())
 
     # parser callbacks
     def handle_starttag(self, tag, attrs):
@@ -913,7 +1037,7 @@ class _HtmlLines(HTMLParser):
         classes, ids = _names(attrs.get("class")), _names(attrs.get("id"))
         style = (attrs.get("style") or "").replace(" ", "").lower()
         if tag == "br":
-            if "".join(self._words).strip():
+            if self._words_have_text:
                 self._break()
             else:
                 self._words = []
@@ -945,11 +1069,11 @@ class _HtmlLines(HTMLParser):
             self._break()
         if element.paragraph:
             self._blank()
-        self._open.append(element)
+        self._push(element)
         if tag == "ol":
             self._ol_counters.append(0)
         elif tag == "li":
-            if self._ol_counters and any(e.tag == "ol" for e in self._open):
+            if self._ol_counters and self._tags.get("ol"):
                 self._ol_counters[-1] += 1
                 self._add(f"{self._ol_counters[-1]}. ")
             else:
@@ -958,12 +1082,17 @@ class _HtmlLines(HTMLParser):
             self._add(" ")
 
     def handle_endtag(self, tag):
-        if not any(e.tag == tag for e in self._open):
+        if not self._tags.get(tag):
             return  # a stray end tag
-        if tag in _BLOCK_TAGS or any(e.quote for e in self._open if e.tag == tag):
+        closing = []  # the elements this end tag closes (each element is closed once: linear)
+        for element in reversed(self._open):
+            closing.append(element)
+            if element.tag == tag:
+                break
+        if tag in _BLOCK_TAGS or any(e.quote for e in closing if e.tag == tag):
             self._break()
         while self._open:
-            element = self._open.pop()
+            element = self._pop()
             if element.tag == "ol" and self._ol_counters:
                 self._ol_counters.pop()
             if element.tag == tag:

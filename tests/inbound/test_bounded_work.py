@@ -83,6 +83,8 @@ SHAPES = {
     "5 MB of nested <div>": lambda k: html_message(b"<div>" * (520_000 * k) + b"Yes, I will come."),
     "nested <div> closed": lambda k: html_message(b"<div>" * (50_000 * k) + b"Yes" + b"</div>" * (50_000 * k)),
     "blank lines in HTML": lambda k: html_message(b"\n" * (20_000 * k) + b"<div>" * 2_500 + b"Yes"),
+    "unclosed elements with text": lambda k: html_message(b"From: Bob <b@example.org>\nSent: Monday\n" * (4_000 * k)),
+    "a closed tag with thousands of attributes": lambda k: html_message(b"<a " + b"x=1 " * (20_000 * k) + b">Yes</a>"),
     "unclosed comments": lambda k: html_message(b"<!--" * (20_000 * k)),
     "unclosed scripts": lambda k: html_message(b"<script>" * (20_000 * k)),
     "stray '<'": lambda k: html_message(b"<" * (100_000 * k)),
@@ -98,6 +100,18 @@ SHAPES = {
     "a bounce naming thousands of addresses": lambda k: (
         b"From: MAILER-DAEMON@mx.example.net\r\nTo: secretary@example.org\r\nSubject: Undelivered Mail\r\n\r\n"
         b"Delivery failed.\n" + b"".join(b"user%d@example.net: 550 5.1.1 unknown\n" % i for i in range(3_000 * k))),
+    "a JSON event nested deep": lambda k: text_message(b'{"event": "bounce", "x": ' + b"[" * (50_000 * k)),
+    "a JSON list of many events": lambda k: text_message(b"[" + b",".join(
+        b'{"event": "bounce", "email": "u%d@example.net", "reason": "550 5.1.1"}' % i for i in range(5_000 * k)) + b"]"),
+    "a report naming every address again in a transcript": lambda k: (
+        b"From: MAILER-DAEMON@mx.example.net\r\nTo: secretary@example.org\r\nSubject: Returned mail\r\n\r\n"
+        + b"".join(b"<user%d@example.net>\n" % i for i in range(1_500 * k))
+        + b"".join(b">>> RCPT To:<user%d@example.net>\n<<< 550 5.1.1 unknown\n" % i for i in range(1_500 * k))),
+    "an internationalised recipient with no end": lambda k: (
+        b"From: MAILER-DAEMON@mx.example.net\r\nSubject: Delivery Status Notification\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nFinal-Recipient: utf-8; "
+        + "\u5c71".encode() * (20_000 * k) + b"\nStatus: 5.1.1\n"),
+    "sign-off-shaped lines": lambda k: text_message(b"Sent from my phone tablet mac pc watch 4g\n" * (10_000 * k)),
     "a bounce of blank lines": lambda k: (b"From: MAILER-DAEMON@mx.example.net\r\nSubject: Undelivered Mail\r\n\r\n"
                                           b"failed\n" + b"\n" * (4_000 * k) + b"x"),
 }

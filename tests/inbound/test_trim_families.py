@@ -1,10 +1,11 @@
 """Never lose the member's words: one test per family of trimming mistakes, with invented mail.
 
 Each family has a rule that can be stated (see mailer/inbound/trim.py): a sign-off is a short
-"Sent from <device or mail app>" line that ends the member's writing; quoted-printable left
-encoded is decoded before the attribution is looked for; "-- " (RFC 3676) starts a signature
-however long it is, while another line of dashes is only a signature with a few lines under it;
-an inline reply keeps every unquoted paragraph.
+"Sent from <device or mail app>" line that ends the member's writing, the device named from a
+closed vocabulary (not any words after "Sent from"); quoted-printable left encoded is decoded (or
+its soft breaks re-joined) before the attribution is looked for; "-- " (RFC 3676) starts a
+signature of up to 15 lines, while another line of dashes is only a signature with a few lines, or
+a block of contact details, under it; an inline reply keeps every unquoted paragraph.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def test_prose_with_equals_signs_is_not_taken_for_quoted_printable():
 
 
 @pytest.mark.parametrize("delimiter", ["-- ", "--"])
-def test_everything_under_the_signature_delimiter_is_signature_however_long(delimiter):
+def test_everything_under_the_signature_delimiter_is_signature(delimiter):
     signature = "\n".join(["Ann Member", "Branch Secretary", "Anytown East branch", "07700 900123",
                            "ann@example.org", "Promoted by A. Agent", "on behalf of Anytown CLP",
                            "1 High Street, Anytown", "Printed by Print Co"])
@@ -95,3 +96,68 @@ def test_an_inline_reply_keeps_every_unquoted_paragraph():
     for paragraph in ("Answers below.", "Yes, from 7pm.", "No, sorry: Bob has them.", "The motion on the bus routes."):
         assert paragraph in visible
     assert "> Can you bring the leaflets?" in visible  # the question each answer answers
+
+
+@pytest.mark.parametrize("line", [
+    "Sent from my kitchen table",
+    "Sent from my allotment shed",
+    "Sent on behalf of the mobile canvassing team",
+    "Sent by the treasurer on her phone before the AGM",
+    "Written from my phone because I am out canvassing",
+    "From my point of view the phone bank went well",
+    "Sent from my 2nd floor office",
+])
+def test_words_after_a_signoff_lead_that_name_no_device_stay(line):
+    text = f"Count me in.\n\n{line}\n\n{ATTRIBUTION}\n> Who can help?\n"
+    assert trim_text(text).visible == f"Count me in.\n\n{line}"
+
+
+@pytest.mark.parametrize("line", [
+    "Sent from my Motorola Edge 30",
+    "Greetings from my iPhone",
+    "Verzonden vanaf mijn Samsung Galaxy-smartphone",
+    "Sent from Proton Mail for Android",
+    "Sent from my BlackBerry 10 smartphone on the Vodafone network",
+    "Typed on a tiny screen",  # not a device word: stays (checked below)
+])
+def test_signoffs_naming_a_device_from_the_closed_vocabulary(line):
+    text = f"Count me in.\n\n{line}\n"
+    expected = f"Count me in.\n\n{line}" if line.startswith("Typed") else "Count me in."
+    assert trim_text(text).visible == expected
+
+
+def test_a_soft_break_left_in_an_attribution_is_joined_even_when_the_rest_is_not_quoted_printable():
+    # "a = b" is not quoted-printable, so the body is not decoded; the attribution is still found.
+    body = ("Yes please, and a = b in the minutes.\n\nOn Tue, 1 Dec 2026 at 18:40, Ward Three Secretary "
+            "<ward3@example.org> wr=\note:\n> Can you take the minutes?\n")
+    assert trim_text(body).visible == "Yes please, and a = b in the minutes."
+
+
+def test_a_long_block_under_the_signature_delimiter_is_not_certainly_a_signature():
+    notes = "\n".join(f"Item {i}: the branch agreed to look into it." for i in range(1, 18))
+    text = f"Minutes below.\n\n-- \n{notes}\n"
+    assert trim_text(text).visible == text.strip()
+
+
+def test_contact_details_under_a_line_of_dashes_are_a_signature_even_past_six_lines():
+    contact = "\n".join(["Sam Organiser", "Campaigns lead", "Westfield ward", "Anytown CLP",
+                          "Tel 01632 960123", "Mob 07700 900456", "sam@example.net", "https://example.net/westfield",
+                          "Office: 2 Mill Lane, Anytown"])
+    for rule in ("__________", "==========", "----------"):
+        trimmed = trim_text(f"Happy to chair.\n\n{rule}\n{contact}\n")
+        assert trimmed.visible == "Happy to chair.", rule
+        assert trimmed.quoted.endswith("Office: 2 Mill Lane, Anytown")
+
+
+def test_a_signature_under_a_rule_goes_before_the_earlier_message_too():
+    contact = "\n".join(["Sam Organiser", "Campaigns lead", "Westfield ward", "Anytown CLP",
+                          "Tel 01632 960123", "Mob 07700 900456", "sam@example.net", "https://example.net/westfield"])
+    text = f"Happy to chair.\n\n__________\n{contact}\n\n{ATTRIBUTION}\n> Who will chair?\n"
+    assert trim_text(text).visible == "Happy to chair."
+
+
+def test_sentences_under_a_rule_are_the_members_even_when_short_lines():
+    text = ("Agenda thoughts.\n\n----------\nWe should start on time.\nThe treasurer needs ten minutes.\n"
+            "Then the campaign update.\nThen any other business.\nI can print copies.\n"
+            "Ann will bring tea.\nBob will lock up.\n")
+    assert trim_text(text).visible == text.strip()
