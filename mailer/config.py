@@ -107,6 +107,8 @@ SETTINGS: tuple[Setting, ...] = (
     _mailer("QUORUM", 0, "Members present for a quorum when a meeting sets none (0: no check)."),
     _mailer("REMINDER_HOURS", 24, "Hours before a meeting that a reminder goes to those who sent no apologies "
             "(0: no reminder)."),
+    _mailer("MAIL_TRANSPORT", "smtp", "How mail leaves: smtp (the relay below, or the local catcher `mailer up` "
+            "runs) or memory (kept in the process for tests: nothing is sent)."),
     _mail("MAIL_SERVER", None, "SMTP relay host. Unset: `mailer up` runs a local mail catcher and an Outbox page."),
     _mail("MAIL_PORT", 25, "SMTP relay port."),
     _mail("MAIL_USE_TLS", False, "STARTTLS to the relay."),

@@ -31,7 +31,7 @@ mail = Mail()  # Flask-Mail's settings object (MAIL_*): the names its documentat
 def init_app(app: Flask) -> None:
     """Bind Flask-Mail to the app's MAIL_* settings; MAIL_TRANSPORT says how mail leaves."""
     mail.init_app(app)
-    if app.config.get("MAIL_TRANSPORT", "smtp") not in TRANSPORTS:
+    if app.config["MAIL_TRANSPORT"] not in TRANSPORTS:
         raise ValueError(f"MAIL_TRANSPORT must be one of {', '.join(TRANSPORTS)}")
 
 
@@ -185,7 +185,7 @@ TRANSPORTS = {"smtp": _smtp, "memory": MemoryTransport}
 
 def transport() -> Transport:
     """The configured transport (MAIL_TRANSPORT)."""
-    return TRANSPORTS[current_app.config.get("MAIL_TRANSPORT", "smtp")]()
+    return TRANSPORTS[current_app.config["MAIL_TRANSPORT"]]()
 
 
 def relay_limiter() -> RelayLimiter:
