@@ -134,7 +134,8 @@ class Transport:
             try:
                 return conn.send(sender, recipients, data)
             except RelayUnavailable as exc:
-                result = Result.of(exc.code, str(exc)) if exc.code else Result.lost(str(exc))
+                why = str(exc)
+                result = Result.of(exc.code, why.removeprefix(f"{exc.code} ")) if exc.code else Result.lost(why)
                 return dict.fromkeys(recipients, result)
 
     def _connection(self, limiter, sign, patience) -> Connection:

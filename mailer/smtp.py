@@ -154,8 +154,7 @@ def _envelope_results(host, recipients: list[str], replies: list[tuple[int, byte
     data_code, data_reply = rest[len(recipients)] if len(rest) > len(recipients) else (None, b"")
     rcpt_ok = [code in (250, 251) for code, _ in rcpts]
     if mail_code == 250 and any(rcpt_ok) and data_code == 354:
-        return {r: Result.ACCEPTED if i < len(rcpts) and rcpt_ok[i] else Result.of(*rcpts[i])
-                for i, r in enumerate(recipients)}
+        return {r: Result.ACCEPTED if ok else Result.of(*reply) for r, ok, reply in zip(recipients, rcpt_ok, rcpts)}
     if data_code == 354:
         host.send(b".\r\n")
         host.getreply()
