@@ -22,6 +22,7 @@ from enum import Enum
 
 from flask import Flask, current_app
 from flask_mail import Mail
+from redis.exceptions import RedisError
 
 from mailer.sending.ratelimit import Limits, RelayLimiter
 
@@ -129,14 +130,17 @@ class Transport:
 
     def send(self, sender: str, recipients: list[str], data: bytes, patience: float | None = None) -> dict[str, Result]:
         """One message on a connection of its own; a relay that cannot be reached is a temporary
-        failure (or permanent, when it refused with a 5xx) for every recipient."""
-        with self.connect(patience) as conn:
-            try:
+        failure (or permanent, when it refused with a 5xx) for every recipient, and so is a Redis
+        that cannot say what the relay's limits allow."""
+        try:
+            with self.connect(patience) as conn:
                 return conn.send(sender, recipients, data)
-            except RelayUnavailable as exc:
-                why = str(exc)
-                result = Result.of(exc.code, why.removeprefix(f"{exc.code} ")) if exc.code else Result.lost(why)
-                return dict.fromkeys(recipients, result)
+        except RelayUnavailable as exc:
+            why = str(exc)
+            result = Result.of(exc.code, why.removeprefix(f"{exc.code} ")) if exc.code else Result.lost(why)
+        except RedisError as exc:
+            result = Result.lost(f"the relay's limits could not be read from Redis: {exc}")
+        return dict.fromkeys(recipients, result)
 
     def _connection(self, limiter, sign, patience) -> Connection:
         raise NotImplementedError
