@@ -475,17 +475,19 @@ def prerender(campaign_id: int, ids: list[int]) -> list[tuple[str, str, bytes]]:
     from sqlalchemy.orm import joinedload
 
     from mailer.db import session
+    from mailer.mail import dkim_signer
     from mailer.models import Campaign, Member
     from mailer.sending.message import CampaignMessages
 
     messages = CampaignMessages(session.get(Campaign, campaign_id))
+    sign = dkim_signer() or (lambda data: data)  # as the transport signs them
     out = []
     for start in range(0, len(ids), 1000):
         chunk = ids[start:start + 1000]
         for m in session.scalars(select(Member).options(joinedload(Member.branch)).where(Member.id.in_(chunk))
                                  .order_by(Member.id)):
             env = messages.build(m, m.id)
-            out.append((env.sender, env.recipient, env.data))
+            out.append((env.sender, env.recipient, sign(env.data)))
         session.expunge_all()
     return out
 

@@ -115,6 +115,8 @@ SETTINGS: tuple[Setting, ...] = (
             "kept after a campaign finished sending; the campaign keeps its totals. 0: for ever."),
     _mailer("RETENTION_SECONDS", 86400, "How often a worker applies the retention periods (0: only by "
             "`mailer retention run`)."),
+    _mailer("MAIL_TRANSPORT", "smtp", "How mail leaves: smtp (the relay below, or the local catcher `mailer up` "
+            "runs) or memory (kept in the process for tests: nothing is sent)."),
     _mail("MAIL_SERVER", None, "SMTP relay host. Unset: `mailer up` runs a local mail catcher and an Outbox page."),
     _mail("MAIL_PORT", 25, "SMTP relay port."),
     _mail("MAIL_USE_TLS", False, "STARTTLS to the relay."),

@@ -10,6 +10,7 @@ from mailer.api.schemas import (CampaignIn, CampaignList, CampaignOut, CampaignP
                                 PageQuery, Preview, Progress, Report, ScheduleIn)
 from mailer.compose import drafts
 from mailer.db import session
+from mailer.mail import NotSent
 from mailer.models import Campaign
 from mailer.sending import campaigns
 
@@ -115,8 +116,8 @@ def test_send_campaign(campaign_id: int):
         return _refused(problems[0])
     try:
         address = drafts.test_send(officer(), campaign)
-    except OSError as exc:
-        return problem(503, f"The mail server could not be reached: {exc}")
+    except NotSent as exc:
+        return problem(503, f"The mail server did not take it: {exc}")
     return Done(detail=f"A test copy went to {address}.")
 
 

@@ -6,6 +6,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from mailer.db import session
+from mailer.links import external_url
 
 from mailer.models import Campaign, Member
 from mailer.sending.tokens import preferences_token
@@ -37,13 +38,9 @@ SAMPLE = MemberView("Jane", "Example", "jane@example.org", "A0000000", "Northgat
 GENERIC = MemberView()  # any reader of the web version: "Dear member"
 
 
-def base_url() -> str:
-    return current_app.config["BASE_URL"].rstrip("/")
-
-
 def web_url(campaign: Campaign) -> str:
     """The campaign's web version: no personal data, safe to share."""
-    return f"{base_url()}/w/{campaign.web_token}"
+    return external_url("public.web_version", web_token=campaign.web_token)
 
 
 class PlaceholderMeeting:
@@ -79,13 +76,14 @@ def context(campaign: Campaign, member: Member | None, reader: MemberView = SAMP
     org = current_app.config["ORG_NAME"]
     meeting_id = _meeting_id(campaign)
     if member is None:
-        prefs = f"{base_url()}/u/preview"
+        prefs = external_url("public.preferences", token="preview")
         values = {"member": reader, "unsubscribe_url": prefs, "preferences_url": prefs, "web_url": web_url(campaign),
                   "org_name": org, "meeting": PlaceholderMeeting}
         if meeting_id:
-            values |= {f"{n}_url": f"{base_url()}/r/preview/{n}" for n in ("attending", "apologies", "not_attending")}
+            values |= {f"{n}_url": external_url("public.meeting_response", token="preview", response=n)
+                       for n in ("attending", "apologies", "not_attending")}
         return values
-    prefs = f"{base_url()}/u/{preferences_token(member, campaign.id)}"
+    prefs = external_url("public.preferences", token=preferences_token(member, campaign.id))
     values = {"member": MemberView.of(member), "unsubscribe_url": prefs, "preferences_url": prefs,
               "web_url": web_url(campaign), "org_name": org, "meeting": PlaceholderMeeting}
     if meeting_id:

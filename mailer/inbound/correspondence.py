@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import re
 import secrets
-import smtplib
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from email.parser import BytesHeaderParser
-from email.policy import SMTP
 from email.policy import default as default_policy
-from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -29,6 +25,7 @@ from sqlalchemy.orm import aliased, defer, joinedload, selectinload
 from mailer import audit, queue
 from mailer.db import session, utcnow
 from mailer.inbound import store
+from mailer.mail import Verdict, envelope_sender, service_message, transport
 from mailer.members.service import Page, _contains
 from mailer.pagination import Cursor, Key, KeysetPage, paginate
 from mailer.search import inbound_condition
@@ -470,28 +467,16 @@ def requeue_replies() -> int:
 
 
 def build_reply(answer: OutgoingReply) -> bytes:
-    """The reply as it goes out: plain text, from the sender, threaded onto the message answered."""
-    cfg = current_app.config
-    from mailer.sending.mime import address
-
-    msg = EmailMessage(policy=SMTP)
-    msg["From"] = address(cfg["SENDER_NAME"], cfg["SENDER_ADDRESS"])
-    msg["To"] = answer.to_address
-    msg["Subject"] = answer.subject
-    msg["Date"] = format_datetime(answer.created_at)
-    msg["Message-ID"] = answer.message_id
-    msg["Reply-To"] = address(cfg["SENDER_NAME"], cfg["REPLY_ADDRESS"])
+    """The reply as it goes out (before the transport signs it): plain text, from the sender,
+    threaded onto the message answered."""
+    msg = service_message(answer.to_address, answer.subject, answer.body, message_id=answer.message_id,
+                          date=answer.created_at)
     parent = session.get(InboundMessage, answer.in_reply_to_id) if answer.in_reply_to_id else None
     if parent is not None and parent.message_id:
         msg["In-Reply-To"] = parent.message_id
         refs = [r for r in (parent.references or []) if r != parent.message_id] + [parent.message_id]
         msg["References"] = " ".join(refs[-20:])  # the root and the most recent: enough for any client
-    msg.set_content(answer.body)
-    data = msg.as_bytes()
-    from mailer.mail import dkim_signer
-
-    sign = dkim_signer()
-    return sign(data) if sign is not None else data
+    return msg.as_bytes()
 
 
 class TemporaryFailure(Exception):
@@ -499,12 +484,10 @@ class TemporaryFailure(Exception):
 
 
 def send_reply(reply_id: int) -> str:
-    """The job: send one officer's reply through the configured relay; record sent_at or the error.
+    """The job: send one officer's reply through the mail transport; record sent_at or the error.
     The reply is claimed first (a conditional update, as a batch claims its rows), so two jobs,
     whatever Redis remembers, never send it at once; a job killed mid-way leaves it for reconcile
     once its lease runs out. Only a reply on the wire when its job died can go twice."""
-    from mailer.mail import mail
-
     lease = _claim_reply(reply_id)
     answer = session.get(OutgoingReply, reply_id)
     if answer is None:
@@ -513,32 +496,23 @@ def send_reply(reply_id: int) -> str:
         return "already sent"
     if lease is None:
         return "being sent by another job"
-    cfg, sent = current_app.config, False
     try:
         lease.start()
         data = build_reply(answer)
-        envelope_from = cfg["BOUNCE_ADDRESS"] or cfg["REPLY_ADDRESS"]
-        with mail.connect() as conn:
-            lease.check()
-            if conn.host is not None:  # None: Flask-Mail is told to suppress sending
-                refused = conn.host.sendmail(envelope_from, [answer.to_address], data)
-                if refused:
-                    raise smtplib.SMTPRecipientsRefused(refused)
-            _reply_sent(reply_id)  # before QUIT: the relay has the message
-            sent = True
-    except (smtplib.SMTPException, OSError) as exc:
-        if sent:
-            return "sent"  # only the goodbye failed
-        code = _code(exc)
-        answer.error = f"{'Refused' if code and code >= 500 else 'Not sent yet'}: {exc}"[:1000]
+        lease.check()
+        result = transport().send(envelope_sender(), [answer.to_address], data)[answer.to_address]
+        if result.accepted:  # a failed QUIT after the relay took it is still a sent reply
+            _reply_sent(reply_id)
+            return "sent"
+        permanent = result.verdict is Verdict.PERMANENT
+        answer.error = f"{'Refused' if permanent else 'Not sent yet'}: {result}"[:1000]
         session.commit()
-        if code is not None and code >= 500:
+        if permanent:
             return "failed"
-        raise TemporaryFailure(answer.error) from exc
+        raise TemporaryFailure(answer.error)
     finally:
         lease.stop()
         _release_reply(lease)
-    return "sent"
 
 
 class ReplyLease(Lease):
@@ -579,13 +553,6 @@ def _release_reply(lease: ReplyLease) -> None:
         session.commit()
     except Exception:  # noqa: BLE001 - the database away: the lease runs out by itself
         session.rollback()
-
-
-def _code(exc: Exception) -> int | None:
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [c for c, _ in exc.recipients.values()]
-        return min(codes) if codes else None
-    return getattr(exc, "smtp_code", None)
 
 
 # --- processing failures, bounces, auto-replies -------------------------------------------------

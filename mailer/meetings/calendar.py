@@ -15,6 +15,7 @@ import icalendar
 from flask import current_app
 
 from mailer.db import utcnow
+from mailer.links import base_url
 from mailer.models import Meeting, MeetingKind, MeetingStatus
 
 LONDON = ZoneInfo("Europe/London")
@@ -61,7 +62,7 @@ def _event(meeting: Meeting, cancelled: bool = False, attendees: list[tuple[str,
     if meeting.agenda:
         description.append("Agenda:\n" + "\n".join(f"{i}. {item.title}" for i, item in enumerate(meeting.agenda, 1)))
     event.add("description", "\n\n".join(description))
-    event.add("url", meeting.online_url or current_app.config["BASE_URL"])
+    event.add("url", meeting.online_url or base_url())
     cfg = current_app.config
     organizer = icalendar.vCalAddress(f"mailto:{cfg['REPLY_ADDRESS']}")
     organizer.params["cn"] = icalendar.vText(cfg["SENDER_NAME"])

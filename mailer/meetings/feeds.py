@@ -9,6 +9,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 
 from mailer.db import session, utcnow
+from mailer.links import external_url
 from mailer.models import Branch, Meeting
 
 
@@ -21,7 +22,7 @@ def feed_token(branch: Branch | None) -> str:
 
 
 def feed_url(branch: Branch | None) -> str:
-    return f"{current_app.config['BASE_URL'].rstrip('/')}/calendar/{feed_token(branch)}.ics"
+    return external_url("public.calendar_feed", token=feed_token(branch))
 
 
 def read_feed_token(token: str) -> tuple[Branch | None, str] | None:

@@ -7,12 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import select
 
 from mailer import audit
 from mailer.auth import body_may_see, can_see_branch
 from mailer.db import session, utcnow
+from mailer.links import external_url
 from mailer.meetings import service
 from mailer.meetings.rules import LONDON, MeetingError
 from mailer.models import (AgendaItem, Attachment, CorrespondenceLink, InboundMessage, Meeting, MeetingStatus,
@@ -223,5 +223,5 @@ def body_markdown(minutes: Minutes, web_link: bool = False, reader: Officer | No
                 date = (m.sent_at or m.received_at).astimezone(LONDON).strftime("%d/%m/%Y %H:%M")
                 lines += [f"**From {m.from_name or m.from_address}, {date}**", "", m.visible_text or m.full_text, ""]
     if web_link:
-        lines += [f"Read the minutes online: {current_app.config['BASE_URL'].rstrip('/')}/minutes/{minutes.web_token}"]
+        lines += [f"Read the minutes online: {external_url('public.minutes', web_token=minutes.web_token)}"]
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from sqlalchemy import and_, case, func, or_, select
 from mailer import audit, queue
 from mailer.compose import starters
 from mailer.db import session, utcnow
+from mailer.links import external_url
 from mailer.members import segments
 from mailer.meetings import calendar, rules
 from mailer.meetings.rules import LONDON, MeetingError
@@ -434,9 +435,8 @@ def read_response_token(token: str) -> tuple[Meeting, Member] | None:
 
 def response_links(meeting_id: int, member: Member) -> dict[str, str]:
     """The three one-click links a notice carries for `member`."""
-    base = current_app.config["BASE_URL"].rstrip("/")
     token = response_token(meeting_id, member)
-    return {f"{name}_url": f"{base}/r/{token}/{value}" for name, value in
+    return {f"{name}_url": external_url("public.meeting_response", token=token, response=value) for name, value in
             (("attending", "attending"), ("apologies", "apologies"), ("not_attending", "not_attending"))}
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import secrets
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, url_for
+from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from mailer import audit
 from mailer.db import session, utcnow
+from mailer.links import external_url
 from mailer.mail import send_message
 from mailer.models import Branch, Officer, Role
 
@@ -143,9 +144,7 @@ def officer_from_reset_token(token: str) -> Officer | None:
 
 def send_reset_email(officer: Officer) -> None:
     """Email the reset link (called by the job, after the request has finished)."""
-    base = current_app.config["BASE_URL"].rstrip("/")
-    with current_app.test_request_context(base_url=base):
-        link = url_for("auth.reset_password", token=make_reset_token(officer), _external=True)
+    link = external_url("auth.reset_password", token=make_reset_token(officer))
     minutes = current_app.config["PASSWORD_RESET_MAX_AGE"] // 60
     send_message(
         officer.email,

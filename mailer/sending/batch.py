@@ -1,4 +1,5 @@
-"""The batch job: one SMTP connection, one personal message per member, each outcome recorded.
+"""The batch job: one connection of the mail transport (mailer/mail.py), one personal message per
+member, each outcome recorded.
 
 A run of a batch claims its Delivery rows a chunk at a time (status SENDING), under its own owner
 id: the fencing token. Every write that follows is conditional on that id, so a run that has lost
@@ -18,9 +19,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import re
 import secrets
-import smtplib
 import socket
 import threading
 import time
@@ -35,12 +34,11 @@ from sqlalchemy.orm import joinedload
 
 from mailer import audit, queue
 from mailer.db import engine, session, utcnow
-from mailer.mail import mail
+from mailer.mail import Connection, RelayUnavailable, transport
 from mailer.members import segments
 from mailer.models import Branch, Campaign, CampaignStatus, Delivery, DeliveryStatus, EmailHealth, Member, Stream
 from mailer.sending import campaigns
-from mailer.sending.message import CampaignMessages, Envelope
-from mailer.sending.ratelimit import Limits, RelayLimiter
+from mailer.sending.message import CampaignMessages
 
 HARD_CODES = {550, 551, 553}  # mailbox unknown or not allowed: hold the address
 log = logging.getLogger("mailer.sending")
@@ -48,11 +46,6 @@ log = logging.getLogger("mailer.sending")
 
 class LeaseLost(RuntimeError):
     """This run no longer holds its rows (another run took them back): it must send nothing more."""
-
-
-class RelayUnavailable(RuntimeError):
-    """The relay could not be reached or refused the connection (a 421 greeting, say): the whole
-    batch waits, rather than each message spending an attempt."""
 
 
 @dataclass
@@ -71,155 +64,6 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=current_app.config["RETRY_BASE_SECONDS"] * 2 ** max(0, attempts - 1))
 
 
-class SmtpSession:
-    """One relay connection through Flask-Mail's settings, reopened once if the relay drops it,
-    holding one of the relay's connection slots while open."""
-
-    def __init__(self, limiter: RelayLimiter):
-        self.limiter, self.conn = limiter, None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def open(self):
-        if self.conn is None:
-            if not self.limiter.acquire_connection():
-                raise smtplib.SMTPServerDisconnected("no relay connection slot became free")
-            try:
-                self.conn = mail.connect().__enter__()
-                self.conn.host.ehlo_or_helo_if_needed()
-            except (smtplib.SMTPException, OSError) as exc:
-                self.limiter.release_connection()
-                if self.conn is not None:
-                    self._abandon()
-                raise RelayUnavailable(_why(exc)) from exc
-            except BaseException:
-                self.limiter.release_connection()
-                raise
-        return self.conn
-
-    def close(self):
-        if self.conn is not None:
-            try:
-                self.conn.__exit__(None, None, None)
-            except (smtplib.SMTPException, OSError):
-                pass
-            self.conn = None
-            self.limiter.release_connection()
-
-    def send(self, env: Envelope, before_content=None) -> None:
-        """Hand one message to the relay; raises smtplib's errors for refusals, as its sendmail
-        would, and RelayUnavailable when no connection can be opened. `before_content` is called
-        once the relay has taken the envelope (MAIL, RCPT, DATA), just before the content goes out.
-
-        The SMTP conversation is our own, on smtplib's connection: with PIPELINING (RFC 2920,
-        offered by Postfix, Exchange and Gmail alike) MAIL, RCPT and DATA go in one write, so a
-        message costs two round trips to the relay instead of four; and the message, whose lines
-        all end in CRLF already, is dot-stuffed with one replace rather than smtplib's regex."""
-        if self.conn is not None and self.conn.host.sock is None:
-            self.close()  # the relay closed it (a 421): reopen rather than fail the next message
-        host = self.open().host
-        host.ehlo_or_helo_if_needed()
-        options = f" size={len(env.data)}" if host.does_esmtp and host.has_extn("size") else ""
-        if not (env.sender + env.recipient).isascii() and host.has_extn("smtputf8"):
-            options += " SMTPUTF8"  # an internationalised address (RFC 6531); without it the relay decides
-        commands = [f"MAIL FROM:{_smtp_address(env.sender)}{options}\r\n".encode(),
-                    f"RCPT TO:{_smtp_address(env.recipient)}\r\n".encode(), b"DATA\r\n"]
-        if host.does_esmtp and host.has_extn("pipelining"):
-            host.send(b"".join(commands))
-            replies = [host.getreply() for _ in commands]
-        else:  # one command at a time, stopping at the first refusal
-            replies = []
-            for command in commands:
-                host.send(command)
-                replies.append(host.getreply())
-                if replies[-1][0] not in (250, 251):
-                    break
-        _check_envelope(host, env, replies)
-        if before_content is not None:
-            try:
-                before_content()
-            except BaseException:
-                self._abandon()  # mid-DATA: drop the connection, so nothing half-sent is delivered
-                raise
-        host.send(_dot_stuffed(env.data))
-        code, reply = host.getreply()
-        if code != 250:
-            _reset_or_close(host, code)
-            raise smtplib.SMTPDataError(code, reply)
-
-    def _abandon(self):
-        if self.conn is not None:
-            if self.conn.host is not None:
-                self.conn.host.close()
-            self.conn.host = None  # so Flask-Mail's exit does not QUIT into the message
-            self.close()
-
-
-def _why(exc: BaseException) -> str:
-    """A relay failure in a short line, for logs and the campaign's page."""
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{exc.smtp_code} {_text(exc.smtp_error)}"[:200]
-    return (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)[:200]
-
-
-def _smtp_address(address: str) -> str:
-    """<address> for MAIL FROM and RCPT TO, as smtplib quotes it (its parsing only when needed)."""
-    if _PLAIN_ADDRESS.fullmatch(address):
-        return f"<{address}>"
-    return smtplib.quoteaddr(address)
-
-
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
-
-
-def _dot_stuffed(data: bytes) -> bytes:
-    """The message as DATA content: a dot doubled at the start of every line, then CRLF.CRLF.
-    (The same bytes as smtplib's regex on a message whose lines end in CRLF.)"""
-    data = data.replace(b"\n.", b"\n..")
-    if data.startswith(b"."):
-        data = b"." + data
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
-
-
-def _reset_or_close(host: smtplib.SMTP, code: int) -> None:
-    """After a refusal: 421 means the relay is closing; anything else, start a fresh transaction."""
-    if code == 421:
-        host.close()
-    else:
-        try:
-            host.rset()
-        except smtplib.SMTPServerDisconnected:
-            pass
-
-
-def _check_envelope(host: smtplib.SMTP, env: Envelope, replies: list[tuple[int, bytes]]) -> None:
-    """Raise smtplib's error for a refused MAIL, RCPT or DATA (after a refusal, a DATA the relay
-    took anyway is ended at once with an empty body, which it cannot deliver: it has no recipient)."""
-    (mail_code, mail_reply), rest = replies[0], replies[1:]
-    rcpt_code, rcpt_reply = rest[0] if rest else (None, b"")
-    data_code, data_reply = rest[1] if len(rest) > 1 else (None, b"")
-    if mail_code == 250 and rcpt_code in (250, 251) and data_code == 354:
-        return
-    if data_code == 354:
-        host.send(b".\r\n")
-        host.getreply()
-    if mail_code != 250:
-        _reset_or_close(host, mail_code)
-        raise smtplib.SMTPSenderRefused(mail_code, mail_reply, env.sender)
-    if rcpt_code not in (250, 251):
-        _reset_or_close(host, rcpt_code)
-        raise smtplib.SMTPRecipientsRefused({env.recipient: (rcpt_code, rcpt_reply)})
-    _reset_or_close(host, data_code)
-    raise smtplib.SMTPDataError(data_code, data_reply)
-
-
 def chunk_size(cfg) -> int:
     """SEND_CHUNK, or about ten seconds' worth of messages under a relay rate limit, so that the
     consent and suppression re-check before each chunk is never minutes old."""
@@ -228,13 +72,6 @@ def chunk_size(cfg) -> int:
         if cfg[key]:
             size = min(size, max(1, cfg[key] * 10 // seconds))
     return size
-
-
-def limiter() -> RelayLimiter:
-    cfg = current_app.config
-    return RelayLimiter(queue.redis_connection(), cfg.get("MAIL_SERVER") or "default",
-                        Limits(cfg["RATE_PER_MINUTE"], cfg["RATE_PER_HOUR"], cfg["RATE_PER_DAY"],
-                               cfg["RATE_CONNECTIONS"]))
 
 
 def send_batch(campaign_id: int, batch_no: int, outage: int = 0) -> dict:
@@ -355,11 +192,10 @@ def _send(campaign_id: int, batch_no: int, lease: Lease, recorder: _Recorder, ou
     recover(campaign_id, batch_no)
     _fewer_syncs()
     messages = CampaignMessages(campaign)
-    relay = limiter()
     totals = {s.value: 0 for s in DeliveryStatus}
     stalled = campaign.stalled_reason is not None
     lease.start()
-    with SmtpSession(relay) as smtp:
+    with transport().connect() as conn:
         looked = time.monotonic()
         while True:
             rows = _claim(campaign_id, batch_no, chunk_size(cfg), lease)  # nothing once paused or cancelled
@@ -375,7 +211,7 @@ def _send(campaign_id: int, batch_no: int, lease: Lease, recorder: _Recorder, ou
                         if _status(campaign_id) is not CampaignStatus.SENDING:
                             break  # paused or cancelled: what is left of the chunk is released below
                         looked = time.monotonic()
-                    outcome = _send_one(smtp, relay, messages, row, members.get(row.member_id))
+                    outcome = _send_one(conn, messages, row, members.get(row.member_id))
                     if outcome.status is DeliveryStatus.SENT:
                         _mark_sent(row.id, outcome.message_id, lease, recorder)
                         totals[DeliveryStatus.SENT.value] += 1
@@ -595,22 +431,16 @@ def _still_reachable(campaign: Campaign, rows):
     return keep, [r for r in rows if r.member_id not in members], members
 
 
-def _send_one(smtp: SmtpSession, relay: RelayLimiter, messages: CampaignMessages, row, member) -> Outcome:
+def _send_one(conn: Connection, messages: CampaignMessages, row, member) -> Outcome:
     if member is None:
         return Outcome(row.id, row.member_id, DeliveryStatus.SUPPRESSED, error="member removed")
-    relay.wait_for_token()
     env = messages.build(member, row.id, to_address=row.email)
-    try:
-        smtp.send(env)
-    except smtplib.SMTPRecipientsRefused as exc:
-        code, text = next(iter(exc.recipients.values()))
-        return _refused(row, code, text)
-    except smtplib.SMTPResponseException as exc:  # sender refused, data refused...
-        return _refused(row, exc.smtp_code, exc.smtp_error)
-    except (smtplib.SMTPServerDisconnected, smtplib.SMTPException, socket.timeout, OSError) as exc:
-        smtp.close()  # reopen for the next message
-        return _temporary(row, f"connection lost: {exc}")
-    return Outcome(row.id, row.member_id, DeliveryStatus.SENT, message_id=env.message_id)
+    result = conn.send(env.sender, [env.recipient], env.data)[env.recipient]  # RelayUnavailable: the batch waits
+    if result.accepted:
+        return Outcome(row.id, row.member_id, DeliveryStatus.SENT, message_id=env.message_id)
+    if result.code is None:  # the connection was lost: the transport reopens it for the next message
+        return _temporary(row, result.reply)
+    return _refused(row, result.code, result.reply)
 
 
 def _text(reply) -> str:

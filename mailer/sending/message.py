@@ -11,20 +11,17 @@ from dataclasses import dataclass
 from flask import current_app
 
 from mailer.compose import personal
-from mailer.mail import dkim_signer
+from mailer.mail import domain_of
 from mailer.compose.render import CompiledCampaign, compile_campaign
 from mailer.models import Campaign, Member
 from mailer.sending import tokens
 from mailer.sending.mime import Skeleton, address
 
 
-def domain_of(addr: str) -> str:
-    return addr.rpartition("@")[2] or "localhost"
-
-
 @dataclass
 class Envelope:
-    """What SMTP needs for one message: the envelope sender, the recipient and the bytes."""
+    """What the transport needs for one message: the envelope sender, the recipient and the bytes
+    (as built: the transport signs them)."""
 
     sender: str
     recipient: str
@@ -51,7 +48,6 @@ class CampaignMessages:
             list_id=f'"{cfg["ORG_NAME"]} {campaign.stream.value}" <{campaign.stream.value}.{self.list_domain}>',
             attachments=list(campaign.attachments),
         )
-        self.dkim = dkim_signer()
         self._address_token = _AddressTokens()
         self._sender_name = cfg["SENDER_NAME"]
 
@@ -79,8 +75,6 @@ class CampaignMessages:
             reply_to=address(self._sender_name, reply_to),
             list_unsubscribe=f"<{context['unsubscribe_url']}>, <mailto:{mailto}?subject=unsubscribe>",
             text=text, html=html)
-        if self.dkim is not None:
-            data = self.dkim(data)
         return Envelope(sender, recipient, message_id, data)
 
 

@@ -9,7 +9,6 @@ the screen.
 
 from __future__ import annotations
 
-import smtplib
 from datetime import datetime, timezone
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -21,6 +20,7 @@ from mailer import audit, words
 from mailer.compose import drafts, starters
 from mailer.compose.render import TemplateError
 from mailer.db import session
+from mailer.mail import NotSent
 from mailer.members import segments
 from mailer.members import service as members
 from mailer.models import Attachment, Branch, Campaign, CampaignStatus, MemberStatus, Role, Segment, Stream
@@ -317,7 +317,7 @@ def test_send(campaign_id: int):
     except TemplateError as exc:
         session.rollback()
         flash(f"The test was not sent: {exc}", "error")
-    except (smtplib.SMTPException, OSError) as exc:
+    except NotSent as exc:
         session.rollback()
         flash(f"The test could not be sent: the mail server said {exc}", "error")
     return redirect(url_for(".edit", campaign_id=campaign.id, member=member.id if member else None))

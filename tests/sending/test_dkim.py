@@ -21,29 +21,42 @@ def make_dkim_keys() -> tuple[str, bytes]:
 
 
 def test_messages_are_dkim_signed_and_verify(app, make_campaign, make_member):
+    """The transport signs the final bytes: what it hands on verifies, and a changed body does not."""
+    from mailer.mail import outbox, transport
+
     private, public = make_dkim_keys()
-    app.config.update(DKIM_PRIVATE_KEY=private, DKIM_SELECTOR="mail2026", DKIM_DOMAIN="anytown-labour.example")
+    app.config.update(DKIM_PRIVATE_KEY=private, DKIM_SELECTOR="mail2026", DKIM_DOMAIN="anytown-labour.example",
+                      MAIL_TRANSPORT="memory")
     member = make_member(first_name="Dora", email="dora@example.org")
     envelope = CampaignMessages(make_campaign()).build(member, 1)
-    assert envelope.data.startswith(b"DKIM-Signature:")
-    assert b"d=anytown-labour.example" in envelope.data and b"s=mail2026" in envelope.data
+    assert b"DKIM-Signature" not in envelope.data  # built unsigned: signing is the transport's
+    with transport().connect() as conn:
+        assert conn.send(envelope.sender, [envelope.recipient], envelope.data)[envelope.recipient].accepted
+    [sent] = outbox()
+    assert sent.data.startswith(b"DKIM-Signature:") and sent.data.endswith(envelope.data)
+    assert b"d=anytown-labour.example" in sent.data and b"s=mail2026" in sent.data
 
     def dns(name, timeout=5):
         assert name == b"mail2026._domainkey.anytown-labour.example."
         return b"v=DKIM1; k=rsa; p=" + public
 
-    assert dkim.verify(envelope.data, dnsfunc=dns)
-    tampered = envelope.data.replace(b"Dear Dora", b"Dear Mora")
+    assert dkim.verify(sent.data, dnsfunc=dns)
+    tampered = sent.data.replace(b"Dear Dora", b"Dear Mora")
     assert not dkim.verify(tampered, dnsfunc=dns)
 
 
 def test_no_key_no_signature(app, make_campaign, make_member):
+    from mailer.mail import outbox, transport
+
+    app.config["MAIL_TRANSPORT"] = "memory"
     envelope = CampaignMessages(make_campaign()).build(make_member(), 1)
-    assert b"DKIM-Signature" not in envelope.data
+    transport().send(envelope.sender, [envelope.recipient], envelope.data)
+    assert outbox()[0].data == envelope.data and b"DKIM-Signature" not in envelope.data
 
 
 def test_service_messages_are_signed_too(app, make_officer):
-    """A password reset leaves by the same signer as campaigns and replies: with a key, it verifies."""
+    """A password reset leaves by the same transport as campaigns and replies, over real SMTP:
+    with a key, the bytes on the wire verify."""
     import threading
 
     from aiosmtpd.controller import Controller
@@ -66,9 +79,6 @@ def test_service_messages_are_signed_too(app, make_officer):
         private, public = make_dkim_keys()
         app.config.update(DKIM_PRIVATE_KEY=private, DKIM_SELECTOR="mail2026", DKIM_DOMAIN="anytown-labour.example",
                           MAIL_PORT=controller.port)
-        from mailer.mail import mail
-
-        mail.init_app(app)  # Flask-Mail reads the port when bound
         service.send_reset_email(make_officer())
     finally:
         controller.stop()

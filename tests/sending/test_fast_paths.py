@@ -11,7 +11,7 @@ from email import message_from_bytes, policy
 from mailer.compose import personal
 from mailer.db import session
 from mailer.sending import tokens
-from mailer.sending.batch import _dot_stuffed, _smtp_address
+from mailer.smtp import dot_stuffed as _dot_stuffed, smtp_address as _smtp_address
 from mailer.sending.message import CampaignMessages
 from mailer.sending.mime import QuotedPrintable, Skeleton, _qp
 

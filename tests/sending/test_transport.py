@@ -1,0 +1,108 @@
+"""The mail transport: the one way mail leaves, with a result per recipient, the relay's limits
+for every kind of message, and the relay's login."""
+
+from __future__ import annotations
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+from mailer.compose import drafts
+from mailer.db import session
+from mailer.mail import NotSent, Verdict, transport
+from tests.conftest import free_port
+
+
+def test_one_message_has_a_result_per_recipient(app, scripted_smtp):
+    scripted_smtp.script = {"gone@example.org": ["550 5.1.1 no such user"], "full@example.org": ["452 4.2.2 full"]}
+    with transport().connect() as conn:
+        results = conn.send("secretary@anytown-labour.example", ["ok@example.org", "gone@example.org",
+                                                                  "full@example.org"], b"Subject: hi\r\n\r\nhello\r\n")
+        assert results["ok@example.org"].accepted
+        assert (results["gone@example.org"].verdict, results["gone@example.org"].code) == (Verdict.PERMANENT, 550)
+        assert (results["full@example.org"].verdict, results["full@example.org"].code) == (Verdict.TEMPORARY, 452)
+        nobody = conn.send("secretary@anytown-labour.example", ["gone@example.org"], b"Subject: x\r\n\r\nx\r\n")
+        assert nobody["gone@example.org"].accepted  # the same connection goes on (the script said 550 once)
+    assert [rcpt for rcpt, _m in scripted_smtp.accepted] == ["ok@example.org", "gone@example.org"]
+
+
+@pytest.mark.parametrize("greeting, verdict", [("421 4.3.2 busy", Verdict.TEMPORARY), ("554 5.7.1 go away", Verdict.PERMANENT)])
+def test_a_relay_that_refuses_the_connection(app, scripted_smtp, greeting, verdict):
+    scripted_smtp.refuse = greeting
+    result = transport().send("s@anytown-labour.example", ["a@example.org"], b"Subject: x\r\n\r\nx\r\n")["a@example.org"]
+    assert (result.verdict, str(result)) == (verdict, greeting)
+
+
+def test_no_relay_at_all_is_temporary(app):
+    app.config["MAIL_PORT"] = free_port()  # nothing listens
+    result = transport().send("s@anytown-labour.example", ["a@example.org"], b"Subject: x\r\n\r\nx\r\n")["a@example.org"]
+    assert result.verdict is Verdict.TEMPORARY and result.code is None and "ConnectionRefused" in result.reply
+
+
+def _limited(app, per_minute: int) -> None:
+    """A relay limit of `per_minute`, its buckets (kept in the shared Redis) starting full."""
+    from mailer.mail import relay_limiter
+
+    app.config["RATE_PER_MINUTE"] = per_minute
+    limiter = relay_limiter()
+    limiter.redis.delete(*(key for key, _cap, _rate in limiter._buckets))
+
+
+def test_test_sends_keep_to_the_relays_rate_limit(app, make_campaign, scripted_smtp):
+    """A test send is counted against the relay's limits like a campaign's message; over the
+    limit, the page is told at once rather than waiting a minute."""
+    _limited(app, 1)
+    campaign = make_campaign()
+    drafts.test_send(make_campaign.officer, campaign)
+    with pytest.raises(NotSent, match="sending limit"):
+        drafts.test_send(make_campaign.officer, campaign)
+    assert len(scripted_smtp.accepted) == 1
+
+
+def test_replies_keep_to_the_relays_rate_limit(app, make_officer, scripted_smtp):
+    """A reply to a member spends a token of the relay's limit, shared with every other message."""
+    from mailer.inbound import correspondence
+    from mailer.mail import relay_limiter
+    from mailer.models import OutgoingReply, Thread
+
+    _limited(app, 2)
+    officer = make_officer("sec@anytown-labour.example")
+    thread = Thread(subject="Polling stations", correspondent="dora@example.org")
+    session.add(thread)
+    session.flush()
+    answer = OutgoingReply(thread_id=thread.id, officer_id=officer.id, to_address="dora@example.org",
+                           message_id="<r1@anytown-labour.example>", subject="Re: Polling stations", body="Library.")
+    session.add(answer)
+    session.commit()
+    assert relay_limiter().wait_for_token(give_up_after=0)  # one of the minute's two messages
+    assert correspondence.send_reply(answer.id) == "sent"  # the other
+    assert not relay_limiter().wait_for_token(give_up_after=0)  # none left: the reply spent it
+    assert scripted_smtp.received_by("dora@example.org")
+
+
+def test_the_relays_login_is_used(app, make_officer):
+    """MAIL_USERNAME and MAIL_PASSWORD log in (AUTH PLAIN, as Microsoft 365 and Gmail relays need)."""
+    from mailer.officers import service
+
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, sess, envelope):
+            received.append((sess.authenticated, envelope.content))
+            return "250 OK"
+
+    def authenticator(server, sess, envelope, mechanism, auth_data):
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"mailer", b"s3cret"))
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=free_port(), authenticator=authenticator,
+                            auth_require_tls=False, auth_required=True)
+    controller.start()
+    try:
+        app.config.update(MAIL_PORT=controller.port, SMTP_TIMEOUT=10)
+        with pytest.raises(NotSent, match="530"):  # no login: the relay refuses the sender
+            service.send_reset_email(make_officer())
+        app.config.update(MAIL_USERNAME="mailer", MAIL_PASSWORD="s3cret")
+        service.send_reset_email(make_officer("second@anytown-labour.example"))
+    finally:
+        controller.stop()
+    assert [authenticated for authenticated, _ in received] == [True]
