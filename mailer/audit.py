@@ -7,9 +7,11 @@ from enum import Enum
 
 from flask import has_request_context
 from flask_login import current_user
+from sqlalchemy import select
 
 from mailer.db import session
 from mailer.models import AuditEvent, Officer
+from mailer.pagination import Cursor, Key, KeysetPage, paginate
 
 SYSTEM = "system"
 
@@ -49,3 +51,11 @@ def record(action: str, subject_type: str, subject_id: int | None, changes: dict
 def diff(before: dict, after: dict) -> dict:
     """{field: [old, new]} for every field whose value differs."""
     return {k: [plain(before.get(k)), plain(after[k])] for k in after if plain(before.get(k)) != plain(after[k])}
+
+
+def events(action_prefix: str = "", cursor: Cursor | None = None, per_page: int = 50) -> KeysetPage:
+    """One page of the log, newest first, optionally only actions starting with `action_prefix`."""
+    stmt = select(AuditEvent)
+    if action_prefix:
+        stmt = stmt.where(AuditEvent.action.startswith(action_prefix, autoescape=True))
+    return paginate(stmt, [Key(AuditEvent.id, descending=True)], cursor or Cursor(), per_page, count=False)

@@ -10,10 +10,9 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Select, false
 
 from mailer.db import session
-from mailer.models import Member, Officer, Role
+from mailer.models import Officer, Role
 
 # Every endpoint reached without signing in: everything else is behind the admin blueprint's login
 # check, or the API's token check (mailer/api). tests/security/test_route_scan.py requests every
@@ -158,28 +157,3 @@ def roles_required(*roles: Role):
 
 
 CLP_ROLES = (Role.CLP_SECRETARY, Role.CLP_OFFICER, Role.CHAIR)
-
-
-def scope_members(stmt: Select, officer: Officer) -> Select:
-    """Limit a query over members to those `officer` may see (their branch, for a branch secretary)."""
-    if officer.sees_all_branches:
-        return stmt
-    if officer.branch_id is None:  # never "branch IS NULL": a secretary without a branch sees no one
-        return stmt.where(false())
-    return stmt.where(Member.branch_id == officer.branch_id)
-
-
-def can_see_branch(officer: Officer, branch_id: int | None) -> bool:
-    """True when `officer` may see records of branch `branch_id` (None: records of no branch, CLP roles only)."""
-    return officer.sees_all_branches or (officer.branch_id is not None and branch_id == officer.branch_id)
-
-
-def can_see_member(officer: Officer, member: Member) -> bool:
-    """True when `officer` may see `member`."""
-    return can_see_branch(officer, member.branch_id)
-
-
-def body_may_see(body_branch_id: int | None, branch_id: int | None) -> bool:
-    """True when everyone who sees a body's records (the CLP's: None, or a branch's) may also see a
-    record of branch `branch_id`: what may be put in a meeting's papers or minutes."""
-    return body_branch_id is None or branch_id == body_branch_id

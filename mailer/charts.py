@@ -13,10 +13,8 @@ from datetime import timedelta
 
 from sqlalchemy import and_, case, func, or_, select
 
-from mailer.auth import scope_members
-from mailer.compose import drafts
+from mailer import scope
 from mailer.db import session, utcnow
-from mailer.inbound.correspondence import _branch_filter
 from mailer.models import (Branch, Campaign, CampaignStatus, Delivery, DeliveryStatus, ImportRun, ImportStatus,
                            InboundKind, InboundMessage, Member, MemberStatus, Officer, Thread)
 from mailer.words import status as status_words
@@ -51,9 +49,9 @@ class Chart:
 def members_by_branch(officer: Officer) -> Chart:
     statuses = list(MemberStatus)
     chart = Chart("members", "Members by branch and status", [status_words(s) for s in statuses])
-    rows = session.execute(scope_members(select(Branch.name, Member.status, func.count())
+    rows = session.execute(scope.members(officer, select(Branch.name, Member.status, func.count())
                                          .select_from(Member).outerjoin(Branch, Branch.id == Member.branch_id)
-                                         .group_by(Branch.name, Member.status), officer)).all()
+                                         .group_by(Branch.name, Member.status))).all()
     by_branch: dict[str, dict] = {}
     for name, status, n in rows:
         by_branch.setdefault(name or "No branch", {})[status] = n
@@ -66,7 +64,7 @@ def imports(officer: Officer) -> Chart:
     """What the last imports changed (CLP-wide officers only: an export holds every branch)."""
     keys = ["new", "updated", "lapsed", "resigned"]
     chart = Chart("imports", "What each import changed", keys)
-    if not officer.sees_all_branches:
+    if not scope.sees_all(officer):
         return chart
     runs = session.scalars(select(ImportRun).where(ImportRun.status == ImportStatus.APPLIED)
                            .order_by(ImportRun.id.desc()).limit(RECENT)).all()
@@ -79,7 +77,7 @@ def imports(officer: Officer) -> Chart:
 def campaign_outcomes(officer: Officer) -> Chart:
     outcomes = [DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SUPPRESSED]
     chart = Chart("campaigns", "Each campaign's outcome", [s.value for s in outcomes])
-    recent = session.scalars(drafts.visible_campaigns(officer).order_by(None)
+    recent = session.scalars(scope.campaigns(officer).order_by(None)
                              .where(Campaign.status == CampaignStatus.SENT)
                              .order_by(Campaign.finished_at.desc(), Campaign.id.desc()).limit(RECENT)).all()
     if not recent:
@@ -109,8 +107,8 @@ def mail_by_week(officer: Officer) -> Chart:
                           .outerjoin(Thread, Thread.id == InboundMessage.thread_id)
                           .outerjoin(Member, Member.id == InboundMessage.member_id)
                           .where(InboundMessage.received_at >= starts[0])
-                          .where(or_(_branch_filter(Thread.branch_id, officer),
-                                     _branch_filter(Member.branch_id, officer)))).one()
+                          .where(or_(scope.branch_condition(Thread.branch_id, officer),
+                                     scope.branch_condition(Member.branch_id, officer)))).one()
     for n, start in enumerate(starts):
         chart.bars.append(Bar(f"w/c {uk_date(start)[:5]}", [int(row[2 * n] or 0), int(row[2 * n + 1] or 0)]))
     return chart

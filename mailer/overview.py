@@ -11,12 +11,11 @@ from datetime import date
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
-from mailer.auth import scope_members
+from mailer import scope
 from mailer.compose import drafts
 from mailer.db import session, utcnow
-from mailer.inbound.correspondence import _unread_condition, scope_threads
+from mailer.inbound.correspondence import _unread_condition
 from mailer.meetings import rules
-from mailer.meetings.service import visible_meetings
 from mailer.models import (Campaign, CampaignStatus, Delivery, DeliveryStatus, EmailHealth, ImportRun, Meeting,
                            MeetingStatus, Member, MemberStatus, Minutes, MinutesStatus, Officer, Thread, ThreadStatus)
 from mailer.sending.campaigns import ACTIVE_DELIVERY
@@ -70,33 +69,32 @@ class Overview:
 
 def _counts(officer: Officer) -> tuple[dict, int, int]:
     """Members by status, those to welcome and those on hold: one grouped query."""
-    rows = session.execute(scope_members(select(
+    rows = session.execute(scope.members(officer, select(
         Member.status, func.count(),
         func.sum(case((Member.to_welcome.is_(True), 1), else_=0)),
         func.sum(case((Member.email_health == EmailHealth.ON_HOLD, 1), else_=0)))
-        .group_by(Member.status), officer)).all()
+        .group_by(Member.status))).all()
     by_status = {status: n for status, n, _w, _h in rows}
     return by_status, sum(int(w or 0) for *_x, w, _h in rows), sum(int(h or 0) for *_x, h in rows)
 
 
 def _members(officer: Officer, condition) -> list[Member]:
-    return list(session.scalars(scope_members(select(Member).where(condition)
+    return list(session.scalars(scope.members(officer, select(Member).where(condition)
                                               .order_by(Member.created_at.desc(), Member.id.desc())
-                                              .limit(LIST_SIZE), officer)))
+                                              .limit(LIST_SIZE))))
 
 
 def _correspondence(officer: Officer) -> tuple[int, int, int]:
     waiting = Thread.status == ThreadStatus.NEEDS_ACTION
-    row = session.execute(scope_threads(select(
+    row = session.execute(scope.threads(officer, select(
         func.sum(case((waiting, 1), else_=0)),
         func.sum(case((_unread_condition(officer), 1), else_=0)),
-        func.sum(case(((Thread.assigned_to_id == officer.id) & waiting, 1), else_=0))).select_from(Thread),
-        officer)).one()
+        func.sum(case(((Thread.assigned_to_id == officer.id) & waiting, 1), else_=0))).select_from(Thread))).one()
     return tuple(int(n or 0) for n in row)
 
 
 def _meetings(officer: Officer) -> list[UpcomingMeeting]:
-    found = session.scalars(visible_meetings(officer).order_by(None).options(selectinload(Meeting.branch))
+    found = session.scalars(scope.meetings(officer).order_by(None).options(selectinload(Meeting.branch))
                             .where(Meeting.starts_at >= utcnow(),
                                    Meeting.status.in_([MeetingStatus.PLANNED, MeetingStatus.NOTICED]))
                             .order_by(Meeting.starts_at).limit(LIST_SIZE)).all()
@@ -114,16 +112,14 @@ def _minutes(officer: Officer) -> tuple[list[Minutes], list[Minutes]]:
             .options(selectinload(Minutes.meeting))
             .where(Minutes.status.in_([MinutesStatus.DRAFT, MinutesStatus.APPROVED]))
             .order_by(Meeting.starts_at).limit(2 * LIST_SIZE))
-    if not officer.sees_all_branches:
-        stmt = stmt.where(Meeting.branch_id == officer.branch_id)
-    rows = session.scalars(stmt).all()
+    rows = session.scalars(scope.meetings(officer, stmt)).all()
     return ([m for m in rows if m.status is MinutesStatus.DRAFT][:LIST_SIZE],
             [m for m in rows if m.status is MinutesStatus.APPROVED][:LIST_SIZE])
 
 
 def _sends(officer: Officer) -> tuple[list[SendFigures], SendFigures | None]:
     """Sends in progress, and the last one finished, with their figures from one grouped query."""
-    visible = drafts.visible_campaigns(officer).order_by(None)
+    visible = scope.campaigns(officer).order_by(None)
     live = session.scalars(visible.where(Campaign.status.in_([CampaignStatus.SENDING, CampaignStatus.PAUSED]))
                            .order_by(Campaign.id.desc()).limit(LIST_SIZE)).all()
     last = session.scalars(visible.where(Campaign.status == CampaignStatus.SENT)
@@ -152,7 +148,7 @@ def overview(officer: Officer) -> Overview:
     to_approve, to_circulate = _minutes(officer)
     sending, last = _sends(officer)
     imports = []
-    if officer.sees_all_branches:
+    if scope.sees_all(officer):
         imports = list(session.scalars(select(ImportRun).order_by(ImportRun.id.desc()).limit(LIST_SIZE)))
     return Overview(
         by_status=by_status, total=sum(by_status.values()), to_welcome=to_welcome, on_hold=on_hold,

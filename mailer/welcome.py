@@ -13,8 +13,7 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import func, insert, select, update
 
-from mailer import audit
-from mailer.auth import scope_members
+from mailer import audit, scope
 from mailer.compose import drafts
 from mailer.db import session, utcnow
 from mailer.members import segments
@@ -27,12 +26,12 @@ SEGMENT = {"statuses": list(segments.DEFAULT_STATUSES), "to_welcome": True}
 def waiting(officer: Officer) -> int:
     """Members in `officer`'s scope a welcome would pick (before consent and address checks)."""
     stmt = select(func.count()).select_from(Member).where(segments.condition(segments.clean(SEGMENT)))
-    return session.scalar(scope_members(stmt, officer))
+    return session.scalar(scope.members(officer, stmt))
 
 
 def in_progress(officer: Officer) -> Campaign | None:
     """A welcome already prepared or on its way, in the officer's reach: prepare no second one."""
-    return session.scalars(drafts.visible_campaigns(officer).where(
+    return session.scalars(scope.campaigns(officer).where(
         Campaign.starter == STARTER, Campaign.status.in_([CampaignStatus.DRAFT, CampaignStatus.SCHEDULED]))
         .order_by(Campaign.id.desc()).limit(1)).first()
 

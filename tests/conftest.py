@@ -313,3 +313,12 @@ def write_csv(path: Path, text_or_bytes, encoding: str = "utf-8") -> Path:
     data = text_or_bytes if isinstance(text_or_bytes, bytes) else text_or_bytes.encode(encoding)
     path.write_bytes(data)
     return path
+
+
+def next_page(page_html: str) -> str | None:
+    """The URL of a list page's "Next" link (the one pager, mailer.pagination), or None on the last page."""
+    import html
+    import re
+
+    found = re.search(r'href="([^"]+)" rel="next"', page_html)
+    return html.unescape(found.group(1)) if found else None

@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from mailer.api.schemas import Problem
 from mailer.auth import PUBLIC_ENDPOINTS, holds_nul
+from mailer.pagination import Cursor, KeysetPage
 
 API_PREFIX = "/api/v1"
 TITLES = {400: "Bad request", 401: "Sign-in needed", 403: "Not allowed", 404: "Not found",
@@ -97,11 +98,17 @@ def with_etag(payload, tag: str, status: int = 200) -> Response:
     return response
 
 
-def page_links(items: list, limit: int, endpoint: str, cursor_of, **args) -> dict[str, str]:
-    """The Link header for a keyset page: `next` when the page is full."""
-    if len(items) < limit:
+def cursor(query) -> Cursor:
+    """Where a list's page starts: after the row in the `after` cursor, else at the beginning."""
+    return Cursor.from_args({"after": query.after} if query.after else {})
+
+
+def page_links(page: KeysetPage, endpoint: str, **args) -> dict[str, str]:
+    """The Link header for a keyset page (mailer.pagination): `next` while there are more rows."""
+    if page.next_after is None:
         return {}
-    return {"Link": f'<{url_for(endpoint, after=cursor_of(items[-1]), limit=limit, _external=True, **args)}>; rel="next"'}
+    url = url_for(endpoint, after=page.next_after, limit=page.per_page, _external=True, **args)
+    return {"Link": f'<{url}>; rel="next"'}
 
 
 @bp.before_request

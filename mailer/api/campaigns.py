@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from flask import abort
 
-from mailer.api import bp, etag_of, officer, page_links, problem, require_match, responses, spec, with_etag
+from mailer import scope
+from mailer.api import bp, cursor, etag_of, officer, page_links, problem, require_match, responses, spec, with_etag
 from mailer.api.schemas import (CampaignIn, CampaignList, CampaignOut, CampaignPatch, CampaignSummary, Done,
                                 PageQuery, Preview, Progress, Report, ScheduleIn)
 from mailer.compose import drafts
@@ -23,7 +24,7 @@ def _out(c: Campaign) -> CampaignOut:
 
 
 def _visible(campaign_id: int) -> Campaign:
-    campaign = drafts.get_campaign(officer(), campaign_id)
+    campaign = scope.get_campaign(officer(), campaign_id)
     if campaign is None:
         abort(problem(404, "There is no such campaign."))
     return campaign
@@ -44,13 +45,10 @@ def _refused(exc: Exception):
 @spec.validate(query=PageQuery, resp=responses(CampaignList), tags=["campaigns"])
 def list_campaigns(query: PageQuery):
     """Campaigns you may see, newest first; follow Link: rel=next for more."""
-    stmt = drafts.visible_campaigns(officer())
-    if query.after is not None:
-        stmt = stmt.where(Campaign.id < query.after)
-    rows = list(session.scalars(stmt.limit(query.limit)))
+    page = drafts.listing(officer(), cursor(query), query.limit)
     items = [CampaignSummary(id=c.id, name=c.name, subject=c.subject, stream=c.stream.value, status=c.status.value,
-                             created_at=c.created_at) for c in rows]
-    return CampaignList(items=items), 200, page_links(rows, query.limit, "api.list_campaigns", lambda c: c.id)
+                             created_at=c.created_at) for c in page]
+    return CampaignList(items=items), 200, page_links(page, "api.list_campaigns")
 
 
 @bp.post("/campaigns")

@@ -6,12 +6,14 @@ from __future__ import annotations
 from flask import abort
 from sqlalchemy.orm import selectinload
 
-from mailer.api import bp, officer, page_links, problem, responses, spec
+from mailer import scope
+from mailer.api import bp, cursor, officer, page_links, problem, responses, spec
 from mailer.api.schemas import (AssignIn, Done, ReplyIn, StatusIn, ThreadEntry, ThreadList, ThreadOut, ThreadQuery,
                                 ThreadSummary)
 from mailer.db import session
 from mailer.inbound import correspondence as service
-from mailer.models import InboundMessage, Thread, ThreadStatus
+from mailer.models import Thread, ThreadStatus
+from mailer.pagination import Key, paginate
 
 
 def _summary(t: Thread) -> dict:
@@ -34,7 +36,7 @@ def _entry(e) -> ThreadEntry:
 
 
 def _visible(thread_id: int) -> Thread:
-    thread = service.get_thread(officer(), thread_id)
+    thread = scope.get_thread(officer(), thread_id)
     if thread is None:
         abort(problem(404, "There is no such thread."))
     return thread
@@ -46,14 +48,11 @@ def list_threads(query: ThreadQuery):
     """Threads you may see, newest first, with filters and search; follow Link: rel=next for more."""
     tq = service.ThreadQuery(status=ThreadStatus(query.status) if query.status else None, q=query.q,
                              assigned_to_id=officer().id if query.assigned_to_me else None)
-    stmt = service.matching(officer(), tq)
-    if query.after is not None:
-        stmt = stmt.where(Thread.id < query.after)
-    rows = list(session.scalars(stmt.options(selectinload(Thread.assigned_to)).order_by(Thread.id.desc())
-                                .limit(query.limit)))
+    page = paginate(service.matching(officer(), tq).options(selectinload(Thread.assigned_to)),
+                    [Key(Thread.id, descending=True)], cursor(query), query.limit, count=False)
     args = {k: v for k, v in query.model_dump(exclude={"after", "limit"}).items() if v not in (None, "", False)}
-    return ThreadList(items=[ThreadSummary(**_summary(t)) for t in rows]), 200, page_links(
-        rows, query.limit, "api.list_threads", lambda t: t.id, **args)
+    return ThreadList(items=[ThreadSummary(**_summary(t)) for t in page]), 200, page_links(
+        page, "api.list_threads", **args)
 
 
 @bp.get("/threads/<int(max=2147483647):thread_id>")
@@ -72,8 +71,8 @@ def read_thread(thread_id: int):
 def reply_to_thread(thread_id: int, json: ReplyIn):
     """Answer by email (queued; the thread goes on with the answer)."""
     thread = _visible(thread_id)
-    answered = session.get(InboundMessage, json.in_reply_to) if json.in_reply_to else None
-    if json.in_reply_to and (answered is None or answered.thread_id != thread.id):
+    answered = scope.thread_message(thread, json.in_reply_to)
+    if json.in_reply_to and answered is None:
         return problem(409, "That message is not in this thread.")
     try:
         answer = service.reply(officer(), thread, answered, json.body, with_quote=json.with_quote)

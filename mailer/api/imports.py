@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from flask import abort
 
+from mailer import scope
 from mailer.api import bp, officer, problem, responses, spec
 from mailer.api.schemas import Done, ImportIn, ImportOut
-from mailer.auth import CLP_ROLES
 from mailer.db import session
 from mailer.members import exportfile, importer
 from mailer.models import ImportRun, ImportStatus
 
 
 def _clp_only() -> None:
-    if officer().role not in CLP_ROLES:
+    if not scope.sees_all(officer()):
         abort(problem(403, "Only CLP-wide officers import the membership export (it holds every branch)."))
 
 
@@ -25,7 +25,7 @@ def _out(run: ImportRun, summary: dict | None) -> ImportOut:
 
 def _run(run_id: int) -> ImportRun:
     _clp_only()
-    run = session.get(ImportRun, run_id)
+    run = scope.get_import(officer(), run_id)
     if run is None:
         abort(problem(404, "There is no such import."))
     return run
@@ -72,7 +72,7 @@ def apply_import(run_id: int):
         result = importer.apply(run, officer())
     except Exception as exc:  # noqa: BLE001 - the import records its own failure; say why
         return problem(409, f"The import failed and nothing was changed: {exc}")
-    return _out(session.get(ImportRun, run_id), result.summary())
+    return _out(scope.get_import(officer(), run_id), result.summary())
 
 
 @bp.post("/imports/<int(max=2147483647):run_id>/cancel")

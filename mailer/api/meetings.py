@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from flask import abort
 
-from mailer.api import bp, officer, page_links, problem, responses, spec
+from mailer import scope
+from mailer.api import bp, cursor, officer, page_links, problem, responses, spec
 from mailer.api.schemas import (AgendaIn, Done, MeetingIn, MeetingList, MeetingOut, MeetingSummary, MinutesOut,
                                 NoticeIn, PageQuery, PresentIn, RegisterOut)
 from mailer.db import session
@@ -13,6 +14,7 @@ from mailer.meetings import minutes as minutes_service
 from mailer.meetings import service
 from mailer.meetings.rules import MeetingError
 from mailer.models import Meeting, Minutes
+from mailer.pagination import Key, paginate
 
 
 def _out(meeting: Meeting, warnings: list[str] | None = None) -> MeetingOut:
@@ -25,7 +27,7 @@ def _out(meeting: Meeting, warnings: list[str] | None = None) -> MeetingOut:
 
 
 def _visible(meeting_id: int) -> Meeting:
-    meeting = service.get_meeting(officer(), meeting_id)
+    meeting = scope.get_meeting(officer(), meeting_id)
     if meeting is None:
         abort(problem(404, "There is no such meeting."))
     return meeting
@@ -47,13 +49,11 @@ def _refused(exc: Exception):
 @spec.validate(query=PageQuery, resp=responses(MeetingList), tags=["meetings"])
 def list_meetings(query: PageQuery):
     """Meetings you may see, newest first; follow Link: rel=next for more."""
-    stmt = service.visible_meetings(officer()).order_by(None).order_by(Meeting.id.desc())
-    if query.after is not None:
-        stmt = stmt.where(Meeting.id < query.after)
-    rows = list(session.scalars(stmt.limit(query.limit)))
+    page = paginate(scope.meetings(officer()), [Key(Meeting.id, descending=True)], cursor(query), query.limit,
+                    count=False)
     items = [MeetingSummary(id=m.id, title=m.title, kind=m.kind.value, status=m.status.value, starts_at=m.starts_at)
-             for m in rows]
-    return MeetingList(items=items), 200, page_links(rows, query.limit, "api.list_meetings", lambda m: m.id)
+             for m in page]
+    return MeetingList(items=items), 200, page_links(page, "api.list_meetings")
 
 
 @bp.post("/meetings")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import abort
 
-from mailer.api import bp, etag_of, officer, page_links, problem, require_match, responses, spec, with_etag
+from mailer import scope
+from mailer.api import bp, cursor, etag_of, officer, page_links, problem, require_match, responses, spec, with_etag
 from mailer.api.schemas import MemberList, MemberOut, MemberPatch, MemberQuery
 from mailer.db import session
 from mailer.members import service
 from mailer.models import Member, MemberStatus
+from mailer.pagination import Key, paginate
 
 
 def _out(member: Member) -> MemberOut:
@@ -22,7 +24,7 @@ def _out(member: Member) -> MemberOut:
 
 
 def _visible(member_id: int) -> Member:
-    member = service.get_member(officer(), member_id)
+    member = scope.get_member(officer(), member_id)
     if member is None:  # another branch's member answers as one that does not exist
         abort(problem(404, "There is no such member."))
     return member
@@ -36,14 +38,10 @@ def list_members(query: MemberQuery):
 
     mq = service.MemberQuery(q=query.q, branch_id=query.branch_id,
                              status=MemberStatus(query.status) if query.status else None)
-    stmt = service.matching(officer(), mq)
-    if query.after is not None:
-        stmt = stmt.where(Member.id > query.after)
-    rows = list(session.scalars(stmt.options(selectinload(Member.branch), selectinload(Member.tags))
-                                .order_by(Member.id).limit(query.limit)))
+    stmt = service.matching(officer(), mq).options(selectinload(Member.branch), selectinload(Member.tags))
+    page = paginate(stmt, [Key(Member.id)], cursor(query), query.limit, count=False)
     args = {k: v for k, v in query.model_dump(exclude={"after", "limit"}).items() if v not in (None, "")}
-    return MemberList(items=[_out(m) for m in rows]), 200, page_links(rows, query.limit, "api.list_members",
-                                                                        lambda m: m.id, **args)
+    return MemberList(items=[_out(m) for m in page]), 200, page_links(page, "api.list_members", **args)
 
 
 @bp.get("/members/<int(max=2147483647):member_id>")

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mailer.compose.starters import all_starters
+from mailer.pagination import MAX_CURSOR
 
 MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; a larger one names nothing
 Text = Annotated[str, StringConstraints(max_length=250)]
@@ -40,7 +41,8 @@ class FieldProblem(BaseModel):
 
 class PageQuery(Strict):
     limit: int = Field(50, ge=1, le=200, description="Items per page.")
-    after: int | None = Field(None, ge=0, le=MAX_ID, description="The cursor from the previous page's Link: rel=next.")
+    after: str | None = Field(None, min_length=1, max_length=MAX_CURSOR, pattern=r"^[A-Za-z0-9_-]+$",
+                              description="The cursor from the previous page's Link: rel=next (opaque).")
 
 
 # --- members --------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mailer import scope
 from mailer.api import bp, officer, problem, responses, spec
 from mailer.api.schemas import SegmentCount, SegmentCountIn
 from mailer.members import segments
@@ -16,6 +17,5 @@ def count_segment(json: SegmentCountIn):
         definition = segments.clean(json.segment.model_dump(mode="json", exclude_none=True))
     except segments.SegmentError as exc:
         return problem(422, str(exc), errors=[{"field": "segment", "message": str(exc)}])
-    if not officer().sees_all_branches:
-        definition["branches"] = [officer().branch_id]  # a branch secretary counts their own branch only
+    scope.segment_definition(officer(), definition)  # a branch secretary counts their own branch only
     return SegmentCount(**segments.count(definition, Stream(json.stream), officer()))

@@ -6,15 +6,14 @@ from __future__ import annotations
 import mimetypes
 
 from flask import current_app
-from sqlalchemy import select
 
-from mailer import audit
-from mailer.auth import can_see_member
+from mailer import audit, scope
 from mailer.compose import personal, starters
 from mailer.compose.render import TemplateError, compile_campaign, find_line
 from mailer.db import session
 from mailer.members import segments
 from mailer.models import Attachment, BodyFormat, Campaign, CampaignStatus, Member, Officer, Stream
+from mailer.pagination import Cursor, Key, KeysetPage, paginate
 
 EDITABLE_STATUSES = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
 # Papers and pictures; never anything a mail client might run.
@@ -28,27 +27,17 @@ class DraftError(ValueError):
     """A change the campaign cannot take; the message says why."""
 
 
-def visible_campaigns(officer: Officer):
-    """SELECT of the campaigns `officer` may see: a branch secretary sees their branch's only."""
-    stmt = select(Campaign).order_by(Campaign.id.desc())
-    if not officer.sees_all_branches:
-        stmt = stmt.where(Campaign.branch_id == officer.branch_id)
-    return stmt
-
-
-def get_campaign(officer: Officer, campaign_id: int) -> Campaign | None:
-    """The campaign, or None when it does not exist or is another branch's."""
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None or (not officer.sees_all_branches and campaign.branch_id != officer.branch_id):
-        return None
-    return campaign
+def listing(officer: Officer, cursor: Cursor | None = None, per_page: int = 50) -> KeysetPage:
+    """One page of the campaigns `officer` may see, newest first."""
+    return paginate(scope.campaigns(officer), [Key(Campaign.id, descending=True)], cursor or Cursor(), per_page,
+                    count=False)
 
 
 def create(officer: Officer, starter_slug: str | None = None, stream: Stream = Stream.BULLETINS) -> Campaign:
     """A new draft, blank or from a starter in campaigns/. Not committed."""
     cfg = current_app.config
     campaign = Campaign(stream=stream, name="New campaign", from_name=cfg["SENDER_NAME"], created_by=officer,
-                        branch_id=None if officer.sees_all_branches else officer.branch_id,
+                        branch_id=scope.own_branch_id(officer),
                         segment={"statuses": list(segments.DEFAULT_STATUSES)}, body="Dear {{ member.first_name }},\n\n")
     if starter_slug:
         starter = starters.get(starter_slug)
@@ -85,11 +74,9 @@ def update(officer: Officer, campaign: Campaign, values: dict) -> None:
             definition = segments.clean(values["segment"])
         except segments.SegmentError as exc:
             raise DraftError(str(exc)) from None
-        if not officer.sees_all_branches:
-            definition["branches"] = [officer.branch_id]  # a branch secretary targets their own branch only
         if (campaign.segment or {}).get("to_welcome"):
             definition["to_welcome"] = True  # a welcome stays one: the composer has no field for it (mailer/welcome.py)
-        campaign.segment = definition
+        campaign.segment = scope.segment_definition(officer, definition)  # a branch secretary: their branch
 
 
 def problems(campaign: Campaign) -> list[TemplateError]:
@@ -111,10 +98,7 @@ def problems(campaign: Campaign) -> list[TemplateError]:
 
 def preview_member(officer: Officer, member_id: int | None) -> Member | None:
     """The member to preview as (None means the sample member), within the officer's scope."""
-    if not member_id:
-        return None
-    member = session.get(Member, member_id)
-    return member if member is not None and can_see_member(officer, member) else None
+    return scope.get_member(officer, member_id) if member_id else None
 
 
 def preview(campaign: Campaign, member: Member | None) -> tuple[str, str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
@@ -19,18 +19,18 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from rq import Retry
-from sqlalchemy import Select, and_, exists, false, func, or_, select, true, update
-from sqlalchemy.orm import aliased, defer, joinedload, selectinload
+from sqlalchemy import Select, and_, exists, func, or_, select, true, update
+from sqlalchemy.orm import defer, joinedload, selectinload
 
-from mailer import audit, queue
+from mailer import audit, queue, scope
 from mailer.db import session, utcnow
 from mailer.inbound import store
 from mailer.mail import Verdict, envelope_sender, service_message, transport
-from mailer.members.service import Page, _contains
+from mailer.members.service import _contains
 from mailer.pagination import Cursor, Key, KeysetPage, paginate
 from mailer.search import inbound_condition
 from mailer.sending.batch import Lease
-from mailer.models import (BounceEvent, Branch, Campaign, Delivery, EmailHealth, InboundAttachment, InboundKind,
+from mailer.models import (BounceEvent, Campaign, Delivery, EmailHealth, InboundAttachment, InboundKind,
                            InboundMessage, InboundStatus, Member, Officer, OutgoingReply, Thread, ThreadNote,
                            ThreadRead, ThreadStatus)
 
@@ -44,62 +44,9 @@ class CorrespondenceError(ValueError):
     """An officer's request that cannot be done, with a message to show them."""
 
 
-# --- scope ----------------------------------------------------------------------------------
-
-def _branch_filter(column, officer: Officer):
-    """The condition on a branch id column that limits rows to what `officer` may see."""
-    if officer.sees_all_branches:
-        return true()
-    if officer.branch_id is None:  # never "branch IS NULL": a secretary without a branch sees nothing
-        return false()
-    return column == officer.branch_id
-
-
-def scope_threads(stmt: Select, officer: Officer) -> Select:
-    """Limit a query over threads to those `officer` may see."""
-    return stmt.where(_branch_filter(Thread.branch_id, officer))
-
-
-def can_see_thread(officer: Officer, thread: Thread) -> bool:
-    return officer.sees_all_branches or (officer.branch_id is not None and thread.branch_id == officer.branch_id)
-
-
-def _message_branch_id(message: InboundMessage) -> int | None:
-    if message.thread_id is not None:
-        return message.thread.branch_id if message.thread else None
-    return message.member.branch_id if message.member else None
-
-
-def can_see_message(officer: Officer, message: InboundMessage) -> bool:
-    """A threaded message goes with its thread; an unthreaded one with its member's branch; one
-    matched to no member (or not processed) only CLP roles may see."""
-    return officer.sees_all_branches or (officer.branch_id is not None
-                                         and _message_branch_id(message) == officer.branch_id)
-
-
-def get_thread(officer: Officer, thread_id: int) -> Thread | None:
-    """The thread, or None when it does not exist or `officer` may not see it (never tell which)."""
-    thread = session.get(Thread, thread_id)
-    return thread if thread is not None and can_see_thread(officer, thread) else None
-
-
-def get_message(officer: Officer, message_id: int) -> InboundMessage | None:
-    """The inbound message, or None when missing or out of `officer`'s scope."""
-    message = session.get(InboundMessage, message_id)
-    return message if message is not None and can_see_message(officer, message) else None
-
-
-def get_attachment(officer: Officer, attachment_id: int) -> InboundAttachment | None:
-    """The attachment, or None when missing or its message is out of scope."""
-    attachment = session.get(InboundAttachment, attachment_id)
-    if attachment is None or not can_see_message(officer, attachment.message):
-        return None
-    return attachment
-
-
 def get_reply(officer: Officer, reply_id: int) -> OutgoingReply | None:
     reply = session.get(OutgoingReply, reply_id)
-    if reply is None or get_thread(officer, reply.thread_id) is None:
+    if reply is None or scope.get_thread(officer, reply.thread_id) is None:
         return None
     return reply
 
@@ -116,7 +63,7 @@ class ThreadQuery:
     assigned_to_id: int | None = None
     unread: bool = False
     q: str = ""
-    page: int = 1
+    cursor: Cursor = field(default_factory=Cursor)
 
 
 @dataclass
@@ -153,7 +100,7 @@ def _search(q: str):
 
 
 def _filtered(officer: Officer, tq: ThreadQuery) -> Select:
-    stmt = scope_threads(select(Thread), officer)
+    stmt = scope.threads(officer)
     if tq.status is not None:
         stmt = stmt.where(Thread.status == tq.status)
     if tq.campaign_id:
@@ -170,17 +117,15 @@ def _filtered(officer: Officer, tq: ThreadQuery) -> Select:
     return stmt
 
 
-def list_threads(officer: Officer, tq: ThreadQuery, per_page: int = 50) -> Page:
+def list_threads(officer: Officer, tq: ThreadQuery, per_page: int = 50) -> KeysetPage:
     """One page of the threads `officer` may see matching `tq`, newest activity first, as ThreadRows."""
-    stmt = _filtered(officer, tq)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    page = max(1, tq.page)
     unread = _unread_condition(officer).label("unread")
-    rows = session.execute(stmt.add_columns(unread)
-                           .options(joinedload(Thread.member), joinedload(Thread.branch), joinedload(Thread.campaign),
-                                    joinedload(Thread.assigned_to))
-                           .order_by(Thread.last_activity_at.desc(), Thread.id.desc())
-                           .limit(per_page).offset((page - 1) * per_page)).all()
+    page = paginate(_filtered(officer, tq).add_columns(unread)
+                    .options(joinedload(Thread.member), joinedload(Thread.branch), joinedload(Thread.campaign),
+                             joinedload(Thread.assigned_to)),
+                    [Key(Thread.last_activity_at, descending=True), Key(Thread.id, descending=True)],
+                    tq.cursor, per_page, rows=True)
+    rows = page.items
     ids = [t.id for t, _ in rows]
     stats = session.execute(select(InboundMessage.thread_id, func.count(), func.max(InboundMessage.id)).where(
         InboundMessage.thread_id.in_(ids)).group_by(InboundMessage.thread_id)).all() if ids else []
@@ -193,7 +138,8 @@ def list_threads(officer: Officer, tq: ThreadQuery, per_page: int = 50) -> Page:
         items.append(ThreadRow(thread, bool(is_unread), counts.get(thread.id, 0),
                                _snippet(m.visible_text or m.full_text) if m else "",
                                (m.from_name or m.from_address or "") if m else ""))
-    return Page(items, total, page, per_page)
+    page.items = items
+    return page
 
 
 def _snippet(text: str, length: int = 140) -> str:
@@ -204,26 +150,24 @@ def _snippet(text: str, length: int = 140) -> str:
 def filter_choices(officer: Officer) -> dict:
     """Campaigns and branches that have threads `officer` may see, and the officers one may assign."""
     campaigns = session.scalars(select(Campaign).where(Campaign.id.in_(
-        scope_threads(select(Thread.campaign_id).where(Thread.campaign_id.is_not(None)), officer)))
+        scope.threads(officer, select(Thread.campaign_id).where(Thread.campaign_id.is_not(None)))))
         .order_by(Campaign.id.desc())).all()
-    branches = select(Branch).order_by(Branch.name)
-    if not officer.sees_all_branches:
-        branches = branches.where(Branch.id == officer.branch_id)
-    return {"campaigns": campaigns, "branches": session.scalars(branches).all(), "officers": assignable(officer)}
+    return {"campaigns": campaigns, "branches": scope.branches(officer),
+            "officers": assignable(officer)}
 
 
 def counts(officer: Officer) -> dict:
     """{status value: threads} and unread, within `officer`'s scope (for tabs and the nav badge)."""
-    by_status = dict(session.execute(scope_threads(select(Thread.status, func.count()).group_by(Thread.status),
-                                                   officer)).all())
+    by_status = dict(session.execute(scope.threads(officer, select(Thread.status, func.count())
+                                                   .group_by(Thread.status))).all())
     return {"needs_action": by_status.get(ThreadStatus.NEEDS_ACTION, 0),
             "actioned": by_status.get(ThreadStatus.ACTIONED, 0), "unread": unread_count(officer)}
 
 
 def unread_count(officer: Officer) -> int:
     """Threads with activity `officer` has not read (one indexed count)."""
-    return session.scalar(scope_threads(select(func.count()).select_from(Thread).where(_unread_condition(officer)),
-                                        officer)) or 0
+    return session.scalar(scope.threads(officer, select(func.count()).select_from(Thread)
+                                        .where(_unread_condition(officer)))) or 0
 
 
 def is_unread(officer: Officer, thread: Thread) -> bool:
@@ -338,9 +282,8 @@ def set_status(officer: Officer, thread: Thread, status: ThreadStatus | str) -> 
 def assignable(officer: Officer, thread: Thread | None = None) -> list[Officer]:
     """Active officers who could take a thread (who can see it, for a given thread)."""
     stmt = select(Officer).where(Officer.active.is_(True)).order_by(Officer.name, Officer.email)
-    branch_id = thread.branch_id if thread is not None else (None if officer.sees_all_branches else officer.branch_id)
-    officers = session.scalars(stmt).all()
-    return [o for o in officers if o.sees_all_branches or (branch_id is not None and o.branch_id == branch_id)]
+    branch_id = thread.branch_id if thread is not None else scope.own_branch_id(officer)
+    return scope.officers_who_see(session.scalars(stmt).all(), branch_id)
 
 
 def assign(officer: Officer, thread: Thread, officer_id: int | None) -> None:
@@ -564,12 +507,12 @@ class FailedRow:
     sender: str
 
 
-def failed_messages(officer: Officer, page: int = 1, per_page: int = 50) -> Page:
+def failed_messages(officer: Officer, cursor: Cursor | None = None, per_page: int = 50) -> KeysetPage:
     """Messages whose processing failed, as FailedRows (CLP roles only: unprocessed mail has no branch)."""
-    if not officer.sees_all_branches:
-        return Page([], 0, 1, per_page)
+    if not scope.sees_all(officer):
+        return KeysetPage([], per_page, 0)
     stmt = select(InboundMessage).where(InboundMessage.status == InboundStatus.FAILED)
-    result = _page(stmt.order_by(InboundMessage.received_at.desc()), page, per_page)
+    result = paginate(stmt, _NEWEST_MESSAGES, cursor or Cursor(), per_page)
     result.items = [FailedRow(m, *_subject_and_sender(m)) for m in result.items]
     return result
 
@@ -595,19 +538,7 @@ def retry_processing(officer: Officer, message: InboundMessage) -> None:
     store.enqueue_processing(message.id)
 
 
-def _page(stmt: Select, page: int, per_page: int) -> Page:
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    page = max(1, page)
-    rows = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).unique().all()
-    return Page(list(rows), total, page, per_page)
-
-
-def _member_scope(column, officer: Officer):
-    """Rows whose member (by `column`) is in `officer`'s branch; all rows for CLP roles."""
-    if officer.sees_all_branches:
-        return true()
-    member = aliased(Member)  # the query may join Member itself: never correlate with it
-    return exists().where(member.id == column, _branch_filter(member.branch_id, officer))
+_NEWEST_MESSAGES = [Key(InboundMessage.received_at, descending=True), Key(InboundMessage.id, descending=True)]
 
 
 @dataclass
@@ -617,20 +548,20 @@ class BounceRow:
     campaign: Campaign | None
 
 
-def bounce_events(officer: Officer, page: int = 1, per_page: int = 50, campaign_id: int | None = None) -> Page:
+def bounce_events(officer: Officer, cursor: Cursor | None = None, per_page: int = 50,
+                  campaign_id: int | None = None) -> KeysetPage:
     """Bounce events, newest first, with their member and campaign, within `officer`'s scope."""
     stmt = (select(BounceEvent, Member, Campaign)
             .outerjoin(Member, Member.id == BounceEvent.member_id)
             .outerjoin(Delivery, Delivery.id == BounceEvent.delivery_id)
             .outerjoin(Campaign, Campaign.id == Delivery.campaign_id)
-            .where(_member_scope(BounceEvent.member_id, officer)))
+            .where(scope.member_condition(BounceEvent.member_id, officer)))
     if campaign_id:
         stmt = stmt.where(Delivery.campaign_id == campaign_id)
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    page = max(1, page)
-    rows = session.execute(stmt.order_by(BounceEvent.at.desc(), BounceEvent.id.desc())
-                           .limit(per_page).offset((page - 1) * per_page)).all()
-    return Page([BounceRow(*r) for r in rows], total, page, per_page)
+    page = paginate(stmt, [Key(BounceEvent.at, descending=True), Key(BounceEvent.id, descending=True)],
+                    cursor or Cursor(), per_page, rows=True)
+    page.items = [BounceRow(*r) for r in page.items]
+    return page
 
 
 def reports_to_confirm(officer: Officer, limit: int = 100) -> list[InboundMessage]:
@@ -638,7 +569,7 @@ def reports_to_confirm(officer: Officer, limit: int = 100) -> list[InboundMessag
     unsubscribed; a CLP officer confirms them (CLP roles only: anyone can name any member)."""
     from mailer.inbound.process import UNCONFIRMED
 
-    if not officer.sees_all_branches:
+    if not scope.sees_all(officer):
         return []
     return list(session.scalars(select(InboundMessage).where(
         InboundMessage.match_method == UNCONFIRMED,
@@ -649,20 +580,17 @@ def reports_to_confirm(officer: Officer, limit: int = 100) -> list[InboundMessag
 def on_hold(officer: Officer, limit: int = 100) -> KeysetPage:
     """Members whose address is on hold after bounces, to correct in the membership system: the
     first `limit` by name (with their branches, loaded alongside) and how many there are."""
-    from mailer.auth import scope_members
-
-    stmt = scope_members(select(Member).where(Member.email_health == EmailHealth.ON_HOLD), officer) \
+    stmt = scope.members(officer, select(Member).where(Member.email_health == EmailHealth.ON_HOLD)) \
         .options(selectinload(Member.branch))
     return paginate(stmt, [Key(Member.last_name), Key(Member.first_name), Key(Member.id)], Cursor(), limit)
 
 
-def auto_replies(officer: Officer, page: int = 1, per_page: int = 50) -> Page:
+def auto_replies(officer: Officer, cursor: Cursor | None = None, per_page: int = 50) -> KeysetPage:
     """Auto-replies (out of office and the like), newest first: recorded, never threaded or answered."""
     stmt = (select(InboundMessage).where(InboundMessage.kind == InboundKind.AUTO_REPLY,
-                                         _member_scope(InboundMessage.member_id, officer))
-            .options(joinedload(InboundMessage.member), joinedload(InboundMessage.campaign))
-            .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc()))
-    return _page(stmt, page, per_page)
+                                         scope.member_condition(InboundMessage.member_id, officer))
+            .options(joinedload(InboundMessage.member), joinedload(InboundMessage.campaign)))
+    return paginate(stmt, _NEWEST_MESSAGES, cursor or Cursor(), per_page)
 
 
 def download_audit(officer: Officer, what: str, message: InboundMessage, note: str = "") -> None:
@@ -675,14 +603,14 @@ def download_audit(officer: Officer, what: str, message: InboundMessage, note: s
 def replies_and_bounces(campaign: Campaign, officer: Officer | None = None, recent: int = 10) -> dict:
     """What came back from a campaign: counts, the most recent threads and bounce events.
     Pass the officer to keep to their branch (a branch secretary)."""
-    thread_scope = _branch_filter(Thread.branch_id, officer) if officer is not None else true()
-    member_scope = _member_scope(BounceEvent.member_id, officer) if officer is not None else true()
+    thread_scope = scope.branch_condition(Thread.branch_id, officer) if officer is not None else true()
+    member_scope = scope.member_condition(BounceEvent.member_id, officer) if officer is not None else true()
     threads = select(Thread).where(Thread.campaign_id == campaign.id, thread_scope)
     by_status = dict(session.execute(select(Thread.status, func.count()).where(
         Thread.campaign_id == campaign.id, thread_scope).group_by(Thread.status)).all())
     replies = session.scalar(select(func.count()).select_from(InboundMessage).join(
         Thread, Thread.id == InboundMessage.thread_id).where(Thread.campaign_id == campaign.id, thread_scope))
-    message_scope = _member_scope(InboundMessage.member_id, officer) if officer is not None else true()
+    message_scope = scope.member_condition(InboundMessage.member_id, officer) if officer is not None else true()
     kinds = dict(session.execute(select(InboundMessage.kind, func.count()).where(
         InboundMessage.campaign_id == campaign.id, InboundMessage.thread_id.is_(None), message_scope)
         .group_by(InboundMessage.kind)).all())

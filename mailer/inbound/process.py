@@ -27,7 +27,7 @@ from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import OperationalError
 
-from mailer import audit
+from mailer import audit, scope
 from mailer.db import session, storable, utcnow
 from mailer.inbound.classify import FAILED_ACTIONS, Classification, classify, own_identity
 from mailer.inbound.parse import ParsedMessage, parse
@@ -521,7 +521,7 @@ def suppress_complaint(address: str, feedback_type: str | None, campaign_id: int
 def confirm_report(officer, message: InboundMessage) -> list[str]:
     """A CLP officer confirms a bounce or complaint that only named addresses: it acts now, as if
     it had been tied to our mail. Returns the addresses acted on. Audited; not committed."""
-    if not officer.sees_all_branches:
+    if not scope.sees_all(officer):
         raise PermissionError("Only a CLP officer can confirm a report that names addresses only.")
     if message.match_method != UNCONFIRMED or message.kind not in (InboundKind.BOUNCE, InboundKind.COMPLAINT):
         raise ValueError("This message has nothing to confirm.")

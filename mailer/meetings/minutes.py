@@ -9,8 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from mailer import audit
-from mailer.auth import body_may_see, can_see_branch
+from mailer import audit, scope
 from mailer.db import session, utcnow
 from mailer.links import external_url
 from mailer.meetings import service
@@ -109,12 +108,21 @@ def circulate(officer: Officer, minutes: Minutes) -> None:
     service.send_or_leave(campaign, officer)  # checks it renders before committing; queues after
 
 
+def adoption_meetings(meeting: Meeting) -> list[Meeting]:
+    """The body's later meetings (not cancelled): where its minutes may be adopted."""
+    return list(session.scalars(select(Meeting).where(
+        Meeting.branch_id.is_(None) if meeting.branch_id is None else Meeting.branch_id == meeting.branch_id,
+        Meeting.starts_at > meeting.starts_at, Meeting.status != MeetingStatus.CANCELLED).order_by(Meeting.starts_at)))
+
+
 def adopt(officer: Officer, minutes: Minutes, at_meeting: Meeting) -> None:
     """Record that a later meeting agreed the minutes as a true record. Not committed."""
     if minutes.status not in (MinutesStatus.APPROVED, MinutesStatus.CIRCULATED):
         raise MeetingError("Only approved minutes can be adopted.")
     if at_meeting.starts_at <= minutes.meeting.starts_at:
         raise MeetingError("Minutes are adopted at a later meeting.")
+    if at_meeting.branch_id != minutes.meeting.branch_id or at_meeting.status is MeetingStatus.CANCELLED:
+        raise MeetingError("Minutes are adopted at a later meeting of the same body.")
     minutes.status, minutes.adopted_at, minutes.adopted_at_meeting_id = MinutesStatus.ADOPTED, utcnow(), at_meeting.id
     audit.record("minutes.adopt", "minutes", minutes.id, {"status": ["circulated", "adopted"],
                                                           "meeting": [None, at_meeting.id]}, officer=officer)
@@ -138,9 +146,9 @@ def attach(officer: Officer, meeting: Meeting, thread: Thread) -> Correspondence
     """Attach a correspondence thread to the meeting's correspondence item (once). Only a thread
     that everyone who reads the meeting's minutes may open: a branch's minutes take that branch's
     threads, never another's. Not committed."""
-    if not can_see_branch(officer, thread.branch_id) or not can_see_branch(officer, meeting.branch_id):
+    if not scope.can_see_branch(officer, thread.branch_id) or not scope.can_see_branch(officer, meeting.branch_id):
         raise MeetingError("You cannot attach that thread.")
-    if not body_may_see(meeting.branch_id, thread.branch_id):
+    if not scope.body_may_see(meeting.branch_id, thread.branch_id):
         raise MeetingError("That thread is about another branch's member: a branch's minutes can only carry its own "
                            "branch's correspondence.")
     held = session.scalar(select(Minutes).where(Minutes.meeting_id == meeting.id))
@@ -182,8 +190,8 @@ def summaries(meeting: Meeting, reader: Officer | None = None) -> list[ThreadSum
     out = []
     for item in meeting.agenda:
         for link in item.correspondence:
-            if not body_may_see(meeting.branch_id, link.thread.branch_id) or (
-                    reader is not None and not can_see_branch(reader, link.thread.branch_id)):
+            if not scope.body_may_see(meeting.branch_id, link.thread.branch_id) or (
+                    reader is not None and not scope.can_see_branch(reader, link.thread.branch_id)):
                 continue
             messages = list(session.scalars(select(InboundMessage).where(InboundMessage.thread_id == link.thread_id)
                                             .order_by(InboundMessage.received_at, InboundMessage.id)))

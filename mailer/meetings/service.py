@@ -13,9 +13,10 @@ from datetime import timedelta
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, not_, or_, select
+from sqlalchemy.orm import selectinload
 
-from mailer import audit, queue
+from mailer import audit, queue, scope
 from mailer.compose import starters
 from mailer.db import session, utcnow
 from mailer.links import external_url
@@ -25,6 +26,7 @@ from mailer.meetings.rules import LONDON, MeetingError
 from mailer.models import (AgendaItem, AgendaPaper, Attachment, Attendance, Campaign, Delivery, EmailHealth, Meeting,
                            MeetingCampaign, MeetingKind, MeetingStatus, Member, MemberStatus, Officer, Response,
                            Stream, Suppression)
+from mailer.pagination import Cursor, Key, KeysetPage, paginate
 from mailer.sending import campaigns as sending
 
 EDITABLE = ("title", "kind", "branch_id", "starts_at", "ends_at", "venue_name", "venue_address", "online_url",
@@ -34,18 +36,27 @@ CHANGES_MEMBERS_HEAR_OF = {"starts_at", "ends_at", "venue_name", "venue_address"
 
 # --- finding ----------------------------------------------------------------------------------
 
-def visible_meetings(officer: Officer):
-    stmt = select(Meeting).order_by(Meeting.starts_at.desc())
-    if not officer.sees_all_branches:
-        stmt = stmt.where(Meeting.branch_id == officer.branch_id)
-    return stmt
+def listing(officer: Officer, cursor: Cursor | None = None, per_page: int = 50) -> tuple[list[Meeting], KeysetPage]:
+    """Upcoming meetings, soonest first, and a page of past ones (newest first), each with its branch
+    and minutes loaded alongside (a fixed number of queries, however many meetings)."""
+    ahead = and_(Meeting.starts_at >= utcnow(), Meeting.status != MeetingStatus.HELD)
+    stmt = scope.meetings(officer).options(selectinload(Meeting.branch), selectinload(Meeting.minutes))
+    upcoming = list(session.scalars(stmt.where(ahead).order_by(None).order_by(Meeting.starts_at, Meeting.id)))
+    past = paginate(stmt.where(not_(ahead)), [Key(Meeting.starts_at, descending=True), Key(Meeting.id, descending=True)],
+                    cursor or Cursor(), per_page, count=False)
+    return upcoming, past
 
 
-def get_meeting(officer: Officer, meeting_id: int) -> Meeting | None:
-    meeting = session.get(Meeting, meeting_id)
-    if meeting is None or (not officer.sees_all_branches and meeting.branch_id != officer.branch_id):
-        return None
-    return meeting
+def notices(meeting: Meeting) -> list[MeetingCampaign]:
+    """The meeting's campaigns (notice, updates, reminders, minutes), in the order they were made."""
+    return list(session.scalars(select(MeetingCampaign).where(MeetingCampaign.meeting_id == meeting.id)
+                                .order_by(MeetingCampaign.id)))
+
+
+def proposals_read_from(meeting: Meeting) -> dict:
+    """{attendance id: the message} for each answer read from a member's reply, awaiting confirmation."""
+    return {a.id: a.message for a in session.scalars(select(Attendance).where(
+        Attendance.meeting_id == meeting.id, Attendance.proposed.is_(True)))}
 
 
 def meeting_of(campaign: Campaign) -> Meeting | None:
@@ -68,8 +79,8 @@ def default_entitled(kind: MeetingKind, branch_id: int | None) -> dict:
 
 def create(officer: Officer, values: dict) -> tuple[Meeting, list[str]]:
     """Plan a meeting with the default agenda. Returns it with any warnings (a clash). Not committed."""
-    if not officer.sees_all_branches:
-        values["branch_id"] = officer.branch_id  # a branch secretary's meetings are their branch's
+    if not scope.sees_all(officer):
+        values["branch_id"] = scope.own_branch_id(officer)  # a branch secretary's meetings are their branch's
     problems = rules.validate(values)
     if problems:
         raise MeetingError(" ".join(problems))
@@ -118,7 +129,7 @@ def update(officer: Officer, meeting: Meeting, values: dict) -> tuple[dict, list
     SEQUENCE, so the update members are sent replaces the event in their calendars. Not committed."""
     if meeting.status in (MeetingStatus.CANCELLED, MeetingStatus.HELD):
         raise MeetingError(f"The meeting is {meeting.status.value}; it can no longer be changed.")
-    if not officer.sees_all_branches:
+    if not scope.sees_all(officer):
         values = {k: v for k, v in values.items() if k != "branch_id"}  # it stays their branch's meeting
     merged = {k: getattr(meeting, k) for k in EDITABLE} | values
     problems = rules.validate(merged, meeting)
@@ -438,6 +449,12 @@ def response_links(meeting_id: int, member: Member) -> dict[str, str]:
     token = response_token(meeting_id, member)
     return {f"{name}_url": external_url("public.meeting_response", token=token, response=value) for name, value in
             (("attending", "attending"), ("apologies", "apologies"), ("not_attending", "not_attending"))}
+
+
+def response_of(meeting: Meeting, member: Member) -> Response | None:
+    """The member's current answer to the meeting's notice, if any."""
+    return session.scalar(select(Attendance.response).where(Attendance.meeting_id == meeting.id,
+                                                            Attendance.member_id == member.id))
 
 
 def record_response(meeting: Meeting, member: Member, response: Response, source: str,

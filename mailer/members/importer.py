@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import insert, select, update
 
-from mailer import audit
+from mailer import audit, scope
 from mailer.db import session, utcnow
 from mailer.members import consent, exportfile
 from mailer.members.service import EDITABLE, clean_values
+from mailer.pagination import Cursor, Key, KeysetPage, paginate
 from mailer.models import (AuditEvent, Branch, ConsentEvent, ImportMapping, ImportRun, ImportStatus, Member,
                            MemberStatus, Officer)
 
@@ -405,3 +406,9 @@ def cancel(run: ImportRun, officer: Officer | None) -> None:
     if run.status is ImportStatus.PENDING:
         run.status, run.finished_at, run.content = ImportStatus.CANCELLED, utcnow(), None
         audit.record("import.cancel", "import", run.id, note=run.filename, officer=officer)
+
+
+def runs(officer: Officer, cursor: Cursor | None = None, per_page: int = 50) -> KeysetPage:
+    """One page of the import runs `officer` may see, newest first."""
+    return paginate(scope.imports(officer), [Key(ImportRun.id, descending=True)], cursor or Cursor(), per_page,
+                    count=False)

@@ -13,11 +13,11 @@ from datetime import date
 
 from sqlalchemy import ColumnElement, and_, case, distinct, exists, false, func, not_, or_, select, true
 
-from mailer.auth import scope_members
+from mailer import audit, scope
 from mailer.db import session
 from mailer.words import parse_date, uk_date
 from mailer.models import (Attendance, EmailHealth, Member, MemberStatus, MemberTag, Officer, Response, Role, Stream,
-                           Suppression, Tag)
+                           Segment, Suppression, Tag)
 
 LIST_KEYS = ("branches", "wards", "polling_districts", "statuses", "tags", "officer_roles")
 DEFAULT_STATUSES = [MemberStatus.NEW.value, MemberStatus.ACTIVE.value, MemberStatus.ARREARS.value]
@@ -123,7 +123,7 @@ def _column_is_null(key: str) -> ColumnElement:
 
 def members(definition: dict, officer: Officer):
     """SELECT of the members a definition picks, within what `officer` may see."""
-    return scope_members(select(Member).where(condition(clean(definition))), officer)
+    return scope.members(officer, select(Member).where(condition(clean(definition))))
 
 
 def reachable(stream: Stream) -> ColumnElement:
@@ -142,7 +142,7 @@ def recipients(definition: dict, stream: Stream, officer: Officer | None):
     Addresses are stored lower-case, so grouping on the column (and its index) is grouping by address."""
     stmt = select(func.min(Member.id).label("member_id"), Member.email.label("email")) \
         .where(condition(clean(definition)), reachable(stream)).group_by(Member.email)
-    return scope_members(stmt, officer) if officer is not None else stmt
+    return scope.members(officer, stmt) if officer is not None else stmt
 
 
 def count(definition: dict, stream: Stream, officer: Officer) -> dict:
@@ -165,6 +165,16 @@ def count(definition: dict, stream: Stream, officer: Officer) -> dict:
     matched, addresses = session.execute(select(func.coalesce(func.sum(by_address.c.n), 0),
                                                 func.coalesce(func.sum(by_address.c.reached), 0))).one()
     return {"members": int(matched), "recipients": int(addresses)}
+
+
+def save(officer: Officer, name: str, definition: dict) -> Segment:
+    """Keep a campaign's filters under a name, for the officer's branch (the CLP's for CLP roles). Not committed."""
+    segment = Segment(name=name, definition=dict(definition or {}), created_by=officer,
+                      branch_id=scope.own_branch_id(officer))
+    session.add(segment)
+    session.flush()
+    audit.record("segment.create", "segment", segment.id, note=name, officer=officer)
+    return segment
 
 
 def describe(definition: dict, branch_names: dict[int, str] | None = None) -> str:

@@ -3,15 +3,13 @@ officer's scope and always audited. Views and the CLI call these; the rules live
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import defer, joinedload
 
-from mailer import audit
-from mailer.auth import can_see_member, scope_members
+from mailer import audit, scope
 from mailer.db import session
 from mailer.members import consent
 from mailer.members.fields import FieldError, clean_bool, clean_date, clean_email, clean_postcode, clean_status, clean_text
@@ -58,23 +56,11 @@ class MemberQuery:
     cursor: Cursor = field(default_factory=Cursor)
 
 
-@dataclass
-class Page:
-    items: list
-    total: int
-    page: int
-    per_page: int
-    pages: int = field(init=False)
-
-    def __post_init__(self):
-        self.pages = max(1, math.ceil(self.total / self.per_page))
-
-
 _contains = contains  # kept under its old name: other services import it from here
 
 
 def _filtered(officer: Officer, mq: MemberQuery) -> Select:
-    stmt = scope_members(select(Member).outerjoin(Member.branch), officer)
+    stmt = scope.members(officer, select(Member).outerjoin(Member.branch))
     q = " ".join(mq.q.split())
     if q:  # name, email or membership number containing q, ignoring case, from an index (mailer.search)
         stmt = stmt.where(member_condition(Member, q))
@@ -106,22 +92,11 @@ def search(officer: Officer, mq: MemberQuery, per_page: int = 50, count: bool = 
 def filter_choices(officer: Officer) -> dict:
     """Branches, wards and polling districts present among the members `officer` may see."""
     def distinct(col):
-        stmt = scope_members(select(col).where(col.is_not(None)).distinct().order_by(col), officer)
+        stmt = scope.members(officer, select(col).where(col.is_not(None)).distinct().order_by(col))
         return list(session.scalars(stmt))
 
-    branches = select(Branch).order_by(Branch.name)
-    if not officer.sees_all_branches:
-        branches = branches.where(Branch.id == officer.branch_id)
-    return {"branches": list(session.scalars(branches)), "wards": distinct(Member.ward),
+    return {"branches": scope.branches(officer), "wards": distinct(Member.ward),
             "polling_districts": distinct(Member.polling_district), "statuses": list(MemberStatus)}
-
-
-def get_member(officer: Officer, member_id: int) -> Member | None:
-    """The member, or None when it does not exist or `officer` may not see it (never tell which)."""
-    member = session.get(Member, member_id)
-    if member is None or not can_see_member(officer, member):
-        return None
-    return member
 
 
 def branch_by_name(name: str | None, create: bool = True) -> Branch | None:
@@ -194,9 +169,9 @@ def _check_unique_number(values: dict, member: Member | None) -> None:
 
 
 def _check_branch_scope(officer: Officer, values: dict) -> None:
-    if officer.sees_all_branches:
+    if scope.sees_all(officer):
         return
-    own = officer.branch.name if officer.branch else None
+    own = scope.own_branch_name(officer)
     if (values.get("branch") or "").lower() != (own or "").lower():
         raise MemberError({"branch": f"as a branch secretary you can only keep members in {own}"})
 
@@ -223,7 +198,7 @@ def create_member(officer: Officer, raw: dict[str, str | None]) -> Member:
 
 def update_member(officer: Officer, member: Member, raw: dict[str, str | None]) -> dict:
     """Apply an officer's edit; returns the changes recorded. Not committed."""
-    if not can_see_member(officer, member):
+    if not scope.can_see_member(officer, member):
         raise MemberError({"member": "not found"})
     values, errors = clean_values(raw, {"status": member.status})
     # Judge the identifiers the member would be left with, whichever of the two the edit clears.
@@ -272,9 +247,9 @@ def set_tags(member: Member, text: str) -> dict:
 def visible_tags(officer: Officer) -> list[str]:
     """Tag names on members `officer` may see: another branch's tags say something about its members."""
     stmt = select(Tag.name).join(MemberTag, MemberTag.tag_id == Tag.id).join(Member, Member.id == MemberTag.member_id)
-    if officer.sees_all_branches:
+    if scope.sees_all(officer):
         stmt = select(Tag.name)  # CLP roles: every tag, used or not yet
-    return list(session.scalars(scope_members(stmt, officer).distinct().order_by(Tag.name)))
+    return list(session.scalars(scope.members(officer, stmt).distinct().order_by(Tag.name)))
 
 
 def mark_welcomed(officer: Officer, member: Member) -> None:

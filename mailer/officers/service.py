@@ -45,6 +45,19 @@ def find_by_email(email: str) -> Officer | None:
     return session.scalar(select(Officer).where(func.lower(Officer.email) == email.strip().lower()))
 
 
+def all_officers() -> list[Officer]:
+    """Every account, the active first, by email (for the CLP secretary's list)."""
+    return list(session.scalars(select(Officer).order_by(Officer.active.desc(), Officer.email)))
+
+
+def get_officer(officer_id: int) -> Officer | None:
+    return session.get(Officer, officer_id)
+
+
+def get_branch(branch_id: int | None) -> Branch | None:
+    return session.get(Branch, branch_id) if branch_id else None
+
+
 def create_officer(email: str, role: Role, branch: Branch | None = None, name: str = "",
                    password: str | None = None, by: Officer | None = None) -> tuple[Officer, str]:
     """Create an officer; returns it with its password (generated when not given). Not committed."""

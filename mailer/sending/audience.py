@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import case, exists, func, not_, or_, select
 
-from mailer.auth import scope_members
+from mailer import scope
 from mailer.db import session
 from mailer.members import segments
 from mailer.models import Campaign, EmailHealth, Member, MemberStatus, Officer, Stream, Suppression
@@ -71,7 +71,7 @@ def audience(definition: dict | None, stream: Stream, officer: Officer, branch_i
     if branch_id:
         picked = picked.where(Member.branch_id == branch_id)
         recipients = recipients.where(Member.branch_id == branch_id)
-    picked = scope_members(picked, officer).subquery()
+    picked = scope.members(officer, picked).subquery()
     by_reason = dict(session.execute(select(picked.c.reason, func.count()).group_by(picked.c.reason)).all())
     recipients = recipients.subquery()
     addresses, first = session.execute(select(func.count(), func.min(recipients.c.member_id))).one()

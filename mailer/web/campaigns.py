@@ -14,17 +14,16 @@ from datetime import datetime, timezone
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
 
-from mailer import audit, words
+from mailer import audit, scope, words
 from mailer.compose import drafts, starters
 from mailer.compose.render import TemplateError
 from mailer.db import session
 from mailer.mail import NotSent
 from mailer.members import segments
 from mailer.members import service as members
-from mailer.models import Attachment, Branch, Campaign, CampaignStatus, MemberStatus, Role, Segment, Stream
-from mailer.pagination import Cursor, Key, paginate
+from mailer.models import Campaign, CampaignStatus, MemberStatus, Role, Segment, Stream
+from mailer.pagination import Cursor
 from mailer.sending import audience
 from mailer.sending import campaigns as sending
 from mailer.web import LONDON
@@ -46,7 +45,7 @@ SEGMENT_PREFIXES = {"": "seg_", "exclude": "ex_"}
 # --- helpers --------------------------------------------------------------------------------
 
 def _campaign_or_404(campaign_id: int) -> Campaign:
-    campaign = drafts.get_campaign(current_user, campaign_id)
+    campaign = scope.get_campaign(current_user, campaign_id)
     if campaign is None:
         abort(404)  # the same answer for "no such campaign" and "another branch's"
     return campaign
@@ -96,17 +95,11 @@ def _save(campaign: Campaign, values: dict | None = None) -> str | None:
 
 
 def _branch_names() -> dict[int, str]:
-    stmt = select(Branch.id, Branch.name)
-    if not current_user.sees_all_branches:
-        stmt = stmt.where(Branch.id == current_user.branch_id)
-    return dict(session.execute(stmt).all())
+    return {b.id: b.name for b in scope.branches(current_user)}
 
 
 def _saved_segments() -> list[Segment]:
-    stmt = select(Segment).order_by(func.lower(Segment.name))
-    if not current_user.sees_all_branches:
-        stmt = stmt.where(Segment.branch_id == current_user.branch_id)
-    return list(session.scalars(stmt))
+    return scope.segments(current_user)
 
 
 def _preview_member_id() -> int | None:
@@ -188,8 +181,7 @@ def _preview_response(body: str, mimetype: str = "text/html") -> Response:
 
 @bp.route("/")
 def index():
-    page = paginate(drafts.visible_campaigns(current_user), [Key(Campaign.id, descending=True)],
-                    Cursor.from_args(request.args), current_app.config["PAGE_SIZE"], count=False)
+    page = drafts.listing(current_user, Cursor.from_args(request.args), current_app.config["PAGE_SIZE"])
     subjects = {c.id: drafts.sample_subject(c) for c in page.items}
     page.items = [(c, sending.progress(c)) for c in page.items]  # stored counts once a campaign finished
     return render_template("web/campaigns/list.html", page=page, subjects=subjects, starters=starters.all_starters(),
@@ -351,8 +343,8 @@ def remove_attachment(campaign_id: int, attachment_id: int):
     error = _save(campaign)
     if error:
         return _after_save_failure(campaign, error)
-    attachment = session.get(Attachment, attachment_id)
-    if attachment is None or attachment.campaign_id != campaign.id:
+    attachment = scope.campaign_attachment(campaign, attachment_id)
+    if attachment is None:
         abort(404)
     if campaign.status not in drafts.EDITABLE_STATUSES:
         flash("Attachments can only change before sending.", "error")
@@ -377,11 +369,7 @@ def save_segment(campaign_id: int):
     if not name:
         flash("Give the filters a name to save them.", "error")
     else:
-        segment = Segment(name=name, definition=dict(campaign.segment or {}), created_by=current_user,
-                          branch_id=None if current_user.sees_all_branches else current_user.branch_id)
-        session.add(segment)
-        session.flush()
-        audit.record("segment.create", "segment", segment.id, note=name, officer=current_user)
+        segments.save(current_user, name, campaign.segment)
         session.commit()
         flash(f"Filters saved as “{name}”.", "info")
     return redirect(url_for(".edit", campaign_id=campaign.id) + "#segment")

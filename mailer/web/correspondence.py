@@ -12,7 +12,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailer.auth import can_see_member
+from mailer import scope
 from mailer.db import session
 from mailer.inbound import correspondence as service
 from mailer.models import InboundKind, InboundStatus, ThreadStatus
@@ -49,21 +49,17 @@ def _checked_form() -> None:
 
 
 def _thread_or_404(thread_id: int):
-    thread = service.get_thread(current_user, thread_id)
+    thread = scope.get_thread(current_user, thread_id)
     if thread is None:
         abort(404)  # the same answer for "no such thread" and "another branch's"
     return thread
 
 
 def _message_or_404(message_id: int):
-    message = service.get_message(current_user, message_id)
+    message = scope.get_message(current_user, message_id)
     if message is None:
         abort(404)
     return message
-
-
-def _page_arg() -> int:
-    return max(1, request.args.get("page", 1, type=int))
 
 
 # --- the inbox --------------------------------------------------------------------------------
@@ -81,7 +77,7 @@ def _query_from_args() -> service.ThreadQuery:
         assigned_to_id=current_user.id if args.get("mine") == "1" else None,
         unread=args.get("unread") == "1",
         q=args.get("q", "")[:200],
-        page=_page_arg(),
+        cursor=Cursor.from_args(args),
     )
 
 
@@ -108,14 +104,13 @@ def thread(thread_id: int):
     chosen = request.args.get("reply_to", type=int)
     answering = next((m for m in messages if m.id == chosen), None)
     if answering is None and chosen:  # a message on another page of a long thread
-        found = service.get_message(current_user, chosen)
-        answering = found if found is not None and found.thread_id == thread.id else None
+        answering = scope.thread_message(thread, chosen)
     answering = answering or (service.last_inbound(thread) if not page.at_end else None) or \
         (messages[-1] if messages else None)
     members = {m.member for m in messages if m.member is not None} | ({thread.member} if thread.member else set())
     return render_template("web/correspondence/thread.html", thread=thread, entries=entries, messages=messages, page=page,
                            answering=answering, officers=service.assignable(current_user, thread),
-                           visible_members={m.id for m in members if can_see_member(current_user, m)}, form=FlaskForm())
+                           visible_members={m.id for m in members if scope.can_see_member(current_user, m)}, form=FlaskForm())
 
 
 def _back(thread_id: int, anchor: str = ""):
@@ -170,7 +165,7 @@ def reply(thread_id: int):
     _checked_form()
     answering = None
     if request.form.get("in_reply_to", type=int):
-        answering = service.get_message(current_user, request.form.get("in_reply_to", type=int))
+        answering = scope.thread_message(thread, request.form.get("in_reply_to", type=int))
         if answering is None:
             abort(404)
     try:
@@ -212,7 +207,7 @@ def message(message_id: int):
         back = ".failed"
     return render_template("web/correspondence/message.html", message=message, form=FlaskForm(), back=url_for(back),
                            visible_members={message.member_id} if message.member is not None
-                           and can_see_member(current_user, message.member) else set())
+                           and scope.can_see_member(current_user, message.member) else set())
 
 
 @bp.route("/message/<int:message_id>/html")
@@ -244,7 +239,7 @@ def message_raw(message_id: int):
 
 @bp.route("/attachment/<int:attachment_id>")
 def attachment(attachment_id: int):
-    attachment = service.get_attachment(current_user, attachment_id)
+    attachment = scope.get_attachment(current_user, attachment_id)
     if attachment is None:
         abort(404)
     service.download_audit(current_user, "attachment", attachment.message, note=attachment.filename)
@@ -273,14 +268,14 @@ def retry(message_id: int):
 def failed():
     per_page = current_app.config["PAGE_SIZE"]
     return render_template("web/correspondence/failed.html", form=FlaskForm(),
-                           page=service.failed_messages(current_user, _page_arg(), per_page))
+                           page=service.failed_messages(current_user, Cursor.from_args(request.args), per_page))
 
 
 @bp.route("/bounces")
 def bounces():
     per_page = current_app.config["PAGE_SIZE"]
     return render_template("web/correspondence/bounces.html", form=FlaskForm(),
-                           page=service.bounce_events(current_user, _page_arg(), per_page),
+                           page=service.bounce_events(current_user, Cursor.from_args(request.args), per_page),
                            on_hold=service.on_hold(current_user), to_confirm=service.reports_to_confirm(current_user))
 
 
@@ -307,4 +302,4 @@ def confirm_report(message_id: int):
 def auto_replies():
     per_page = current_app.config["PAGE_SIZE"]
     return render_template("web/correspondence/auto_replies.html",
-                           page=service.auto_replies(current_user, _page_arg(), per_page))
+                           page=service.auto_replies(current_user, Cursor.from_args(request.args), per_page))

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 
-from mailer.auth import CLP_ROLES
+from mailer import scope
 from mailer.db import session
 from mailer.members import exportfile, importer
 from mailer.models import ImportRun, ImportStatus
+from mailer.pagination import Cursor
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
@@ -18,12 +18,12 @@ bp = Blueprint("imports", __name__, url_prefix="/imports")
 @bp.before_request
 def _clp_officers_only():
     # An export holds every branch's members, so only CLP-wide officers may import it.
-    if current_user.role not in CLP_ROLES:
+    if not scope.sees_all(current_user):
         abort(403)
 
 
 def _run_or_404(run_id: int) -> ImportRun:
-    run = session.get(ImportRun, run_id)
+    run = scope.get_import(current_user, run_id)
     if run is None:
         abort(404)
     return run
@@ -31,8 +31,8 @@ def _run_or_404(run_id: int) -> ImportRun:
 
 @bp.route("/")
 def index():
-    runs = session.scalars(select(ImportRun).order_by(ImportRun.id.desc()).limit(100)).all()
-    return render_template("web/imports/list.html", runs=runs)
+    page = importer.runs(current_user, Cursor.from_args(request.args), current_app.config["PAGE_SIZE"])
+    return render_template("web/imports/list.html", runs=page.items, page=page)
 
 
 @bp.route("/new", methods=["GET", "POST"])

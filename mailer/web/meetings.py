@@ -12,18 +12,14 @@ from datetime import datetime
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import and_, not_, select
-from sqlalchemy.orm import selectinload
 
-from mailer import audit, words
-from mailer.auth import body_may_see
-from mailer.db import session, utcnow
+from mailer import audit, scope, words
+from mailer.db import session
 from mailer.meetings import feeds, rules, service
 from mailer.meetings import minutes as minutes_service
 from mailer.meetings.rules import LONDON, MeetingError
-from mailer.models import (AgendaPaper, Attendance, Branch, Meeting, MeetingCampaign, MeetingKind, MeetingStatus,
-                           Response as Answer, Role)
-from mailer.pagination import Cursor, Key, paginate
+from mailer.models import Meeting, MeetingKind, MeetingStatus, Response as Answer, Role
+from mailer.pagination import Cursor
 from mailer.sending.campaigns import CampaignError
 from mailer.web import downloads
 
@@ -45,7 +41,7 @@ def _checked_form() -> None:
 
 
 def _meeting_or_404(meeting_id: int) -> Meeting:
-    meeting = service.get_meeting(current_user, meeting_id)
+    meeting = scope.get_meeting(current_user, meeting_id)
     if meeting is None:
         abort(404)  # the same answer for "no such meeting" and "another branch's"
     return meeting
@@ -58,17 +54,14 @@ def _local_input(value: datetime | None) -> str:
 
 def _bodies() -> list[tuple[str, str]]:
     """The bodies the officer may plan meetings for: the CLP and branches, or their own branch."""
-    if not current_user.sees_all_branches:
-        branch = current_user.branch
-        return [(str(branch.id), f"{branch.name} branch")] if branch else []
-    branches = session.scalars(select(Branch).order_by(Branch.name))
-    return [("clp", "The CLP")] + [(str(b.id), f"{b.name} branch") for b in branches]
+    clp = [("clp", "The CLP")] if scope.sees_all(current_user) else []
+    return clp + [(str(b.id), f"{b.name} branch") for b in scope.branches(current_user)]
 
 
 def _form_values(meeting: Meeting | None = None) -> dict:
     """What the details form shows: the meeting's values, or a new meeting's defaults."""
     if meeting is None:
-        own = current_user.branch_id if not current_user.sees_all_branches else None
+        own = scope.own_branch_id(current_user)
         return {"kind": MeetingKind.BRANCH.value if own else MeetingKind.GENERAL.value,
                 "body": str(own) if own else "clp"}
     values = {k: getattr(meeting, k) or "" for k in TEXT_FIELDS}
@@ -129,12 +122,7 @@ def _flash_warnings(warnings: list[str]) -> None:
 def _listing() -> dict:
     """Upcoming meetings, soonest first, and past ones a page at a time (newest first), each with
     its branch and minutes loaded alongside (a fixed number of queries, however many meetings)."""
-    now = utcnow()
-    ahead = and_(Meeting.starts_at >= now, Meeting.status != MeetingStatus.HELD)
-    stmt = service.visible_meetings(current_user).options(selectinload(Meeting.branch), selectinload(Meeting.minutes))
-    upcoming = list(session.scalars(stmt.where(ahead).order_by(None).order_by(Meeting.starts_at, Meeting.id)))
-    past = paginate(stmt.where(not_(ahead)), [Key(Meeting.starts_at, descending=True), Key(Meeting.id, descending=True)],
-                    Cursor.from_args(request.args), current_app.config["PAGE_SIZE"], count=False)
+    upcoming, past = service.listing(current_user, Cursor.from_args(request.args), current_app.config["PAGE_SIZE"])
     return {"upcoming": upcoming, "past": past}
 
 
@@ -160,11 +148,6 @@ def create():
 
 # --- a meeting -------------------------------------------------------------------------------
 
-def _notices(meeting: Meeting) -> list[MeetingCampaign]:
-    return list(session.scalars(select(MeetingCampaign).where(MeetingCampaign.meeting_id == meeting.id)
-                                .order_by(MeetingCampaign.id)))
-
-
 @bp.route("/<int:meeting_id>")
 def detail(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
@@ -172,7 +155,7 @@ def detail(meeting_id: int):
     return render_template("web/meetings/detail.html", meeting=meeting, form=FlaskForm(), live=live,
                            check=rules.check_notice(meeting) if live else None,
                            notice_days=rules.notice_days(meeting), needs_update=service.needs_update_notice(meeting),
-                           notices=_notices(meeting), postal=service.postal_list(meeting),
+                           notices=service.notices(meeting), postal=service.postal_list(meeting),
                            feed_url=feeds.feed_url(meeting.branch), register=service.register_summary(meeting))
 
 
@@ -250,8 +233,8 @@ def add_paper(meeting_id: int):
 @bp.route("/<int:meeting_id>/papers/<int:paper_id>")
 def paper(meeting_id: int, paper_id: int):
     meeting = _meeting_or_404(meeting_id)
-    found = session.get(AgendaPaper, paper_id)
-    if found is None or found.item.meeting_id != meeting.id:
+    found = scope.meeting_paper(meeting, paper_id)
+    if found is None:
         abort(404)
     return downloads.download(found.data, found.filename, found.content_type)
 
@@ -372,8 +355,7 @@ def minutes_pdf(meeting_id: int):
 @bp.route("/<int:meeting_id>/register")
 def register(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
-    replies = {a.id: a.message for a in session.scalars(select(Attendance).where(
-        Attendance.meeting_id == meeting.id, Attendance.proposed.is_(True)))}  # what each proposal was read from
+    replies = service.proposals_read_from(meeting)
     return render_template("web/meetings/register.html", meeting=meeting, register=service.register(meeting),
                            form=FlaskForm(), answers=ANSWERS, replies=replies)
 
@@ -398,8 +380,8 @@ def confirm(meeting_id: int, attendance_id: int):
     """Confirm (or reject) apologies read from a member's reply."""
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    row = session.get(Attendance, attendance_id)
-    if row is None or row.meeting_id != meeting.id:
+    row = scope.meeting_attendance(meeting, attendance_id)
+    if row is None:
         abort(404)
     accept = request.form.get("accept") == "1"
     service.confirm(current_user, row, accept)
@@ -431,14 +413,6 @@ def answer(meeting_id: int):
 
 # --- the minutes ------------------------------------------------------------------------------
 
-def _later_meetings(meeting: Meeting) -> list[Meeting]:
-    """The body's later meetings, where minutes may be adopted."""
-    stmt = select(Meeting).where(
-        Meeting.branch_id.is_(None) if meeting.branch_id is None else Meeting.branch_id == meeting.branch_id,
-        Meeting.starts_at > meeting.starts_at, Meeting.status != MeetingStatus.CANCELLED).order_by(Meeting.starts_at)
-    return list(session.scalars(stmt))
-
-
 def _recent_threads():
     from mailer.inbound import correspondence
 
@@ -454,8 +428,8 @@ def minutes(meeting_id: int):
     attached = {s.thread.id for s in summaries}
     return render_template("web/meetings/minutes.html", meeting=meeting, minutes=found, form=FlaskForm(),
                            summaries=summaries, threads=[t for t in _recent_threads() if t.id not in attached
-                                                         and body_may_see(meeting.branch_id, t.branch_id)],
-                           register=service.register(meeting), later=_later_meetings(meeting) if found else [],
+                                                         and scope.body_may_see(meeting.branch_id, t.branch_id)],
+                           register=service.register(meeting), later=minutes_service.adoption_meetings(meeting) if found else [],
                            is_chair=current_user.role is Role.CHAIR)
 
 
@@ -508,11 +482,9 @@ def save_minutes(meeting_id: int):
 
 @bp.route("/<int:meeting_id>/minutes/correspondence", methods=["POST"])
 def attach(meeting_id: int):
-    from mailer.inbound import correspondence
-
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    thread = correspondence.get_thread(current_user, request.form.get("thread_id", 0, type=int))
+    thread = scope.get_thread(current_user, request.form.get("thread_id", 0, type=int))
     if thread is None:
         flash("Choose a thread from the correspondence inbox.", "error")
         return _to_minutes(meeting)
@@ -574,7 +546,7 @@ def circulate(meeting_id: int):
 @bp.route("/<int:meeting_id>/minutes/adopt", methods=["POST"])
 def adopt(meeting_id: int):
     def action(meeting, found):
-        at = next((m for m in _later_meetings(meeting) if m.id == request.form.get("at_meeting", type=int)), None)
+        at = next((m for m in minutes_service.adoption_meetings(meeting) if m.id == request.form.get("at_meeting", type=int)), None)
         if at is None:
             raise MeetingError("Choose the later meeting that agreed the minutes.")
         minutes_service.adopt(current_user, found, at)

@@ -7,14 +7,13 @@ import json
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 
 from mailer.auth import roles_required
 from mailer.db import session
 from mailer.members import service
-from mailer import words
+from mailer import scope, words
 from mailer.members.exportfile import FIELDS
-from mailer.models import Branch, MemberStatus, Role
+from mailer.models import MemberStatus, Role
 from mailer.pagination import Cursor
 
 bp = Blueprint("members", __name__, url_prefix="/members")
@@ -46,15 +45,12 @@ def index():
 
 
 def _branch_names() -> list[str]:
-    stmt = select(Branch.name).order_by(Branch.name)
-    if not current_user.sees_all_branches:
-        stmt = stmt.where(Branch.id == current_user.branch_id)
-    return list(session.scalars(stmt))
+    return [b.name for b in scope.branches(current_user)]
 
 
 def _form_values(member=None) -> dict:
     if member is None:
-        own = current_user.branch.name if current_user.branch and not current_user.sees_all_branches else ""
+        own = scope.own_branch_name(current_user) or ""
         return {"status": "new", "branch": own, "notices_consent": "yes", "bulletins_consent": "yes"}
     values = service.snapshot(member)
     out = {k: ("" if v is None else str(v.value if hasattr(v, "value") else v)) for k, v in values.items()}
@@ -87,7 +83,7 @@ def create():
 
 
 def _member_or_404(member_id: int):
-    member = service.get_member(current_user, member_id)
+    member = scope.get_member(current_user, member_id)
     if member is None:
         abort(404)  # the same answer for "no such member" and "not in your branch"
     return member

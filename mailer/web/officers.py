@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 
+from mailer import scope
 from mailer.db import session
-from mailer.models import Branch, Officer, Role
+from mailer.models import Branch, Role
 from mailer.officers import service
 
 bp = Blueprint("officers", __name__, url_prefix="/officers")
@@ -21,7 +21,7 @@ def _secretary_only():
 
 
 def _choices():
-    return {"roles": list(Role), "branches": session.scalars(select(Branch).order_by(Branch.name)).all()}
+    return {"roles": list(Role), "branches": scope.branches(current_user)}
 
 
 def _submitted() -> tuple[Role, Branch | None]:
@@ -29,14 +29,13 @@ def _submitted() -> tuple[Role, Branch | None]:
     if role_value not in Role._value2member_map_:
         raise service.OfficerError("Choose a role.")
     branch_id = request.form.get("branch", type=int)
-    branch = session.get(Branch, branch_id) if branch_id else None
+    branch = service.get_branch(branch_id)
     return Role(role_value), branch
 
 
 @bp.route("/")
 def index():
-    officers = session.scalars(select(Officer).order_by(Officer.active.desc(), Officer.email)).all()
-    return render_template("web/officers/list.html", officers=officers)
+    return render_template("web/officers/list.html", officers=service.all_officers())
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -58,7 +57,7 @@ def create():
 
 @bp.route("/<int:officer_id>", methods=["GET", "POST"])
 def edit(officer_id: int):
-    officer = session.get(Officer, officer_id) or abort(404)
+    officer = service.get_officer(officer_id) or abort(404)
     form, error = FlaskForm(), None
     if form.validate_on_submit():
         try:

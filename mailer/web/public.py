@@ -7,25 +7,17 @@ import re
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 
+from mailer import publication
 from mailer.auth import csrf
 from mailer.compose import personal
 from mailer.compose.render import compile_campaign, render_subject
 from mailer.db import session
 from mailer.members import consent
-from mailer.models import Attendance, Campaign, CampaignStatus, Stream
+from mailer.models import Stream
 from mailer.sending.tokens import read_preferences_token
 
 bp = Blueprint("public", __name__)
-
-PUBLISHED = (CampaignStatus.SENDING, CampaignStatus.SENT)
-
-
-def _campaign_stream(campaign_id: int | None) -> Stream:
-    campaign = session.get(Campaign, campaign_id) if campaign_id else None
-    return campaign.stream if campaign is not None else Stream.BULLETINS
-
 
 # --- the organisation's own look: members see its name and colour, not the officers' tool --------
 
@@ -73,7 +65,7 @@ def preferences(token: str):
             200 if token == "preview" else 404
     member, campaign_id = found
     return render_template("web/public/preferences.html", member=member, token=token, form=FlaskForm(),
-                           stream=_campaign_stream(campaign_id), saved=False)
+                           stream=publication.campaign_stream(campaign_id), saved=False)
 
 
 @bp.route("/u/<token>", methods=["POST"])
@@ -85,7 +77,7 @@ def one_click(token: str):
     if found is None:
         return "Unknown or damaged link.\n", 404, {"Content-Type": "text/plain; charset=utf-8"}
     member, campaign_id = found
-    stream = _campaign_stream(campaign_id)
+    stream = publication.campaign_stream(campaign_id)
     consent.unsubscribe(member, stream, "one-click", campaign_id)
     session.commit()
     return f"Unsubscribed from {stream.value}.\n", 200, {"Content-Type": "text/plain; charset=utf-8"}
@@ -110,14 +102,14 @@ def save_preferences(token: str):
         abort(400)
     session.commit()
     return render_template("web/public/preferences.html", member=member, token=token, form=FlaskForm(),
-                           stream=_campaign_stream(campaign_id), saved=True)
+                           stream=publication.campaign_stream(campaign_id), saved=True)
 
 
 @bp.route("/w/<web_token>")
 def web_version(web_token: str):
     """A sent campaign as a web page, for a generic reader: no member's data in it."""
-    campaign = session.scalar(select(Campaign).where(Campaign.web_token == web_token))
-    if campaign is None or campaign.status not in PUBLISHED:
+    campaign = publication.web_version(web_token)
+    if campaign is None:
         abort(404)
     _subject, html, _text = compile_campaign(campaign).render(personal.context(campaign, None, personal.GENERIC))
     return html, 200, {"Content-Security-Policy": "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'"}
@@ -126,10 +118,7 @@ def web_version(web_token: str):
 @bp.route("/archive")
 def archive():
     """The bulletins sent to the whole constituency party, newest first."""
-    campaigns = session.scalars(select(Campaign).where(Campaign.stream == Stream.BULLETINS,
-                                                       Campaign.status.in_(PUBLISHED), Campaign.branch_id.is_(None))
-                                .order_by(Campaign.started_at.desc()).limit(200)).all()
-    entries = [(c, render_subject(c, personal.context(c, None, personal.GENERIC))) for c in campaigns]
+    entries = [(c, render_subject(c, personal.context(c, None, personal.GENERIC))) for c in publication.archive()]
     return render_template("web/public/archive.html", entries=entries)
 
 
@@ -168,8 +157,7 @@ def meeting_response(token: str, response: str):
     elif meeting.status.value in ("held", "cancelled"):
         error = ("This meeting has already been held: apologies can no longer be sent."
                  if meeting.status.value == "held" else "This meeting was cancelled.")
-    current = session.scalar(select(Attendance.response).where(Attendance.meeting_id == meeting.id,
-                                                               Attendance.member_id == member.id))
+    current = meetings.response_of(meeting, member)
     return render_template("web/public/response.html", meeting=meeting, member=member, response=response,
                            labels=RESPONSES, token=token, form=FlaskForm(), saved=saved, error=error,
                            current=current), 409 if error and request.method == "POST" else 200
@@ -198,10 +186,9 @@ def minutes(web_token: str):
     from markdown_it import MarkdownIt
 
     from mailer.meetings.minutes import body_markdown
-    from mailer.models import Minutes, MinutesStatus
 
-    found = session.scalar(select(Minutes).where(Minutes.web_token == web_token))
-    if found is None or found.status not in (MinutesStatus.CIRCULATED, MinutesStatus.ADOPTED):
+    found = publication.circulated_minutes(web_token)
+    if found is None:
         abort(404)
     # Members' and correspondents' words stay text; their line breaks stay line breaks.
     html = MarkdownIt("commonmark", {"html": False, "breaks": True}).render(body_markdown(found))

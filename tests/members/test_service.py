@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from mailer import scope
 from mailer.db import session
 from mailer.members import service
 from mailer.members.service import MemberError, MemberQuery
@@ -210,10 +211,10 @@ def test_filter_choices_are_scoped(clp, castle_secretary, people):
 
 
 def test_get_member_respects_the_branch_scope(clp, castle_secretary, people):
-    assert service.get_member(castle_secretary, people["zoe"].id) is people["zoe"]
-    assert service.get_member(castle_secretary, people["bob"].id) is None
-    assert service.get_member(clp, people["bob"].id) is people["bob"]
-    assert service.get_member(clp, 999_999) is None
+    assert scope.get_member(castle_secretary, people["zoe"].id) is people["zoe"]
+    assert scope.get_member(castle_secretary, people["bob"].id) is None
+    assert scope.get_member(clp, people["bob"].id) is people["bob"]
+    assert scope.get_member(clp, 999_999) is None
 
 
 # --- create and update ----------------------------------------------------------------------
