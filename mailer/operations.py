@@ -137,13 +137,19 @@ def mail_settings() -> dict:
 
 
 def send_test(to: str) -> None:
-    """A test message to `to`, through the path every service message takes (raises on failure)."""
-    from mailer.mail import send_message
+    """A test message to `to`, through the mail transport every message takes. Raises on failure:
+    the relay's own exception when it cannot be reached (RelayUnavailable, raised from it, for
+    `diagnose`), NotSent when it refused the message."""
+    from mailer.mail import NotSent, envelope_sender, service_message, transport
 
     org = current_app.config["ORG_NAME"]
-    send_message(to, f"{org}: test message from Mailer",
-                 "This is a test message from Mailer's operations page.\n\n"
-                 "It reached you, so the outgoing mail settings work.\n")
+    message = service_message(to, f"{org}: test message from Mailer",
+                              "This is a test message from Mailer's operations page.\n\n"
+                              "It reached you, so the outgoing mail settings work.\n")
+    with transport().connect(patience=10) as conn:
+        result = conn.send(envelope_sender(), [to], message.as_bytes())[to]
+    if not result.accepted:
+        raise NotSent(result)
 
 
 # --- diagnosis ------------------------------------------------------------------------------

@@ -226,3 +226,23 @@ def paginate(stmt: Select, keys: Sequence[Key], cursor: Cursor, per_page: int, c
                       next_after=encode(last_keys) if last_keys is not None and not at_end else None,
                       prev_before=encode(first_keys) if first_keys is not None and not at_start else None,
                       first=at_start, at_end=at_end)
+
+
+def paginate_list(items: Sequence, key, cursor: Cursor, per_page: int) -> KeysetPage:
+    """One page of a list already in its order (a file index, not a table), with the same cursors
+    and pager as the database lists; `key(item)` is unique. A cursor naming no item gives the
+    first page."""
+    position = {key(item): i for i, item in enumerate(items)}
+    start = 0
+    if cursor.last:
+        start = max(0, len(items) - per_page)
+    elif cursor.after:
+        start = position.get(cursor.after[0], -1) + 1
+    elif cursor.before and cursor.before[0] in position:
+        start = max(0, position[cursor.before[0]] - per_page)
+    chunk = list(items[start:start + per_page])
+    at_end = start + per_page >= len(items)
+    return KeysetPage(chunk, per_page, total=len(items),
+                      next_after=encode([key(chunk[-1])]) if chunk and not at_end else None,
+                      prev_before=encode([key(chunk[0])]) if chunk and start > 0 else None,
+                      first=start == 0, at_end=at_end)

@@ -26,8 +26,8 @@ from sqlalchemy import delete, exists, select, update
 
 from mailer import audit
 from mailer.db import session, utcnow
-from mailer.models import (BounceEvent, Campaign, CampaignStatus, CorrespondenceLink, Delivery, InboundMessage,
-                           InboundStatus)
+from mailer.models import (AuditEvent, BounceEvent, Campaign, CampaignStatus, CorrespondenceLink, Delivery,
+                           InboundMessage, InboundStatus)
 
 CHUNK = 500  # rows changed per statement and transaction: no long lock on a large table
 
@@ -98,6 +98,12 @@ def delete_old_deliveries(days: int) -> int:
             session.commit()
             done += len(ids)
     return done
+
+
+def last_run() -> AuditEvent | None:
+    """The audit entry of the latest retention run, if any."""
+    return session.scalars(select(AuditEvent).where(AuditEvent.action == "retention.run")
+                           .order_by(AuditEvent.id.desc()).limit(1)).first()
 
 
 def run() -> RetentionResult:

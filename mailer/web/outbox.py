@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 
 from mailer import catcher
 from mailer.inbound.sanitize import sanitize_inbound_html
-from mailer.members.service import Page
+from mailer.pagination import Cursor, paginate_list
 from mailer.models import Role
 from mailer.web.correspondence import MESSAGE_HTML_HEADERS
 
@@ -40,13 +40,11 @@ def _only_with_catcher():
 
 @bp.route("/")
 def index():
-    per_page = current_app.config["PAGE_SIZE"]
-    number = max(1, request.args.get("page", 1, type=int))
     q = (request.args.get("q") or "").strip()[:200]
     entries = catcher.search(catcher.index(outbox_path()), q)
-    items = [catcher.summary(e) for e in entries[(number - 1) * per_page:number * per_page]]
-    return render_template("web/outbox/list.html", page=Page(items, len(entries), number, per_page), q=q,
-                           args={"q": q} if q else {})
+    page = paginate_list(entries, lambda e: e["key"], Cursor.from_args(request.args), current_app.config["PAGE_SIZE"])
+    page.items = [catcher.summary(e) for e in page.items]
+    return render_template("web/outbox/list.html", page=page, q=q, args={"q": q} if q else {})
 
 
 def _message(key: str) -> catcher.CaughtMessage:

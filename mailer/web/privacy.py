@@ -4,19 +4,14 @@ The periods are read from the settings, so the page cannot drift from what the j
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
-from sqlalchemy import select
-
 from mailer import retention
-from mailer.db import session
-from mailer.models import AuditEvent
 
 bp = Blueprint("privacy", __name__, url_prefix="/data-protection")
 
 
 @bp.route("/")
 def index():
-    last_run = session.scalars(select(AuditEvent).where(AuditEvent.action == "retention.run")
-                               .order_by(AuditEvent.id.desc()).limit(1)).first()
+    last_run = retention.last_run()
     cfg = current_app.config
     return render_template("web/privacy.html", days=retention.periods(), last_run=last_run,
                            every_hours=int(cfg["RETENTION_SECONDS"]) // 3600, soft_bounce_days=cfg["SOFT_BOUNCE_DAYS"],
