@@ -36,6 +36,8 @@ ANSWERS = {Answer.NONE: "expected", Answer.ATTENDING: "attending", Answer.APOLOG
            Answer.NOT_ATTENDING: "not attending"}
 
 
+POSTAL_SHOWN = 100  # on the meeting's page; the whole postal list is a download
+
 # --- helpers --------------------------------------------------------------------------------
 
 def _checked_form() -> None:
@@ -172,7 +174,8 @@ def detail(meeting_id: int):
     return render_template("web/meetings/detail.html", meeting=meeting, form=FlaskForm(), live=live,
                            check=rules.check_notice(meeting) if live else None,
                            notice_days=rules.notice_days(meeting), needs_update=service.needs_update_notice(meeting),
-                           notices=_notices(meeting), postal=service.postal_list(meeting),
+                           notices=_notices(meeting), postal=service.postal_list(meeting, POSTAL_SHOWN),
+                           postal_total=service.postal_count(meeting),
                            feed_url=feeds.feed_url(meeting.branch), register=service.register_summary(meeting))
 
 
@@ -330,6 +333,17 @@ def evidence(meeting_id: int):
                     headers={"Content-Disposition": f"attachment; filename=meeting-{meeting.id}-notices.csv"})
 
 
+@bp.route("/<int:meeting_id>/postal.csv")
+def postal(meeting_id: int):
+    """Every entitled member to post the notice to, with the postcode to address it."""
+    meeting = _meeting_or_404(meeting_id)
+    data = service.postal_csv(meeting)
+    audit.record("meeting.postal_export", "meeting", meeting.id, officer=current_user)  # it lists members
+    session.commit()
+    return Response(data, mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename=meeting-{meeting.id}-by-post.csv"})
+
+
 # --- printable documents ----------------------------------------------------------------------
 
 def _pdf(data: bytes, name: str) -> Response:
@@ -367,10 +381,13 @@ def minutes_pdf(meeting_id: int):
 
 @bp.route("/<int:meeting_id>/register")
 def register(meeting_id: int):
+    """The register a page at a time (an AGM's is every member), with its counts counted in SQL."""
     meeting = _meeting_or_404(meeting_id)
     replies = {a.id: a.message for a in session.scalars(select(Attendance).where(
         Attendance.meeting_id == meeting.id, Attendance.proposed.is_(True)))}  # what each proposal was read from
-    return render_template("web/meetings/register.html", meeting=meeting, register=service.register(meeting),
+    page = service.register_page(meeting, Cursor.from_args(request.args), current_app.config["PAGE_SIZE"])
+    return render_template("web/meetings/register.html", meeting=meeting, register=service.register_summary(meeting),
+                           page=page, proposed=service.proposed_apologies(meeting),
                            form=FlaskForm(), answers=ANSWERS, replies=replies)
 
 
@@ -379,14 +396,20 @@ def present(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
     ids = {int(v) for v in request.form.getlist("present") if v.isdigit()}
+    shown = {int(v) for v in request.form.getlist("shown") if v.isdigit()} if "shown" in request.form else None
     try:
-        service.mark_present(current_user, meeting, ids)
+        service.mark_present(current_user, meeting, ids, shown)
         session.commit()
         flash(f"Register saved: {len(ids)} present.", "info")
     except MeetingError as exc:
         session.rollback()
         flash(str(exc), "error")
-    return redirect(url_for(".register", meeting_id=meeting.id))
+    return redirect(url_for(".register", meeting_id=meeting.id, **_register_place()))
+
+
+def _register_place() -> dict:
+    """Back to the register's page the form was on."""
+    return {k: v for k, v in request.args.items() if k in ("after", "before", "last", "first")}
 
 
 @bp.route("/<int:meeting_id>/register/<int:attendance_id>/confirm", methods=["POST"])
@@ -411,7 +434,7 @@ def answer(meeting_id: int):
     _checked_form()
     member_id = request.form.get("member_id", type=int)
     value = request.form.get("response", "")
-    member = next((r.member for r in service.register(meeting).rows if r.member.id == member_id), None)
+    member = service.entitled_member(meeting, member_id)
     if member is None or value not in Answer._value2member_map_:
         flash("Choose an entitled member and their answer.", "error")
         return redirect(url_for(".register", meeting_id=meeting.id))
