@@ -18,4 +18,4 @@ def count_segment(json: SegmentCountIn):
         return problem(422, str(exc), errors=[{"field": "segment", "message": str(exc)}])
     if not officer().sees_all_branches:
         definition["branches"] = [officer().branch_id]  # a branch secretary counts their own branch only
-    return SegmentCount(**segments.count(definition, Stream(json.stream), officer()))
+    return SegmentCount(**segments.remembered_count(definition, Stream(json.stream), officer()))

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, case, distinct, exists, false, func,
 
 from mailer.auth import scope_members
 from mailer.db import session
+from mailer.members import count_cache
 from mailer.words import parse_date, uk_date
 from mailer.models import (Attendance, EmailHealth, Member, MemberStatus, MemberTag, Officer, Response, Role, Stream,
                            Suppression, Tag)
@@ -161,6 +162,12 @@ def count(definition: dict, stream: Stream, officer: Officer) -> dict:
     matched, addresses = session.execute(select(func.coalesce(func.sum(by_address.c.n), 0),
                                                 func.coalesce(func.sum(by_address.c.reached), 0))).one()
     return {"members": int(matched), "recipients": int(addresses)}
+
+
+def remembered_count(definition: dict, stream: Stream, officer: Officer) -> dict:
+    """count(), remembered until the members change (at most count_cache.COUNT_TTL seconds), with
+    "as_of": when it was counted. For pages; sending always snapshots afresh."""
+    return count_cache.counted(clean(definition), stream, officer, count)
 
 
 def describe(definition: dict, branch_names: dict[int, str] | None = None) -> str:
