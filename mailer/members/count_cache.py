@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from mailer.db import session, utcnow
 
-COUNT_TTL = 300  # seconds
+COUNT_TTL = 1800  # seconds: bounds staleness only from writes made outside the app
 GENERATION_KEY = "mailer:members:generation"
 WATCHED = frozenset({"members", "suppressions", "member_tags", "tags", "officers", "attendance", "branches"})
 _FLAG = "mailer.members_changed"
