@@ -474,7 +474,7 @@ def minutes(meeting_id: int):
     return render_template("web/meetings/minutes.html", meeting=meeting, minutes=found, form=FlaskForm(),
                            summaries=summaries, threads=[t for t in _recent_threads() if t.id not in attached
                                                          and body_may_see(meeting.branch_id, t.branch_id)],
-                           register=service.register(meeting), later=_later_meetings(meeting) if found else [],
+                           register=service.register_summary(meeting), later=_later_meetings(meeting) if found else [],
                            is_chair=current_user.role is Role.CHAIR)
 
 
