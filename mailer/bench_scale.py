@@ -336,6 +336,25 @@ def pages(info: dict) -> dict[str, tuple[str, str, dict | None]]:
         "member_export_json": ("POST", f"/members/{info['member_id']}/export", {}),
         "officers": ("GET", "/officers/", None),
         "imports": ("GET", "/imports/", None),
+        # the rest of what an officer opens: documents, downloads, and deep pages
+        "notice_pdf": ("GET", f"/meetings/{info['meeting_id']}/notice.pdf", None),
+        "minutes_page": ("GET", f"/meetings/{info['past_meeting_id']}/minutes", None),
+        "minutes_pdf": ("GET", f"/meetings/{info['past_meeting_id']}/minutes.pdf", None),
+        "postal_csv": ("GET", f"/meetings/{info['meeting_id']}/postal.csv", None),
+        "meeting_register_last": ("GET", f"/meetings/{info['past_meeting_id']}/register?last=1", None),
+        "member_export_pdf": ("POST", f"/members/{info['member_id']}/export.pdf", {}),
+        "campaign_report_api": ("API GET", f"/api/v1/campaigns/{c}/report", None),
+        # the API, with a personal token
+        "api_members": ("API GET", "/api/v1/members?limit=50", None),
+        "api_member_search": ("API GET", f"/api/v1/members?q={info['search_surname']}", None),
+        "api_segment_count": ("API POST", "/api/v1/segments/count", {"segment": {"statuses": ["active"]}}),
+        "api_campaigns": ("API GET", "/api/v1/campaigns", None),
+        "api_campaign_progress": ("API GET", f"/api/v1/campaigns/{c}/progress", None),
+        "api_threads": ("API GET", "/api/v1/threads", None),
+        "api_long_thread": ("API GET", f"/api/v1/threads/{info['long_thread_id']}", None),
+        "api_meetings": ("API GET", "/api/v1/meetings", None),
+        "api_meeting": ("API GET", f"/api/v1/meetings/{info['meeting_id']}", None),
+        "api_meeting_register": ("API GET", f"/api/v1/meetings/{info['past_meeting_id']}/register", None),
     }
 
 
@@ -383,11 +402,22 @@ class Target:
         r = self.client.post("/login", data={"email": "secretary@clp.example.org", "password": "bench-password"})
         if r.status_code != 302:
             raise click.ClickException(f"{name}: could not sign in ({r.status_code})")
+        with self.app.app_context():  # the API's calls carry a personal token, as scripts' do
+            from mailer.models import Officer
+            from mailer.officers import tokens
+
+            _token, self.token = tokens.create(session.get(Officer, 1), "bench scale")
+            session.commit()
+            session.close()
 
     def request(self, method: str, url: str, form: dict | None) -> tuple[float, int, int]:
         before = self.counter.n
         t = time.perf_counter()
-        if method == "POST":
+        if method.startswith("API "):
+            headers = {"Authorization": f"Bearer {self.token}"}
+            response = (self.client.post(url, json=form, headers=headers) if method == "API POST"
+                        else self.client.get(url, headers=headers))
+        elif method == "POST":
             response = self.client.post(url, data=form or {})
         else:
             response = self.client.get(url)

@@ -119,6 +119,8 @@ class SegmentCountIn(Strict):
 class SegmentCount(BaseModel):
     members: int = Field(description="Members matching the segment.")
     recipients: int = Field(description="Distinct addresses that would receive it (consent and suppressions applied).")
+    as_of: datetime | None = Field(None, description="When it was counted (UTC): a count is remembered until the "
+                                                   "members change, half an hour at most.")
 
 
 # --- campaigns ------------------------------------------------------------------------------

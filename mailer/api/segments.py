@@ -18,4 +18,4 @@ def count_segment(json: SegmentCountIn):
     except segments.SegmentError as exc:
         return problem(422, str(exc), errors=[{"field": "segment", "message": str(exc)}])
     scope.segment_definition(officer(), definition)  # a branch secretary counts their own branch only
-    return SegmentCount(**segments.count(definition, Stream(json.stream), officer()))
+    return SegmentCount(**segments.remembered_count(definition, Stream(json.stream), officer()))

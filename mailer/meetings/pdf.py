@@ -17,13 +17,26 @@ _FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 _md = MarkdownIt("commonmark").enable("table")
 
 
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 class _Document(FPDF):
-    def __init__(self, title: str):
+    """A4 with Mailer's margins and a footer. `content` is all the text the document will hold:
+    when it is Latin-1 (most agendas and notices) the PDF uses the built-in Helvetica, which
+    costs nothing to load; otherwise DejaVu, where the system has it (reading and subsetting its
+    four TrueType files takes most of a second)."""
+
+    def __init__(self, title: str, content: str = ""):
         super().__init__(format="A4")
         self.doc_title = title
         self.set_margins(18, 18, 18)
         self.set_auto_page_break(True, margin=18)
-        self.unicode = (_FONT_DIR / "DejaVuSans.ttf").exists()
+        self.unicode = not _latin1(title + content) and (_FONT_DIR / "DejaVuSans.ttf").exists()
         if self.unicode:  # names are not all Latin-1: use a Unicode font where the system has one
             self.add_font("body", "", str(_FONT_DIR / "DejaVuSans.ttf"))
             self.add_font("body", "B", str(_FONT_DIR / "DejaVuSans-Bold.ttf"))
@@ -56,8 +69,9 @@ def minutes_pdf(minutes: Minutes, reader=None) -> bytes:
     """The minutes, with the correspondence appendix (only what `reader`, an officer, may open)."""
     from mailer.meetings.minutes import body_markdown
 
-    doc = _Document(f"Minutes: {minutes.meeting.title}")
-    doc.markdown(body_markdown(minutes, reader=reader))
+    text = body_markdown(minutes, reader=reader)
+    doc = _Document(f"Minutes: {minutes.meeting.title}", text)
+    doc.markdown(text)
     return bytes(doc.output())
 
 
@@ -81,13 +95,13 @@ def notice_markdown(meeting: Meeting) -> str:
 
 def notice_pdf(meeting: Meeting) -> bytes:
     """The notice as posted to members without email."""
-    doc = _Document(f"Notice: {meeting.title}")
-    doc.markdown(notice_markdown(meeting))
+    text = notice_markdown(meeting)
+    doc = _Document(f"Notice: {meeting.title}", text)
+    doc.markdown(text)
     return bytes(doc.output())
 
 
 def agenda_pdf(meeting: Meeting) -> bytes:
-    doc = _Document(f"Agenda: {meeting.title}")
     lines = [f"# Agenda: {html.escape(meeting.title)}", "", f"{html.escape(meeting.body_name)} · {_when(meeting)}", ""]
     for n, item in enumerate(meeting.agenda, 1):
         lines += [f"**{n}. {html.escape(item.title)}**", ""]
@@ -95,14 +109,17 @@ def agenda_pdf(meeting: Meeting) -> bytes:
             lines += [html.escape(item.notes), ""]
         for paper in item.papers:
             lines += [f"Paper: {html.escape(paper.filename)}", ""]
-    doc.markdown("\n".join(lines))
+    text = "\n".join(lines)
+    doc = _Document(f"Agenda: {meeting.title}", text)
+    doc.markdown(text)
     return bytes(doc.output())
 
 
 def signin_pdf(meeting: Meeting) -> bytes:
     """The sign-in sheet: every entitled member, with a column to sign."""
     register = service.register(meeting)
-    doc = _Document(f"Sign-in: {meeting.title}")
+    doc = _Document(f"Sign-in: {meeting.title}", meeting.body_name + "".join(
+        r.member.full_name + (r.member.membership_number or "") for r in register.rows))
     doc.set_font(doc.family, "B", 14)
     doc.multi_cell(0, 8, doc.text(f"Sign-in sheet: {meeting.title}"), new_x="LMARGIN", new_y="NEXT")
     doc.set_font(doc.family, size=10)

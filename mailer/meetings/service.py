@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import NamedTuple
 from datetime import timedelta
 
 from flask import current_app
@@ -23,6 +24,7 @@ from mailer.links import external_url
 from mailer.members import segments
 from mailer.meetings import calendar, rules
 from mailer.meetings.rules import LONDON, MeetingError
+from mailer.pagination import Cursor, Key, KeysetPage, paginate
 from mailer.models import (AgendaItem, AgendaPaper, Attachment, Attendance, Campaign, Delivery, EmailHealth, Meeting,
                            MeetingCampaign, MeetingKind, MeetingStatus, Member, MemberStatus, Officer, Response,
                            Stream, Suppression)
@@ -204,14 +206,41 @@ def entitled_query(meeting: Meeting):
     return stmt
 
 
-def postal_list(meeting: Meeting) -> list[Member]:
-    """Entitled members with no working email for notices: no address, on hold, objected, suppressed."""
+class PostalRow(NamedTuple):
+    """What the postal list shows of a member (plain columns: an AGM's list is thousands long)."""
+
+    id: int
+    first_name: str | None
+    last_name: str | None
+    membership_number: str | None
+    postcode: str | None
+    email: str | None
+    notices_consent: bool
+    email_health: EmailHealth
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p) or "(no name)"
+
+
+def _postal_query(meeting: Meeting):
     suppressed = select(Suppression.id).where(Suppression.email == Member.email,  # both stored lower-case
                                               Suppression.stream == "all").exists()
-    stmt = entitled_query(meeting).where(or_(Member.email.is_(None), Member.email == "",
+    return entitled_query(meeting).where(or_(Member.email.is_(None), Member.email == "",
                                              Member.email_health == EmailHealth.ON_HOLD,
                                              Member.notices_consent.is_(False), suppressed))
-    return list(session.scalars(stmt.order_by(Member.last_name, Member.first_name)))
+
+
+def postal_list(meeting: Meeting, limit: int | None = None) -> list[PostalRow]:
+    """Entitled members with no working email for notices: no address, on hold, objected, suppressed.
+    By name; the first `limit` of them when given."""
+    stmt = _postal_query(meeting).with_only_columns(*(getattr(Member, f) for f in PostalRow._fields)) \
+        .order_by(Member.last_name, Member.first_name, Member.id).limit(limit)
+    return [PostalRow(*row) for row in session.execute(stmt)]
+
+
+def postal_count(meeting: Meeting) -> int:
+    return session.scalar(_postal_query(meeting).with_only_columns(func.count(Member.id)))
 
 
 # --- notices ----------------------------------------------------------------------------------
@@ -400,6 +429,26 @@ def send_reminder(meeting_id: int, sequence: int) -> str:
     return "sent"
 
 
+def postal_csv(meeting: Meeting) -> str:
+    """The whole postal list, to address the printed notices."""
+    from mailer.members.exportfile import SafeWriter
+
+    out = io.StringIO()
+    writer = SafeWriter(out)  # names come from members: never formulas
+    writer.writerow(["membership number", "name", "postcode", "why by post"])
+    for m in postal_list(meeting):
+        writer.writerow([m.membership_number or "", m.full_name, m.postcode or "", postal_reason(m)])
+    return out.getvalue()
+
+
+def postal_reason(m: PostalRow) -> str:
+    if not m.email:
+        return "no email"
+    if not m.notices_consent:
+        return "objected to email"
+    return "email on hold" if m.email_health is EmailHealth.ON_HOLD else "email suppressed"
+
+
 def evidence_csv(meeting: Meeting) -> str:
     """Who was sent what, and when: every delivery of the meeting's notices, updates and reminders."""
     from mailer.members.exportfile import SafeWriter
@@ -533,6 +582,59 @@ def register(meeting: Meeting) -> Register:
     return Register(out, len(out) - apologies - declined, apologies, sum(1 for r in out if r.present), quorum)
 
 
+class RegisterPerson(NamedTuple):
+    """A member as the register shows them (plain columns, a page at a time)."""
+
+    id: int
+    first_name: str | None
+    last_name: str | None
+    membership_number: str | None
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p) or "(no name)"
+
+
+_REGISTER_COLUMNS = (Member.id, Member.first_name, Member.last_name, Member.membership_number, Attendance.response,
+                     Attendance.proposed, Attendance.present, Attendance.source, Attendance.id.label("attendance_id"))
+
+
+def _register_rows(meeting: Meeting, stmt) -> list[RegisterRow]:
+    return [RegisterRow(RegisterPerson(*r[:4]), r.response or Response.NONE, bool(r.proposed), bool(r.present),
+                        r.source or "", r.attendance_id) for r in stmt]
+
+
+def register_page(meeting: Meeting, cursor: Cursor, per_page: int, q: str = "") -> KeysetPage:
+    """One page of the register, by name: RegisterRows of plain columns (an AGM's register is
+    every member, so it is never loaded whole for the page). `q`: only members whose name or
+    membership number holds each of its words."""
+    stmt = entitled_query(meeting).with_only_columns(*_REGISTER_COLUMNS).outerjoin_from(
+        Member, Attendance, and_(Attendance.member_id == Member.id, Attendance.meeting_id == meeting.id))
+    for word in q.split()[:5]:
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(or_(*(column.ilike(pattern, escape="\\") for column in
+                                (Member.first_name, Member.last_name, Member.membership_number))))
+    page = paginate(stmt, [Key(Member.last_name), Key(Member.first_name), Key(Member.id)], cursor, per_page,
+                    count=False, rows=True)
+    page.items = _register_rows(meeting, page.items)
+    return page
+
+
+def proposed_apologies(meeting: Meeting) -> list[RegisterRow]:
+    """Apologies read from replies, waiting for an officer to confirm them (few: listed whole)."""
+    stmt = select(*_REGISTER_COLUMNS).join_from(Member, Attendance, Attendance.member_id == Member.id).where(
+        Attendance.meeting_id == meeting.id, Attendance.proposed.is_(True),
+        Member.id.in_(entitled_query(meeting).with_only_columns(Member.id))).order_by(Member.last_name, Member.first_name, Member.id)
+    return _register_rows(meeting, session.execute(stmt))
+
+
+def entitled_member(meeting: Meeting, member_id: int | None) -> Member | None:
+    """The member, if entitled to attend the meeting."""
+    if member_id is None:
+        return None
+    return session.scalar(entitled_query(meeting).where(Member.id == member_id))
+
+
 @dataclass
 class RegisterSummary:
     """The register's counts, counted in SQL (an AGM's register is every member)."""
@@ -542,6 +644,11 @@ class RegisterSummary:
     apologies: int
     present: int
     quorum: int
+    attending: int = 0  # said "I'll be there"
+
+    @property
+    def quorate(self) -> bool | None:
+        return None if not self.quorum else self.present >= self.quorum
 
 
 def register_summary(meeting: Meeting) -> RegisterSummary:
@@ -552,23 +659,31 @@ def register_summary(meeting: Meeting) -> RegisterSummary:
         select(func.count(entitled.c.id),
                func.coalesce(func.sum(case((apology, 1), else_=0)), 0),
                func.coalesce(func.sum(case((Attendance.response == Response.NOT_ATTENDING, 1), else_=0)), 0),
-               func.coalesce(func.sum(case((Attendance.present.is_(True), 1), else_=0)), 0))
+               func.coalesce(func.sum(case((Attendance.present.is_(True), 1), else_=0)), 0),
+               func.coalesce(func.sum(case((Attendance.response == Response.ATTENDING, 1), else_=0)), 0))
         .select_from(entitled)
         .outerjoin(Attendance, and_(Attendance.member_id == entitled.c.id, Attendance.meeting_id == meeting.id))).one()
-    total, apologies, declined, present = (int(v) for v in row)
+    total, apologies, declined, present, attending = (int(v) for v in row)
     quorum = meeting.quorum if meeting.quorum is not None else current_app.config["QUORUM"]
-    return RegisterSummary(total, total - apologies - declined, apologies, present, quorum)
+    return RegisterSummary(total, total - apologies - declined, apologies, present, quorum, attending)
 
 
-def mark_present(officer: Officer, meeting: Meeting, member_ids: set[int]) -> None:
-    """Record who is present (the whole list, as ticked on the day). Not committed."""
+def mark_present(officer: Officer, meeting: Meeting, member_ids: set[int], shown: set[int] | None = None) -> None:
+    """Record who is present, as ticked on the day: among the members `shown` (one page of the
+    register), or the whole list when None. Not committed."""
     if meeting.status is MeetingStatus.CANCELLED:
         raise MeetingError("A cancelled meeting has no register.")
-    entitled = set(session.scalars(select(Member.id).where(Member.id.in_(select(entitled_query(meeting).subquery().c.id)))))
+    among = entitled_query(meeting).with_only_columns(Member.id)
+    if shown is not None:
+        among = among.where(Member.id.in_(shown | member_ids))
+    entitled = set(session.scalars(among))
     unknown = member_ids - entitled
     if unknown:
         raise MeetingError("Only entitled members can be marked present.")
-    existing = {a.member_id: a for a in session.scalars(select(Attendance).where(Attendance.meeting_id == meeting.id))}
+    attendance = select(Attendance).where(Attendance.meeting_id == meeting.id)
+    if shown is not None:
+        attendance = attendance.where(Attendance.member_id.in_(entitled))
+    existing = {a.member_id: a for a in session.scalars(attendance)}
     for member_id in entitled:
         row = existing.get(member_id)
         if row is None and member_id in member_ids:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 # Member fields an export column can fill, with the headers seen for each (compared normalised:
@@ -151,19 +152,22 @@ def check_mapping(mapping: dict[str, str]) -> list[str]:
     return problems
 
 
-def rows(export: ExportFile, mapping: dict[str, str]) -> list[tuple[int, dict[str, str]]]:
-    """Each record as {field: raw text}, only for mapped columns (unmapped ones are never kept)."""
+def rows(export: ExportFile, mapping: dict[str, str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Each record as {field: raw text}, only for mapped columns (unmapped ones are never kept).
+    The records are consumed as they are read (`export.records` is empty afterwards): a 100,000-row
+    export is not held twice over, as cells and as fields."""
     index = {name: export.headers.index(header) for header, name in mapping.items()
              if name and header in export.headers}
-    out = []
-    for line, cells in export.records:
+    records, export.records = export.records, []
+    records.reverse()
+    while records:
+        line, cells = records.pop()
         raw = {name: (cells[i] if i < len(cells) else "") for name, i in index.items()}
         if "full_name" in raw:
             first, _, last = raw.pop("full_name").strip().rpartition(" ")
             raw.setdefault("first_name", first if first else last)
             raw.setdefault("last_name", last if first else "")
-        out.append((line, raw))
-    return out
+        yield line, raw
 
 
 # --- writing CSV -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, case, distinct, exists, false, func,
 
 from mailer import audit, scope
 from mailer.db import session
+from mailer.members import count_cache
 from mailer.words import parse_date, uk_date
 from mailer.models import (Attendance, EmailHealth, Member, MemberStatus, MemberTag, Officer, Response, Role, Stream,
                            Segment, Suppression, Tag)
@@ -175,6 +176,12 @@ def save(officer: Officer, name: str, definition: dict) -> Segment:
     session.flush()
     audit.record("segment.create", "segment", segment.id, note=name, officer=officer)
     return segment
+
+
+def remembered_count(definition: dict, stream: Stream, officer: Officer) -> dict:
+    """count(), remembered until the members change (at most count_cache.COUNT_TTL seconds), with
+    "as_of": when it was counted. For pages; sending always snapshots afresh."""
+    return count_cache.counted(clean(definition), stream, officer, count)
 
 
 def describe(definition: dict, branch_names: dict[int, str] | None = None) -> str:

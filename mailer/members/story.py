@@ -279,7 +279,6 @@ def pdf(member: Member) -> bytes:
 
     found = story(member, limit=None)
     esc = html.escape
-    doc = _Document(f"Personal data held: {member.full_name}")
     lines = [f"# Personal data held about {esc(member.full_name)}", "",
              esc(f"Everything {current_app.config['ORG_NAME']} holds about this member in Mailer, "
                  f"as of {words.when(datetime.now().astimezone())}."), "", "## Their record", ""]
@@ -308,5 +307,7 @@ def pdf(member: Member) -> bytes:
                 lines += [f"**{esc(r.get('subject') or '(no subject)')}** "
                           f"({esc(r.get('received_at') or r.get('at') or '')})", "",
                           esc(r["text"]).replace("\n", "  \n"), ""]
-    doc.markdown("\n".join(lines))
+    text = "\n".join(lines)
+    doc = _Document(f"Personal data held: {member.full_name}", text)
+    doc.markdown(text)
     return bytes(doc.output())

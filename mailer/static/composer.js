@@ -51,7 +51,11 @@
       countEl.setAttribute("aria-busy", "true");
       fetch(form.getAttribute("data-count-url"), {method: "POST", body: fields(), credentials: "same-origin"})
         .then(function (response) { return response.json(); })
-        .then(function (answer) { countEl.textContent = answer.text; })
+        .then(function (answer) {
+          countEl.textContent = answer.text;
+          var asOf = document.getElementById("count-as-of");
+          if (asOf) asOf.textContent = answer.as_of_text || "";
+        })
         .catch(function () { countEl.textContent = "The count could not be updated; saving checks it."; })
         .then(function () { countEl.removeAttribute("aria-busy"); });
     }, 400);

@@ -1,5 +1,6 @@
-// The register at the door: a name filter over the list (the page works without it, as a plain
-// list), Enter ticks the one member left, and the bar at the foot counts who is ticked.
+// The register at the door: a name filter over the rows shown (without it, the same field is a
+// plain search of the whole register), Enter ticks the one member left, and the bar at the foot
+// counts who is ticked.
 document.addEventListener("DOMContentLoaded", function () {
   var field = document.getElementById("register-filter-field");
   var input = document.getElementById("register-filter");
@@ -33,8 +34,9 @@ document.addEventListener("DOMContentLoaded", function () {
   input.addEventListener("input", filter);
   input.addEventListener("keydown", function (event) {
     if (event.key !== "Enter") return;
-    event.preventDefault();
     var left = shown();
+    if (left.length === 0) return;  // no one on this page: the form searches the whole register
+    event.preventDefault();
     if (left.length !== 1) return;
     var box = left[0].querySelector("input[name=present]");
     if (!box || box.disabled) return;

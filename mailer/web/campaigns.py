@@ -20,7 +20,7 @@ from mailer.compose import drafts, starters
 from mailer.compose.render import TemplateError
 from mailer.db import session
 from mailer.mail import NotSent
-from mailer.members import segments
+from mailer.members import count_cache, segments
 from mailer.members import service as members
 from mailer.models import Campaign, CampaignStatus, MemberStatus, Role, Segment, Stream
 from mailer.pagination import Cursor
@@ -129,6 +129,11 @@ def _count_text(numbers: dict) -> str:
             f"{r} address{'' if r == 1 else 'es'} will receive it.")
 
 
+def _as_of_text(numbers: dict) -> str:
+    moment = count_cache.as_of(numbers)
+    return f"As counted at {moment.astimezone(LONDON):%H:%M:%S}." if moment else ""
+
+
 def _composer(campaign: Campaign, error: str | None = None, submitted: dict | None = None, status: int = 200):
     """Render the composer: the saved campaign, or (after a refused save) what was submitted."""
     values = {name: getattr(campaign, name) for name in TEXT_FIELDS}
@@ -139,10 +144,10 @@ def _composer(campaign: Campaign, error: str | None = None, submitted: dict | No
         definition = submitted.get("segment", definition)
     stream = Stream(values["stream"]) if values["stream"] in Stream._value2member_map_ else campaign.stream
     try:
-        numbers = segments.count(definition, stream, current_user)
-        count_text = _count_text(numbers)
+        numbers = segments.remembered_count(definition, stream, current_user)
+        count_text, as_of_text = _count_text(numbers), _as_of_text(numbers)
     except segments.SegmentError as exc:
-        count_text = f"The filters cannot be used: {exc}"
+        count_text, as_of_text = f"The filters cannot be used: {exc}", ""
     preview_member = drafts.preview_member(current_user, _preview_member_id())
     problems = drafts.problems(campaign)
     preview_subject = None
@@ -158,7 +163,7 @@ def _composer(campaign: Campaign, error: str | None = None, submitted: dict | No
     choices = members.filter_choices(current_user)
     return render_template(
         "web/campaigns/compose.html", campaign=campaign, values=values, seg=definition,
-        exclude={k: v for k, v in (definition.get("exclude") or {}).items() if v}, error=error, count_text=count_text,
+        exclude={k: v for k, v in (definition.get("exclude") or {}).items() if v}, error=error, count_text=count_text, as_of_text=as_of_text,
         problems=problems, form=FlaskForm(), choices=choices,
         tags=members.visible_tags(current_user), roles=list(Role),
         statuses=list(MemberStatus), saved_segments=_saved_segments(), preview_member=preview_member,
@@ -233,8 +238,8 @@ def count(campaign_id: int):
     copy, error = _unsaved_copy(campaign, with_segment=True)
     if error:
         return jsonify(error=error, text=f"The filters cannot be used: {error}"), 400
-    numbers = segments.count(copy.segment, copy.stream, current_user)
-    return jsonify(numbers | {"text": _count_text(numbers)})
+    numbers = segments.remembered_count(copy.segment, copy.stream, current_user)
+    return jsonify(numbers | {"text": _count_text(numbers), "as_of_text": _as_of_text(numbers)})
 
 
 @bp.route("/<int:campaign_id>/members.json")

@@ -32,6 +32,10 @@ ANSWERS = {Answer.NONE: "no answer", Answer.ATTENDING: "I'll be there", Answer.A
            Answer.NOT_ATTENDING: "can't come"}
 
 
+POSTAL_SHOWN = 100  # on the meeting's page; the whole postal list is a download
+REGISTER_PAGE = 200  # a branch meeting's register fits on one page, so the filter at the door sees everyone;
+                     # an AGM's (every member) pages, and its search (?q=) looks across all of them
+
 # --- helpers --------------------------------------------------------------------------------
 
 def _checked_form() -> None:
@@ -155,7 +159,8 @@ def detail(meeting_id: int):
     return render_template("web/meetings/detail.html", meeting=meeting, form=FlaskForm(), live=live,
                            check=rules.check_notice(meeting) if live else None,
                            notice_days=rules.notice_days(meeting), needs_update=service.needs_update_notice(meeting),
-                           notices=service.notices(meeting), postal=service.postal_list(meeting),
+                           notices=service.notices(meeting), postal=service.postal_list(meeting, POSTAL_SHOWN),
+                           postal_total=service.postal_count(meeting),
                            feed_url=feeds.feed_url(meeting.branch), register=service.register_summary(meeting))
 
 
@@ -317,6 +322,17 @@ def evidence(meeting_id: int):
                     headers={"Content-Disposition": f"attachment; filename=meeting-{meeting.id}-notices.csv"})
 
 
+@bp.route("/<int:meeting_id>/postal.csv")
+def postal(meeting_id: int):
+    """Every entitled member to post the notice to, with the postcode to address it."""
+    meeting = _meeting_or_404(meeting_id)
+    data = service.postal_csv(meeting)
+    audit.record("meeting.postal_export", "meeting", meeting.id, officer=current_user)  # it lists members
+    session.commit()
+    return Response(data, mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename=meeting-{meeting.id}-by-post.csv"})
+
+
 # --- printable documents ----------------------------------------------------------------------
 
 def _pdf(data: bytes, name: str) -> Response:
@@ -354,9 +370,13 @@ def minutes_pdf(meeting_id: int):
 
 @bp.route("/<int:meeting_id>/register")
 def register(meeting_id: int):
+    """The register a page at a time (an AGM's is every member), with its counts counted in SQL."""
     meeting = _meeting_or_404(meeting_id)
     replies = service.proposals_read_from(meeting)
-    return render_template("web/meetings/register.html", meeting=meeting, register=service.register(meeting),
+    q = (request.args.get("q") or "").strip()[:100]
+    page = service.register_page(meeting, Cursor.from_args(request.args), REGISTER_PAGE, q)
+    return render_template("web/meetings/register.html", meeting=meeting, register=service.register_summary(meeting),
+                           page=page, proposed=service.proposed_apologies(meeting), q=q,
                            form=FlaskForm(), answers=ANSWERS, replies=replies)
 
 
@@ -365,14 +385,20 @@ def present(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
     ids = {int(v) for v in request.form.getlist("present") if v.isdigit()}
+    shown = {int(v) for v in request.form.getlist("shown") if v.isdigit()} if "shown" in request.form else None
     try:
-        service.mark_present(current_user, meeting, ids)
+        service.mark_present(current_user, meeting, ids, shown)
         session.commit()
         flash(f"Register saved: {len(ids)} present.", "info")
     except MeetingError as exc:
         session.rollback()
         flash(str(exc), "error")
-    return redirect(url_for(".register", meeting_id=meeting.id))
+    return redirect(url_for(".register", meeting_id=meeting.id, **_register_place()))
+
+
+def _register_place() -> dict:
+    """Back to the register's page the form was on."""
+    return {k: v for k, v in request.args.items() if k in ("after", "before", "last", "first")}
 
 
 @bp.route("/<int:meeting_id>/register/<int:attendance_id>/confirm", methods=["POST"])
@@ -397,7 +423,7 @@ def answer(meeting_id: int):
     _checked_form()
     member_id = request.form.get("member_id", type=int)
     value = request.form.get("response", "")
-    member = next((r.member for r in service.register(meeting).rows if r.member.id == member_id), None)
+    member = service.entitled_member(meeting, member_id)
     if member is None or value not in Answer._value2member_map_:
         flash("Choose an entitled member and their answer.", "error")
         return redirect(url_for(".register", meeting_id=meeting.id))
@@ -429,7 +455,8 @@ def minutes(meeting_id: int):
     return render_template("web/meetings/minutes.html", meeting=meeting, minutes=found, form=FlaskForm(),
                            summaries=summaries, threads=[t for t in _recent_threads() if t.id not in attached
                                                          and scope.body_may_see(meeting.branch_id, t.branch_id)],
-                           register=service.register(meeting), later=minutes_service.adoption_meetings(meeting) if found else [],
+                           register=service.register_summary(meeting),
+                           later=minutes_service.adoption_meetings(meeting) if found else [],
                            is_chair=current_user.role is Role.CHAIR)
 
 

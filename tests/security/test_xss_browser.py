@@ -49,6 +49,7 @@ PAYLOADS = [
 DOWNLOADS = {"admin.meetings.paper", "admin.correspondence.attachment", "admin.correspondence.message_raw",
              "admin.outbox.raw", "admin.meetings.notice_pdf", "admin.meetings.agenda_pdf",
              "admin.meetings.signin_pdf", "admin.meetings.minutes_pdf", "admin.meetings.evidence",
+             "admin.meetings.postal",
              "admin.campaigns.preview_text", "admin.campaigns.find_members", "admin.campaigns.progress",
              "admin.imports.rejected"}
 

@@ -88,8 +88,9 @@ def test_smtp_addresses_and_dot_stuffing_match_smtplib():
 
 def test_each_accepted_message_is_in_the_database_before_the_next_goes_out(app, make_campaign, make_member,
                                                                           scripted_smtp, monkeypatch):
-    """The record of what the relay accepted is the database, written at each 250: a run killed
-    at any point leaves only the message on the wire unrecorded."""
+    """The record of what the relay accepted is the database, written at each 250 (while the
+    next envelope is on the wire) and always before the next message's content goes out: a run
+    killed at any point leaves only the message on the wire unrecorded."""
     from sqlalchemy import func, select
 
     from mailer.db import engine
@@ -103,11 +104,14 @@ def test_each_accepted_message_is_in_the_database_before_the_next_goes_out(app, 
     campaigns.start(campaign.id)
     real, seen = batch._send_one, []
 
-    def checked(*args):
-        with engine().connect() as conn:  # another connection: only what is committed
-            seen.append((len(scripted_smtp.accepted), conn.scalar(select(func.count()).where(
-                Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.SENT))))
-        return real(*args)
+    def checked(*args, before_content=None):
+        def then_look():  # the moment the next message's content would go out
+            if before_content is not None:
+                before_content()
+            with engine().connect() as conn:  # another connection: only what is committed
+                seen.append((len(scripted_smtp.accepted), conn.scalar(select(func.count()).where(
+                    Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.SENT))))
+        return real(*args, before_content=then_look)
 
     monkeypatch.setattr(batch, "_send_one", checked)
     batch.send_batch(campaign.id, 0)

@@ -204,8 +204,8 @@ def test_a_run_that_lost_its_rows_sends_nothing_more(app, make_campaign, make_me
     campaigns.start(campaign.id)
     real = batch._send_one
 
-    def then_taken(conn, messages, row, member):
-        outcome = real(conn, messages, row, member)
+    def then_taken(conn, messages, row, member, before_content=None):
+        outcome = real(conn, messages, row, member, before_content)
         session.execute(update(Delivery).where(Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.SENDING)
                         .values(claimed_by="another run"))  # as recover() by another run would
         session.commit()
@@ -278,8 +278,8 @@ def test_a_deferral_recorded_after_cancel_is_a_cancellation(app, make_campaign, 
     real = batch._send_one
     monkeypatch.setattr(batch, "STATUS_EVERY", 0)
 
-    def cancel_after(conn, messages, row, member):
-        outcome = real(conn, messages, row, member)
+    def cancel_after(conn, messages, row, member, before_content=None):
+        outcome = real(conn, messages, row, member, before_content)
         campaigns.cancel(session.get(type(campaign), campaign.id), None)
         return outcome
 
