@@ -82,12 +82,8 @@ def update_campaign(campaign_id: int, json: CampaignPatch):
     """Change a draft (If-Match required)."""
     campaign = _visible(campaign_id)
     require_match(etag_of("campaign", campaign.id, campaign.updated_at))
-    try:
-        drafts.update(officer(), campaign, _draft_values(json))
-        session.flush()
-    except drafts.DraftError as exc:
-        session.rollback()
-        return _refused(exc)
+    drafts.update(officer(), campaign, _draft_values(json))
+    session.flush()
     return with_etag(_out(campaign), etag_of("campaign", campaign.id, campaign.updated_at))
 
 
@@ -98,10 +94,7 @@ def preview_campaign(campaign_id: int):
     from mailer.compose.render import TemplateError
 
     campaign = _visible(campaign_id)
-    try:
-        subject, html, text = drafts.preview(campaign, None)
-    except TemplateError as exc:
-        return _refused(exc)
+    subject, html, text = drafts.preview(campaign, None)
     return Preview(subject=subject, html=html, text=text)
 
 
@@ -122,11 +115,7 @@ def test_send_campaign(campaign_id: int):
 
 def _transition(campaign_id: int, action, *args, done: str = "") -> Done | tuple:
     campaign = _visible(campaign_id)
-    try:
-        action(campaign, *args, officer())
-    except (campaigns.CampaignError, drafts.DraftError) as exc:
-        session.rollback()
-        return _refused(exc)
+    action(campaign, *args, officer())
     return Done(detail=done or f"The campaign is {campaign.status.value}.")
 
 

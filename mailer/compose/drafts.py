@@ -13,6 +13,7 @@ from mailer.auth import can_see_member
 from mailer.compose import personal, starters
 from mailer.compose.render import TemplateError, compile_campaign, find_line
 from mailer.db import session
+from mailer.errors import Refusal
 from mailer.members import segments
 from mailer.models import Attachment, BodyFormat, Campaign, CampaignStatus, Member, Officer, Stream
 
@@ -24,7 +25,7 @@ ATTACHMENT_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/gif", "
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
-class DraftError(ValueError):
+class DraftError(Refusal):
     """A change the campaign cannot take; the message says why."""
 
 
@@ -77,9 +78,9 @@ def update(officer: Officer, campaign: Campaign, values: dict) -> None:
     if "body" in values:
         campaign.body = str(values["body"]).replace("\r\n", "\n")
     if "body_format" in values:
-        campaign.body_format = BodyFormat(values["body_format"])
+        campaign.body_format = _choice(BodyFormat, values["body_format"], "body format")
     if "stream" in values:
-        campaign.stream = Stream(values["stream"])
+        campaign.stream = _choice(Stream, values["stream"], "stream")
     if "segment" in values:
         try:
             definition = segments.clean(values["segment"])
@@ -88,6 +89,14 @@ def update(officer: Officer, campaign: Campaign, values: dict) -> None:
         if not officer.sees_all_branches:
             definition["branches"] = [officer.branch_id]  # a branch secretary targets their own branch only
         campaign.segment = definition
+
+
+def _choice(kind, value, name: str):
+    """`value` as one of the enum `kind`, or refused with the choices there are."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise DraftError(f"There is no {name} called {value!r}.", field=name.replace(" ", "_")) from None
 
 
 def problems(campaign: Campaign) -> list[TemplateError]:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import aliased, defer, joinedload, selectinload
 
 from mailer import audit, queue
 from mailer.db import session, utcnow
+from mailer.errors import Refusal
 from mailer.inbound import store
 from mailer.members.service import Page, _contains
 from mailer.pagination import Cursor, Key, KeysetPage, paginate
@@ -42,7 +43,7 @@ LONDON = ZoneInfo("Europe/London")  # how officers read times, in a quote as on 
 MAX_DEPTH = 6  # deeper replies are drawn at this depth: a long back-and-forth stays readable
 
 
-class CorrespondenceError(ValueError):
+class CorrespondenceError(Refusal):
     """An officer's request that cannot be done, with a message to show them."""
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.exc import OperationalError
 
 from mailer import audit
 from mailer.db import session, storable, utcnow
+from mailer.errors import Refusal
 from mailer.inbound.classify import FAILED_ACTIONS, Classification, classify, own_identity
 from mailer.inbound.parse import ParsedMessage, parse
 from mailer.inbound.sanitize import sanitize_inbound_html
@@ -455,7 +456,7 @@ def confirm_report(officer, message: InboundMessage) -> list[str]:
     if not officer.sees_all_branches:
         raise PermissionError("Only a CLP officer can confirm a report that names addresses only.")
     if message.match_method != UNCONFIRMED or message.kind not in (InboundKind.BOUNCE, InboundKind.COMPLAINT):
-        raise ValueError("This message has nothing to confirm.")
+        raise Refusal("This message has nothing to confirm.")
     report = message.report or {}
     acted = []
     if "bounce" in report:

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, case, distinct, exists, false, func,
 
 from mailer.auth import scope_members
 from mailer.db import session
+from mailer.errors import Invalid
 from mailer.words import parse_date, uk_date
 from mailer.models import (Attendance, EmailHealth, Member, MemberStatus, MemberTag, Officer, Response, Role, Stream,
                            Suppression, Tag)
@@ -23,7 +24,7 @@ LIST_KEYS = ("branches", "wards", "polling_districts", "statuses", "tags", "offi
 DEFAULT_STATUSES = [MemberStatus.NEW.value, MemberStatus.ACTIVE.value, MemberStatus.ARREARS.value]
 
 
-class SegmentError(ValueError):
+class SegmentError(Invalid):
     """A definition that cannot be used; the message says which part."""
 
 

@@ -16,13 +16,14 @@ from sqlalchemy import and_, func, insert, literal, or_, select, true, update
 
 from mailer import audit, queue
 from mailer.db import session, utcnow
+from mailer.errors import Refusal
 from mailer.members import segments
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Member, Officer
 
 ACTIVE_DELIVERY = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 
 
-class CampaignError(ValueError):
+class CampaignError(Refusal):
     """A request the campaign's state does not allow; the message says why."""
 
 

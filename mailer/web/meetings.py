@@ -149,7 +149,6 @@ def create():
     submitted = _submitted()
     try:
         meeting, warnings = service.create(current_user, _meeting_values(submitted))
-        session.commit()
     except MeetingError as exc:
         session.rollback()
         return _details_form("web/meetings/list.html", values=submitted, error=str(exc), **_listing()), 400
@@ -185,7 +184,6 @@ def edit(meeting_id: int):
         values = _submitted()
         try:
             changes, warnings = service.update(current_user, meeting, _meeting_values(values))
-            session.commit()
             if changes:
                 flash(f"Saved: {words.fields(changes)}.", "info")
             else:
@@ -215,13 +213,8 @@ def agenda(meeting_id: int):
                                    "title": request.form.get(f"title-{n}", ""),
                                    "notes": request.form.get(f"notes-{n}", "")}))
     rows.sort(key=lambda r: (r[0], r[1]))  # by the numbers typed; ties keep the page's order
-    try:
-        service.set_agenda(current_user, meeting, [entry for _, _, entry in rows])
-        session.commit()
-        flash("Agenda saved.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.set_agenda(current_user, meeting, [entry for _, _, entry in rows])
+    flash("Agenda saved.", "info")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
 
@@ -237,13 +230,8 @@ def add_paper(meeting_id: int):
     elif upload is None or not upload.filename:
         flash("Choose a file to attach to the item.", "error")
     else:
-        try:
-            service.add_paper(current_user, item, upload.filename, upload.read(), upload.mimetype)
-            session.commit()
-            flash(f"{upload.filename} added to “{item.title}”.", "info")
-        except MeetingError as exc:
-            session.rollback()
-            flash(str(exc), "error")
+        service.add_paper(current_user, item, upload.filename, upload.read(), upload.mimetype)
+        flash(f"{upload.filename} added to “{item.title}”.", "info")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
 
@@ -267,12 +255,8 @@ def send_notice(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
     override = request.form.get("override", "")
-    try:
-        service.send_notice(current_user, meeting, override)
-        _sent("The notice")
-    except (MeetingError, CampaignError) as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.send_notice(current_user, meeting, override)
+    _sent("The notice")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
 
@@ -280,12 +264,8 @@ def send_notice(meeting_id: int):
 def send_update(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    try:
-        service.send_update(current_user, meeting)
-        _sent("The update")
-    except (MeetingError, CampaignError) as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.send_update(current_user, meeting)
+    _sent("The update")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
 
@@ -293,15 +273,11 @@ def send_update(meeting_id: int):
 def cancel(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    try:
-        campaign = service.cancel(current_user, meeting, request.form.get("reason", ""))
-        if campaign is not None:
-            _sent("The cancellation")
-        else:
-            flash("The meeting is cancelled. No notice had gone out, so members are not told.", "info")
-    except (MeetingError, CampaignError) as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    campaign = service.cancel(current_user, meeting, request.form.get("reason", ""))
+    if campaign is not None:
+        _sent("The cancellation")
+    else:
+        flash("The meeting is cancelled. No notice had gone out, so members are not told.", "info")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
 
@@ -309,13 +285,8 @@ def cancel(meeting_id: int):
 def held(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    try:
-        service.mark_held(current_user, meeting)
-        session.commit()
-        flash("Marked as held. Record who was present, then write the minutes.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.mark_held(current_user, meeting)
+    flash("Marked as held. Record who was present, then write the minutes.", "info")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
 
@@ -325,7 +296,6 @@ def evidence(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     data = service.evidence_csv(meeting)
     audit.record("meeting.evidence_export", "meeting", meeting.id, officer=current_user)  # it lists members
-    session.commit()
     return Response(data, mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=meeting-{meeting.id}-notices.csv"})
 
@@ -379,13 +349,8 @@ def present(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
     ids = {int(v) for v in request.form.getlist("present") if v.isdigit()}
-    try:
-        service.mark_present(current_user, meeting, ids)
-        session.commit()
-        flash(f"Register saved: {len(ids)} present.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.mark_present(current_user, meeting, ids)
+    flash(f"Register saved: {len(ids)} present.", "info")
     return redirect(url_for(".register", meeting_id=meeting.id))
 
 
@@ -399,7 +364,6 @@ def confirm(meeting_id: int, attendance_id: int):
         abort(404)
     accept = request.form.get("accept") == "1"
     service.confirm(current_user, row, accept)
-    session.commit()
     flash(f"Apologies from {row.member.full_name} {'confirmed' if accept else 'rejected'}.", "info")
     return redirect(url_for(".register", meeting_id=meeting.id))
 
@@ -415,13 +379,8 @@ def answer(meeting_id: int):
     if member is None or value not in Answer._value2member_map_:
         flash("Choose an entitled member and their answer.", "error")
         return redirect(url_for(".register", meeting_id=meeting.id))
-    try:
-        service.record_response(meeting, member, Answer(value), "officer")
-        session.commit()
-        flash(f"Recorded for {member.full_name}: {ANSWERS[Answer(value)]}.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.record_response(meeting, member, Answer(value), "officer")
+    flash(f"Recorded for {member.full_name}: {ANSWERS[Answer(value)]}.", "info")
     return redirect(url_for(".register", meeting_id=meeting.id))
 
 
@@ -471,13 +430,8 @@ def _to_minutes(meeting: Meeting):
 def start_minutes(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    try:
-        minutes_service.start(current_user, meeting)
-        session.commit()
-        flash("Draft minutes started from the agenda and the register.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    minutes_service.start(current_user, meeting)
+    flash("Draft minutes started from the agenda and the register.", "info")
     return _to_minutes(meeting)
 
 
@@ -491,14 +445,9 @@ def save_minutes(meeting_id: int):
     texts = {item.id: request.form[f"text-{item.id}"].replace("\r\n", "\n") for item in found.items
              if f"text-{item.id}" in request.form}
     present_text = request.form.get("present_text")
-    try:
-        minutes_service.save(current_user, found, texts,
-                             present_text.replace("\r\n", "\n") if present_text is not None else None)
-        session.commit()
-        flash("Minutes saved.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    minutes_service.save(current_user, found, texts,
+                         present_text.replace("\r\n", "\n") if present_text is not None else None)
+    flash("Minutes saved.", "info")
     return _to_minutes(meeting)
 
 
@@ -512,13 +461,8 @@ def attach(meeting_id: int):
     if thread is None:
         flash("Choose a thread from the correspondence inbox.", "error")
         return _to_minutes(meeting)
-    try:
-        minutes_service.attach(current_user, meeting, thread)
-        session.commit()
-        flash(f"“{thread.subject or '(no subject)'}” attached to the correspondence item.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    minutes_service.attach(current_user, meeting, thread)
+    flash(f"“{thread.subject or '(no subject)'}” attached to the correspondence item.", "info")
     return _to_minutes(meeting)
 
 
@@ -529,13 +473,8 @@ def detach(meeting_id: int, thread_id: int):
     link = next((link for item in meeting.agenda for link in item.correspondence if link.thread_id == thread_id), None)
     if link is None:
         abort(404)
-    try:
-        minutes_service.detach(current_user, link)
-        session.commit()
-        flash("Thread removed from the correspondence item.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    minutes_service.detach(current_user, link)
+    flash("Thread removed from the correspondence item.", "info")
     return _to_minutes(meeting)
 
 
@@ -545,13 +484,8 @@ def _workflow(meeting_id: int, action, done: str):
     found = _minutes_or_back(meeting)
     if found is None:
         return _to_minutes(meeting)
-    try:
-        action(meeting, found)
-        session.commit()
-        flash(done, "info")
-    except (MeetingError, CampaignError) as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    action(meeting, found)
+    flash(done, "info")
     return _to_minutes(meeting)
 
 

@@ -76,7 +76,6 @@ def create():
         values = _submitted()
         try:
             member = service.create_member(current_user, values)
-            session.commit()
             flash(f"{member.full_name} added.", "info")
             return redirect(url_for(".detail", member_id=member.id))
         except service.MemberError as exc:
@@ -110,7 +109,6 @@ def edit(member_id: int):
         values = _submitted()
         try:
             changes = service.update_member(current_user, member, values)
-            session.commit()
             flash(f"Saved: {words.fields(changes)}." if changes else "Nothing changed.", "info")
             return redirect(url_for(".detail", member_id=member.id))
         except service.MemberError as exc:
@@ -125,7 +123,6 @@ def welcomed(member_id: int):
     member = _member_or_404(member_id)
     if FlaskForm().validate_on_submit():
         service.mark_welcomed(current_user, member)
-        session.commit()
         flash(f"{member.full_name} is off the to-welcome list.", "info")
     return redirect(request.referrer or url_for(".detail", member_id=member.id))
 
@@ -136,7 +133,6 @@ def export(member_id: int):
     if not FlaskForm().validate_on_submit():
         abort(400)
     data = service.export_data(current_user, member)
-    session.commit()
     return Response(json.dumps(data, indent=2, ensure_ascii=False), mimetype="application/json",
                     headers={"Content-Disposition": f"attachment; filename=member-{member.id}.json"})
 
@@ -150,7 +146,6 @@ def export_pdf(member_id: int):
     if not FlaskForm().validate_on_submit():
         abort(400)
     data = story.export_pdf(current_user, member)
-    session.commit()
     return Response(data, mimetype="application/pdf",
                     headers={"Content-Disposition": f"attachment; filename=member-{member.id}.pdf"})
 
@@ -163,7 +158,6 @@ def erase(member_id: int):
     if form.validate_on_submit():
         try:
             service.erase(current_user, member, request.form.get("reason", ""))
-            session.commit()
             flash("The member's personal data is erased.", "info")
             return redirect(url_for(".detail", member_id=member.id))
         except service.MemberError as exc:
