@@ -22,11 +22,10 @@ from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from rq import Retry
 from sqlalchemy import Select, and_, exists, false, func, or_, select, true
 from sqlalchemy.orm import aliased, defer, joinedload, selectinload
 
-from mailer import audit, queue
+from mailer import audit, work
 from mailer.db import session, utcnow
 from mailer.errors import Refusal
 from mailer.inbound import store
@@ -398,8 +397,8 @@ def _id_domain() -> str:
 
 def reply(officer: Officer, thread: Thread, in_reply_to: InboundMessage | None, body: str,
           with_quote: bool = False) -> OutgoingReply:
-    """Answer the thread by email: recorded, committed, then queued (the request never waits on
-    SMTP). `in_reply_to` is the message answered (None: the newest in the thread)."""
+    """Answer the thread by email: recorded, and queued once the caller commits (the request never
+    waits on SMTP). `in_reply_to` is the message answered (None: the newest in the thread)."""
     body = (body or "").strip()
     if not body:
         raise CorrespondenceError("Write the reply first.")
@@ -424,7 +423,6 @@ def reply(officer: Officer, thread: Thread, in_reply_to: InboundMessage | None, 
     audit.record("correspondence.reply", "thread", thread.id, {"to": [None, to_address]},
                  note=f"reply {answer.id}: {answer.subject}"[:500], officer=officer)
     mark_read(officer, thread)  # one's own reply is not news to oneself
-    session.commit()
     _enqueue_send(answer)
     return answer
 
@@ -435,36 +433,19 @@ def resend(officer: Officer, answer: OutgoingReply) -> None:
         raise CorrespondenceError("That reply has already been sent.")
     answer.error = None
     audit.record("correspondence.resend", "thread", answer.thread_id, note=f"reply {answer.id}", officer=officer)
-    session.commit()
     _enqueue_send(answer)
 
 
 def _enqueue_send(answer: OutgoingReply) -> None:
-    from mailer import jobs
-
-    base = current_app.config["RETRY_BASE_SECONDS"]
-    try:
-        queue.enqueue(jobs.send_reply, answer.id, job_id=f"reply-{answer.id}-{time.time_ns()}",
-                      retry=Retry(max=3, interval=[base, base * 4, base * 16]))
-    except Exception:  # noqa: BLE001 - Redis away: the reply is kept, and says why it has not gone
-        current_app.logger.exception("could not queue reply %s", answer.id)
-        answer.error = "Not sent yet: the job queue could not be reached. Use “Send again”."
-        session.commit()
+    """Queue the send after the commit (Redis away: the reply is kept unsent, and reconcile queues it)."""
+    work.after_commit("send_reply", answer.id)
 
 
-def requeue_replies() -> int:
-    """For reconcile: queue again every reply not sent, not refused for good, whose job Redis no
-    longer holds. Returns how many were queued."""
-    q = queue.get_queue()
-    waiting = {*q.get_job_ids(), *q.scheduled_job_registry.get_job_ids(), *q.started_job_registry.get_job_ids()}
-    pending = {job_id.split("-")[1] for job_id in waiting if job_id.startswith("reply-")}  # reply-<id>-<ns>
-    lost = session.scalars(select(OutgoingReply).where(
+def unsent_replies() -> list[int]:
+    """For reconcile: the replies not sent and not refused for good."""
+    return list(session.scalars(select(OutgoingReply.id).where(
         OutgoingReply.sent_at.is_(None),
-        or_(OutgoingReply.error.is_(None), OutgoingReply.error.not_like("Refused%")))).all()
-    lost = [r for r in lost if str(r.id) not in pending]
-    for answer in lost:
-        _enqueue_send(answer)
-    return len(lost)
+        or_(OutgoingReply.error.is_(None), OutgoingReply.error.not_like("Refused%")))))
 
 
 def build_reply(answer: OutgoingReply) -> bytes:
@@ -517,12 +498,10 @@ def send_reply(reply_id: int) -> str:
     except (smtplib.SMTPException, OSError) as exc:
         code = _code(exc)
         answer.error = f"{'Refused' if code and code >= 500 else 'Not sent yet'}: {exc}"[:1000]
-        session.commit()
         if code is not None and code >= 500:
             return "failed"
         raise TemporaryFailure(answer.error) from exc
     answer.sent_at, answer.error = utcnow(), None
-    session.commit()
     return "sent"
 
 
@@ -569,7 +548,6 @@ def retry_processing(officer: Officer, message: InboundMessage) -> None:
     message.status = InboundStatus.RECEIVED
     audit.record("correspondence.retry", "inbound_message", message.id, note=(message.error or "")[-300:],
                  officer=officer)
-    session.commit()
     store.enqueue_processing(message.id)
 
 

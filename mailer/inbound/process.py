@@ -53,7 +53,9 @@ def process(message_id: int) -> str:
     """The job: process one stored message; a failure is recorded on it, never lost. The message
     is claimed first (for a lease of twice BATCH_LOCK_TTL), so two jobs never process it at once;
     a job killed mid-way leaves it RECEIVED, all or nothing, for reconcile to queue again once the
-    claim has run out. A database that goes away mid-way is an error to retry, not the message's."""
+    claim has run out. A database that goes away mid-way is an error to retry, not the message's.
+    (The job's body, not a service: the claim, the outcome and a failure are each committed here,
+    as the lease protocol needs; mailer.jobs.process_inbound runs it.)"""
     now = utcnow()
     lease = timedelta(seconds=2 * current_app.config["BATCH_LOCK_TTL"])
     claimed = session.execute(update(InboundMessage).where(

@@ -320,8 +320,9 @@ def start(filename: str, data: bytes, officer: Officer | None) -> ImportRun:
 
 
 def apply(run: ImportRun, officer: Officer | None) -> ImportPlan:
-    """Re-plan from the stored file and apply it, all in one transaction, then forget the file.
-    On any failure nothing is changed and the run is marked failed with the reason."""
+    """Re-plan from the stored file and apply it, all in the caller's transaction, then forget the
+    file. On any failure nothing is changed and the run is marked failed with the reason: that
+    record alone is committed here (after a rollback), since the caller's failure rolls back."""
     if run.status is not ImportStatus.PENDING or run.content is None:
         raise exportfile.ExportFileError(f"Import #{run.id} was already {run.status.value}.")
     run_id = run.id
@@ -336,7 +337,7 @@ def apply(run: ImportRun, officer: Officer | None) -> ImportPlan:
         audit.record("import.apply", "import", run.id,
                      {k: v for k, v in result.summary().items() if isinstance(v, int)},
                      note=run.filename, officer=officer, actor=None if officer else "cli")
-        session.commit()
+        session.flush()
         return result
     except Exception as exc:
         session.rollback()

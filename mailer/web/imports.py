@@ -89,9 +89,9 @@ def apply(run_id: int):
         plan = importer.apply(run, current_user._get_current_object())
         flash(f"Imported: {len(plan.new)} new, {len(plan.updated)} updated, {len(plan.errors)} rows with errors.",
               "info")
-    except exportfile.ExportFileError as exc:
-        flash(str(exc), "error")
-    except Exception:
+    except exportfile.ExportFileError:
+        raise  # a refusal, with its reason: the pages' one handler shows it
+    except Exception:  # the import recorded its own failure (importer.apply); shown below
         flash("The import failed and nothing was changed. The reason is shown below.", "error")
     return redirect(url_for(".detail", run_id=run_id))
 

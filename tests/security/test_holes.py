@@ -30,6 +30,7 @@ from tests.sending.conftest import run_queue
 
 def ingest(raw: bytes) -> InboundMessage:
     message, _created = store.store(raw, "file")
+    session.commit()  # the caller's commit queues its processing
     run_queue()
     session.expire_all()
     return session.get(InboundMessage, message.id)
@@ -42,6 +43,7 @@ def sent_bulletin(officer, members) -> dict[str, Delivery]:
                                       "body_format": "markdown", "segment": {}})
     session.commit()
     campaigns.send_now(campaign, officer)
+    session.commit()
     run_queue()
     session.expire_all()
     return {d.email: d for d in session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id))}

@@ -100,7 +100,9 @@ def test_each_accepted_message_is_in_the_database_before_the_next_goes_out(app, 
         make_member(email=f"rec{i}@example.org")
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     campaigns.start(campaign.id)
+    session.commit()  # as the start job does
     real, seen = batch._send_one, []
 
     def checked(*args):

@@ -10,6 +10,7 @@ from email.utils import format_datetime
 import pytest
 from sqlalchemy import select
 
+from mailer import jobs
 from mailer.db import session, utcnow
 from mailer.inbound import correspondence, process
 from mailer.models import (AuditEvent, BounceEvent, InboundMessage, InboundStatus, Member, OutgoingReply, Role, Thread,
@@ -486,13 +487,13 @@ def test_a_reply_whose_job_redis_lost_is_queued_again_by_reconcile(officer_clien
 
     msg = reply_from(sent, "Ann", "Hello?\n")
     officer_client.post(f"/correspondence/{msg.thread_id}/reply", data={"body": "Hello!"})
-    assert correspondence.requeue_replies() == 0  # its job is still waiting
+    assert jobs.reconcile_replies() == 0  # its job is still waiting
     get_queue().empty()  # Redis flushed
-    assert correspondence.requeue_replies() == 1
+    assert jobs.reconcile_replies() == 1
     run_queue()
     session.expire_all()
     assert session.scalar(select(OutgoingReply.sent_at)) is not None
-    assert correspondence.requeue_replies() == 0
+    assert jobs.reconcile_replies() == 0
 
 
 def test_a_long_thread_is_shown_a_page_at_a_time_newest_first(signed_in):
