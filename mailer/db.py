@@ -124,7 +124,7 @@ def _commit_request(response):
     marked as keeping its changes in `g.commit_on`: the API keeps a token's last use on a
     refusal), else a rollback. A view never commits itself."""
     s = g.get("db_session")
-    if s is not None:
+    if s is not None and s.in_transaction():  # nothing begun (or already rolled back): nothing to do
         if response.status_code < 400 or response.status_code in g.get("commit_on", ()):
             s.commit()
         else:
