@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import and_, case, func, or_, select
 
 from mailer import audit, work
-from mailer.compose import starters
+from mailer.compose import personal, starters
 from mailer.db import session, utcnow
 from mailer.members import segments
 from mailer.meetings import calendar, rules
@@ -419,13 +419,8 @@ def evidence_csv(meeting: Meeting) -> str:
 
 # --- apologies and the register ----------------------------------------------------------------
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="mailer.attendance")
-
-
-def response_token(meeting_id: int, member: Member) -> str:
-    """Signed; carries the meeting and the member's random public id, never the member's id."""
-    return _serializer().dumps([meeting_id, member.public_id])
+_serializer = personal.response_serializer  # the links' tokens are made where the message is (compose)
+response_token, response_links = personal.response_token, personal.response_links
 
 
 def read_response_token(token: str) -> tuple[Meeting, Member] | None:
@@ -436,14 +431,6 @@ def read_response_token(token: str) -> tuple[Meeting, Member] | None:
     meeting = session.get(Meeting, meeting_id)
     member = session.scalar(select(Member).where(Member.public_id == str(public_id)))
     return (meeting, member) if meeting is not None and member is not None else None
-
-
-def response_links(meeting_id: int, member: Member) -> dict[str, str]:
-    """The three one-click links a notice carries for `member`."""
-    base = current_app.config["BASE_URL"].rstrip("/")
-    token = response_token(meeting_id, member)
-    return {f"{name}_url": f"{base}/r/{token}/{value}" for name, value in
-            (("attending", "attending"), ("apologies", "apologies"), ("not_attending", "not_attending"))}
 
 
 def record_response(meeting: Meeting, member: Member, response: Response, source: str,
