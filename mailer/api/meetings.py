@@ -11,7 +11,6 @@ from mailer.api.schemas import (AgendaIn, Done, MeetingIn, MeetingList, MeetingO
 from mailer.db import session
 from mailer.meetings import minutes as minutes_service
 from mailer.meetings import service
-from mailer.meetings.rules import MeetingError
 from mailer.models import Meeting, Minutes
 
 
@@ -36,11 +35,6 @@ def _minutes_of(meeting_id: int) -> Minutes:
     if meeting.minutes is None:
         abort(problem(404, "This meeting has no minutes yet."))
     return meeting.minutes
-
-
-def _refused(exc: Exception):
-    session.rollback()
-    return problem(409, str(exc))
 
 
 @bp.get("/meetings")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mailer.api import bp, officer, problem, responses, spec
+from mailer.api import bp, officer, responses, spec
 from mailer.api.schemas import SegmentCount, SegmentCountIn
 from mailer.members import segments
 from mailer.models import Stream
@@ -12,10 +12,7 @@ from mailer.models import Stream
 @spec.validate(json=SegmentCountIn, resp=responses(SegmentCount), tags=["segments"])
 def count_segment(json: SegmentCountIn):
     """Members matching a segment, and the addresses that would receive a campaign on the stream."""
-    try:
-        definition = segments.clean(json.segment.model_dump(mode="json", exclude_none=True))
-    except segments.SegmentError as exc:
-        return problem(422, str(exc), errors=[{"field": "segment", "message": str(exc)}])
+    definition = segments.clean(json.segment.model_dump(mode="json", exclude_none=True))
     if not officer().sees_all_branches:
         definition["branches"] = [officer().branch_id]  # a branch secretary counts their own branch only
     return SegmentCount(**segments.count(definition, Stream(json.stream), officer()))

@@ -54,7 +54,7 @@ def create(officer: Officer, starter_slug: str | None = None, stream: Stream = S
     if starter_slug:
         starter = starters.get(starter_slug)
         if starter is None:
-            raise DraftError(f"There is no starter called {starter_slug!r}.")
+            raise DraftError(f"There is no starter called {starter_slug!r}.", field="starter")
         campaign.name, campaign.stream, campaign.subject = starter.name, starter.stream, starter.subject
         campaign.preheader, campaign.body_format, campaign.body = starter.preheader, starter.body_format, starter.body
         campaign.starter = starter.slug

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import secrets
 import smtplib
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage

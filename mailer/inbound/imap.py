@@ -25,7 +25,6 @@ import imaplib
 import logging
 import re
 import ssl
-import time
 from dataclasses import asdict, dataclass
 
 from flask import current_app

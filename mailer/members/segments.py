@@ -27,6 +27,9 @@ DEFAULT_STATUSES = [MemberStatus.NEW.value, MemberStatus.ACTIVE.value, MemberSta
 class SegmentError(Invalid):
     """A definition that cannot be used; the message says which part."""
 
+    def __init__(self, reason: str = "", field: str | None = "segment"):
+        super().__init__(reason, field)
+
 
 def clean(definition: dict | None) -> dict:
     """A checked copy of a definition: known keys only, values of the right kinds."""

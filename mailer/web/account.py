@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from mailer.db import session
 from mailer.officers import tokens
 
 bp = Blueprint("account", __name__, url_prefix="/account")

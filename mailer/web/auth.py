@@ -11,7 +11,6 @@ from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from mailer import jobs
-from mailer.db import session
 from mailer.officers import service as officers
 
 bp = Blueprint("auth", __name__)

@@ -24,7 +24,6 @@ from mailer.meetings.rules import LONDON, MeetingError
 from mailer.models import (AgendaPaper, Attendance, Branch, Meeting, MeetingCampaign, MeetingKind, MeetingStatus,
                            Response as Answer, Role)
 from mailer.pagination import Cursor, Key, paginate
-from mailer.sending.campaigns import CampaignError
 from mailer.web import downloads
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
