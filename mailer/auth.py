@@ -27,6 +27,8 @@ PUBLIC_ENDPOINTS = frozenset({
     # unsubscribe, the RSVP links, web versions and the archive, calendar feeds, circulated minutes.
     "public.preferences", "public.one_click", "public.save_preferences", "public.meeting_response",
     "public.web_version", "public.archive", "public.calendar_feed", "public.minutes",
+    # The organisation's colour for those pages (a stylesheet made from the settings: no data).
+    "public.org_css",
     # Mail coming in from machines: each checks its own secret or signature (mailer/web/inbound_hooks.py).
     "inbound_hooks.raw", "inbound_hooks.mailgun", "inbound_hooks.postmark", "inbound_hooks.sendgrid",
     # The API's description, for people and for clients; the data behind it needs a token.

@@ -292,13 +292,15 @@ QUEUERS = {"start_campaign": queue_start, "send_batches": queue_batches, "send_b
 
 
 def hand_over(work: list[tuple]) -> None:
-    """Queue what a transaction recorded, now that it has committed. Redis away is logged, not
-    raised: the database holds the work, and reconcile queues it once Redis is back."""
+    """Queue what a transaction recorded, now that it has committed. A failure (Redis away) is
+    logged, not raised: the commit stands, the database holds the work, and reconcile queues it."""
     for kind, args, options in work:
         try:
             QUEUERS[kind](*args, **options)
         except (redis_errors.RedisError, OSError, queue.NoRedisConfigured) as exc:
             log.warning("could not queue %s%s (%s); reconcile will", kind, args, exc)
+        except Exception:  # noqa: BLE001 - as above: the work is in the database
+            log.exception("could not queue %s%s; reconcile will", kind, args)
 
 
 # --- reconcile: all pending work, rebuilt from the database ------------------------------------
@@ -379,7 +381,7 @@ def reconcile_replies() -> int:
     """Queue again every reply not sent, not refused for good, whose job Redis no longer holds."""
     from mailer.inbound import correspondence
 
-    waiting = queue.waiting_job_ids(started=True)
+    waiting = queue.waiting_job_ids()  # a running job holds its reply's lease (unsent_replies)
     pending = {args[0] for args in _waiting_args("reply-", waiting)}
     lost = [answer_id for answer_id in correspondence.unsent_replies() if answer_id not in pending]
     for answer_id in lost:

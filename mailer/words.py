@@ -79,6 +79,9 @@ STATUSES = {"soft_bouncing": "soft bouncing", "on_hold": "on hold", "not_attendi
 PURPOSES = {"notice": "notice", "update": "update of the notice", "cancellation": "cancellation",
             "reminder": "reminder", "minutes": "minutes"}
 
+ANSWER_SOURCES = {"link": "link in the notice", "calendar": "calendar reply", "reply": "replied by email",
+                  "officer": "recorded by an officer", "api": "through the API"}
+
 
 def _value(raw) -> str:
     raw = getattr(raw, "value", raw)
@@ -139,6 +142,11 @@ def status(name) -> str:
 
 def purpose(name) -> str:
     return PURPOSES.get(_value(name)) or humanise(name)
+
+
+def answer_source(name) -> str:
+    """How a member's answer to a notice reached us (register, member story)."""
+    return ANSWER_SOURCES.get(_value(name)) or humanise(name)
 
 
 def uk_date(value) -> str:
@@ -209,6 +217,15 @@ def with_article(noun: str) -> str:
     return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun if noun else noun
 
 
+def meeting_name(title: str, body_name: str) -> str:
+    """"General committee of Anytown CLP", but "Northgate branch meeting - December" alone when
+    the title already names its body (not "... - December of Northgate branch")."""
+    title, body_name = (title or "").strip(), (body_name or "").strip()
+    if not body_name or body_name.lower() in title.lower():
+        return title
+    return f"{title} of {body_name}"
+
+
 def campaign_status(campaign, now: datetime | None = None) -> str:
     """A campaign's status as officers read it. "Send now" stores a scheduled campaign due at
     once, for the start job to pick up: that is "starting", not "scheduled"."""
@@ -224,7 +241,7 @@ def init_app(app) -> None:
     """Make the words available to every template as filters."""
     for name, fn in (("field_words", field), ("fields_words", fields), ("value_words", value),
                      ("action_words", action), ("role_words", role), ("stream_words", stream),
-                     ("status_words", status), ("purpose_words", purpose), ("uk_date", uk_date),
+                     ("status_words", status), ("purpose_words", purpose), ("source_words", answer_source), ("uk_date", uk_date),
                      ("long_when", long_when), ("with_article", with_article),
                      ("campaign_status", campaign_status)):
         app.jinja_env.filters[name] = fn

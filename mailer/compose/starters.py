@@ -20,6 +20,7 @@ class Starter:
     description: str
     body_format: BodyFormat
     body: str
+    meetings_flow: bool = False  # notices, cancellations, minutes: sent from a meeting's page
 
 
 def _load(folder: Path) -> Starter:
@@ -28,7 +29,7 @@ def _load(folder: Path) -> Starter:
     body_file, body_format = (mjml, BodyFormat.MJML) if mjml.exists() else (folder / "body.md", BodyFormat.MARKDOWN)
     return Starter(folder.name, meta["name"], Stream(meta.get("stream", "bulletins")), meta.get("subject", ""),
                    meta.get("preheader", ""), meta.get("description", ""), body_format,
-                   body_file.read_text(encoding="utf-8"))
+                   body_file.read_text(encoding="utf-8"), bool(meta.get("meetings_flow", False)))
 
 
 def all_starters(folder: Path = CAMPAIGNS_DIR) -> list[Starter]:

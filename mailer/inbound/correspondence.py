@@ -21,7 +21,7 @@ from email.utils import format_datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import Select, and_, exists, false, func, or_, select, true
+from sqlalchemy import Select, and_, exists, false, func, or_, select, true, update
 from sqlalchemy.orm import aliased, defer, joinedload, selectinload
 
 from mailer import audit, work
@@ -31,6 +31,7 @@ from mailer.inbound import store
 from mailer.members.service import Page, _contains
 from mailer.pagination import Cursor, Key, KeysetPage, paginate
 from mailer.search import inbound_condition
+from mailer.sending.batch import Lease
 from mailer.models import (BounceEvent, Branch, Campaign, Delivery, EmailHealth, InboundAttachment, InboundKind,
                            InboundMessage, InboundStatus, Member, Officer, OutgoingReply, Thread, ThreadNote,
                            ThreadRead, ThreadStatus)
@@ -441,10 +442,12 @@ def _enqueue_send(answer: OutgoingReply) -> None:
 
 
 def unsent_replies() -> list[int]:
-    """For reconcile: the replies not sent and not refused for good."""
+    """For reconcile: the replies not sent, not refused for good, and not held by a live job (its
+    claim, in the database: RQ's started registry is emptied by a FLUSHALL while the job runs on)."""
     return list(session.scalars(select(OutgoingReply.id).where(
         OutgoingReply.sent_at.is_(None),
-        or_(OutgoingReply.error.is_(None), OutgoingReply.error.not_like("Refused%")))))
+        or_(OutgoingReply.error.is_(None), OutgoingReply.error.not_like("Refused%")),
+        or_(OutgoingReply.lease_until.is_(None), OutgoingReply.lease_until < utcnow()))))
 
 
 def build_reply(answer: OutgoingReply) -> bytes:
@@ -477,31 +480,87 @@ class TemporaryFailure(Exception):
 
 
 def send_reply(reply_id: int) -> str:
-    """The job: send one officer's reply through the configured relay; record sent_at or the error."""
+    """The job: send one officer's reply through the configured relay; record sent_at or the error.
+    The reply is claimed first (a conditional update, as a batch claims its rows), so two jobs,
+    whatever Redis remembers, never send it at once; a job killed mid-way leaves it for reconcile
+    once its lease runs out. Only a reply on the wire when its job died can go twice. (A job's body,
+    not a service: the claim, the send and the failure are each committed here, as the lease needs.)"""
     from mailer.mail import mail
 
+    lease = _claim_reply(reply_id)
     answer = session.get(OutgoingReply, reply_id)
     if answer is None:
         return "gone"
     if answer.sent_at is not None:
         return "already sent"
-    cfg = current_app.config
-    data = build_reply(answer)
-    envelope_from = cfg["BOUNCE_ADDRESS"] or cfg["REPLY_ADDRESS"]
+    if lease is None:
+        return "being sent by another job"
+    cfg, sent = current_app.config, False
     try:
+        lease.start()
+        data = build_reply(answer)
+        envelope_from = cfg["BOUNCE_ADDRESS"] or cfg["REPLY_ADDRESS"]
         with mail.connect() as conn:
+            lease.check()
             if conn.host is not None:  # None: Flask-Mail is told to suppress sending
                 refused = conn.host.sendmail(envelope_from, [answer.to_address], data)
                 if refused:
                     raise smtplib.SMTPRecipientsRefused(refused)
+            _reply_sent(reply_id)  # before QUIT: the relay has the message
+            sent = True
     except (smtplib.SMTPException, OSError) as exc:
+        if sent:
+            return "sent"  # only the goodbye failed
         code = _code(exc)
         answer.error = f"{'Refused' if code and code >= 500 else 'Not sent yet'}: {exc}"[:1000]
+        session.commit()  # before the release below rolls back what is left
         if code is not None and code >= 500:
             return "failed"
         raise TemporaryFailure(answer.error) from exc
-    answer.sent_at, answer.error = utcnow(), None
+    finally:
+        lease.stop()
+        _release_reply(lease)
     return "sent"
+
+
+class ReplyLease(Lease):
+    """A job's hold on the reply it sends: its fencing token, renewed while the job lives."""
+
+    def renewal(self):
+        return (update(OutgoingReply).where(OutgoingReply.claimed_by == self.owner, OutgoingReply.sent_at.is_(None))
+                .values(lease_until=self.until()))
+
+
+def _claim_reply(reply_id: int) -> ReplyLease | None:
+    """Hold the reply for this job (a Lease whose heartbeat renews it), or None: sent already, or
+    held by a job whose lease has not run out."""
+    lease, now = ReplyLease(current_app.config["BATCH_LOCK_TTL"]), utcnow()
+    claimed = session.execute(update(OutgoingReply).where(
+        OutgoingReply.id == reply_id, OutgoingReply.sent_at.is_(None),
+        or_(OutgoingReply.lease_until.is_(None), OutgoingReply.lease_until < now))
+        .values(claimed_by=lease.owner, lease_until=lease.until())
+        .execution_options(synchronize_session=False)).rowcount
+    session.commit()
+    lease.claimed()
+    return lease if claimed else None
+
+
+def _reply_sent(reply_id: int) -> None:
+    session.execute(update(OutgoingReply).where(OutgoingReply.id == reply_id, OutgoingReply.sent_at.is_(None))
+                    .values(sent_at=utcnow(), error=None, claimed_by=None, lease_until=None)
+                    .execution_options(synchronize_session=False))
+    session.commit()
+
+
+def _release_reply(lease: ReplyLease) -> None:
+    """Let go of a reply not sent (an error): reconcile or RQ's retry may try it at once."""
+    try:
+        session.rollback()
+        session.execute(update(OutgoingReply).where(OutgoingReply.claimed_by == lease.owner)
+                        .values(claimed_by=None, lease_until=None).execution_options(synchronize_session=False))
+        session.commit()
+    except Exception:  # noqa: BLE001 - the database away: the lease runs out by itself
+        session.rollback()
 
 
 def _code(exc: Exception) -> int | None:

@@ -61,15 +61,28 @@ def minutes_pdf(minutes: Minutes, reader=None) -> bytes:
     return bytes(doc.output())
 
 
+def notice_markdown(meeting: Meeting) -> str:
+    """The posted notice's text: who it is from and how to answer it, not only the meeting."""
+    from flask import current_app
+
+    from mailer.words import meeting_name
+
+    config = current_app.config
+    view = service.MeetingView.of(meeting)
+    return (f"# Notice of meeting\n\n{html.escape(config['ORG_NAME'])}\n\n"
+            f"**{html.escape(meeting_name(meeting.title, meeting.body_name))}**\n\n"
+            f"**When:** {html.escape(view.when)}\n\n**Where:** {html.escape(view.where)}\n\n"
+            + (f"**Online:** {html.escape(view.online)}\n\n" if view.online else "")
+            + f"**Accessibility:** {html.escape(view.accessibility)}\n\n## Agenda\n\n{html.escape(view.agenda)}\n\n"
+            f"To send apologies or ask about the meeting, contact {html.escape(config['SENDER_NAME'])}: "
+            f"{html.escape(config['REPLY_ADDRESS'])}.\n\n"
+            f"{html.escape(config['IMPRINT'])}")
+
+
 def notice_pdf(meeting: Meeting) -> bytes:
     """The notice as posted to members without email."""
-    view = service.MeetingView.of(meeting)
     doc = _Document(f"Notice: {meeting.title}")
-    doc.markdown(f"# Notice of meeting\n\n**{html.escape(meeting.title)}** of {html.escape(meeting.body_name)}\n\n"
-                 f"**When:** {html.escape(view.when)}\n\n**Where:** {html.escape(view.where)}\n\n"
-                 + (f"**Online:** {html.escape(view.online)}\n\n" if view.online else "")
-                 + f"**Accessibility:** {html.escape(view.accessibility)}\n\n## Agenda\n\n{html.escape(view.agenda)}\n\n"
-                 "To send apologies, contact the secretary.")
+    doc.markdown(notice_markdown(meeting))
     return bytes(doc.output())
 
 

@@ -89,7 +89,9 @@ def create(officer: Officer, values: dict) -> tuple[Meeting, list[str]]:
 
 
 def _warnings(meeting: Meeting) -> list[str]:
-    return [f"{m.title} of {m.body_name} is at an overlapping time "
+    from mailer.words import meeting_name
+
+    return [f"{meeting_name(m.title, m.body_name)} is at an overlapping time "
             f"({m.starts_at.astimezone(LONDON).strftime('%d/%m/%Y %H:%M')})."
             for m in rules.clashes(meeting.branch_id, meeting.starts_at, meeting.ends_at, meeting.id)]
 
@@ -487,6 +489,11 @@ class Register:
     @property
     def quorate(self) -> bool | None:
         return None if not self.quorum else self.present >= self.quorum
+
+    @property
+    def attending(self) -> int:
+        """Members who answered "I'll be there"."""
+        return sum(1 for r in self.rows if r.response is Response.ATTENDING)
 
 
 def register(meeting: Meeting) -> Register:

@@ -3,6 +3,7 @@ apply it in one transaction. Bad rows are reported with their line and never sto
 
 from __future__ import annotations
 
+import io
 import secrets
 from dataclasses import dataclass, field
 
@@ -140,6 +141,14 @@ def remember_mapping(mapping: dict[str, str]) -> None:
             row.field = name
 
 
+def _who(raw: dict, line: int) -> str:
+    """How a rejected row is named in the import's record: its membership number or email (what
+    erasing a member scrubs from these records), or, when it has neither, a label saying so;
+    never a name, which erasure could not find there."""
+    ident = (raw.get("membership_number") or raw.get("email") or "").strip()
+    return ident or f"line {line}: no membership number or email"
+
+
 def _label(values: dict, line: int) -> str:
     name = " ".join(p for p in (values.get("first_name"), values.get("last_name")) if p)
     ident = values.get("membership_number") or values.get("email") or f"line {line}"
@@ -183,7 +192,7 @@ def plan(data: bytes, mapping: dict[str, str], full_export: bool = False) -> Imp
             if not (raw.get(optional) or "").strip():
                 raw.pop(optional, None)  # blank: keep what is held (a new member gets the default)
         values, errors = clean_values(raw, defaults)
-        who = (raw.get("membership_number") or raw.get("email") or "").strip()
+        who = _who(raw, line)
         if errors:
             result.errors.append(RowError(line, "; ".join(errors.values()), who))
             continue
@@ -243,6 +252,33 @@ def plan(data: bytes, mapping: dict[str, str], full_export: bool = False) -> Imp
     return result
 
 
+def _to_welcome(values: dict) -> bool:
+    """A member new to Mailer is welcomed only if they are a member now: one imported as lapsed
+    or resigned is not (their history, not a joining)."""
+    return MemberStatus(values.get("status", MemberStatus.ACTIVE)) not in (MemberStatus.LAPSED, MemberStatus.RESIGNED)
+
+
+def rejected_csv(run: ImportRun) -> str:
+    """The rows an import skipped, as CSV: while the file is held (before it is applied), the
+    rows as they were with a Problem column added, to fix and import again; after, the line,
+    member and problem kept on the import's record."""
+    out = io.StringIO()
+    writer = exportfile.SafeWriter(out)  # the cells came from a file: never formulas in a spreadsheet
+    if run.content is not None and run.mapping:
+        export = exportfile.read(run.content)
+        found = plan(run.content, run.mapping, run.full_export)
+        reasons = {e.line: e.reason for e in found.errors}
+        writer.writerow(["Line", *export.headers, "Problem"])
+        for line, cells in export.records:
+            if line in reasons:
+                writer.writerow([line, *cells, reasons[line]])
+        return out.getvalue()
+    writer.writerow(["Line", "Member", "Problem"])
+    for e in (run.summary or {}).get("errors", []):
+        writer.writerow([e.get("line"), e.get("who"), e.get("reason")])
+    return out.getvalue()
+
+
 def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None) -> None:
     """Write the plan in bulk (multi-row INSERTs, UPDATEs by primary key), with an audit event and
     the consent log for every member added or changed, as officers' edits have."""
@@ -288,7 +324,7 @@ def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None) -> None:
         # own order would make SQLite insert them one statement at a time.
         public_ids = [secrets.token_hex(16) for _ in part]
         ids = dict(session.execute(insert(Member).returning(Member.public_id, Member.id),
-                                   [columns(c.values) | {"to_welcome": True, "created_at": now, "updated_at": now,
+                                   [columns(c.values) | {"to_welcome": _to_welcome(c.values), "created_at": now, "updated_at": now,
                                                          "public_id": public_id}
                                     for c, public_id in zip(part, public_ids)]).all())
         for change, member_id in zip(part, (ids[p] for p in public_ids)):

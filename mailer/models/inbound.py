@@ -152,6 +152,8 @@ class OutgoingReply(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(String(1000))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))  # the job sending it (its fencing token)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # renewed while that job lives
 
     officer: Mapped[Officer | None] = relationship()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -91,6 +91,11 @@ class Meeting(Base):
     @property
     def body_name(self) -> str:
         return f"{self.branch.name} branch" if self.branch else "the CLP"
+
+    @property
+    def more_than_a_day_away(self) -> bool:
+        """Marking such a meeting held is most likely a slip: the pages ask the officer to confirm."""
+        return self.starts_at - utcnow() > timedelta(days=1)
 
 
 class AgendaItem(Base):

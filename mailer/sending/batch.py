@@ -280,12 +280,15 @@ class Lease:
         while not self._stop.wait(self.ttl / 4):
             try:
                 with eng.begin() as conn:  # a connection of its own: the sending thread keeps the session
-                    conn.execute(update(Delivery).where(Delivery.claimed_by == self.owner,
-                                                        Delivery.status == DeliveryStatus.SENDING)
-                                 .values(lease_until=self.until()))
+                    conn.execute(self.renewal())
                 self.renewed = time.monotonic()
             except Exception:  # noqa: BLE001 - the database away: `check` stops the run in time
                 log.warning("could not renew the lease of %s", self.owner, exc_info=True)
+
+    def renewal(self):
+        """The statement that renews the hold: a batch run's on its rows still sending."""
+        return (update(Delivery).where(Delivery.claimed_by == self.owner, Delivery.status == DeliveryStatus.SENDING)
+                .values(lease_until=self.until()))
 
     def claimed(self) -> None:
         """A claim just set the lease afresh."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -114,3 +114,16 @@ def detail(run_id: int):
     if run.status is ImportStatus.PENDING:
         return redirect(url_for(".preview", run_id=run.id))
     return render_template("web/imports/detail.html", run=run)
+
+
+@bp.route("/<int:run_id>/rejected.csv")
+def rejected(run_id: int):
+    """The rows the import skipped, to fix in a spreadsheet and import again."""
+    run = _run_or_404(run_id)
+    try:
+        data = importer.rejected_csv(run)
+    except exportfile.ExportFileError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for(".detail", run_id=run.id))
+    return Response(data, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="import-{run.id}-rejected-rows.csv"'})

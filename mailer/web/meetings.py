@@ -31,8 +31,8 @@ bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 # A downloaded paper never runs in our origin, whatever it claims to be.
 TEXT_FIELDS = ("title", "venue_name", "venue_address", "online_url", "dial_in", "accessibility")
 FORM_FIELDS = (*TEXT_FIELDS, "kind", "body", "starts_at", "ends_at", "quorum", "entitled_tag")
-ANSWERS = {Answer.NONE: "expected", Answer.ATTENDING: "attending", Answer.APOLOGIES: "apologies",
-           Answer.NOT_ATTENDING: "not attending"}
+ANSWERS = {Answer.NONE: "no answer", Answer.ATTENDING: "I'll be there", Answer.APOLOGIES: "apologies",
+           Answer.NOT_ATTENDING: "can't come"}
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -284,6 +284,10 @@ def cancel(meeting_id: int):
 def held(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
+    if meeting.more_than_a_day_away and request.form.get("early") != "1":
+        flash("This meeting is more than a day away, so it was not marked as held. If it really was held early, "
+              "tick the box to say so and press Mark as held again.", "error")
+        return redirect(url_for(".detail", meeting_id=meeting.id))
     service.mark_held(current_user, meeting)
     flash("Marked as held. Record who was present, then write the minutes.", "info")
     return redirect(url_for(".detail", meeting_id=meeting.id))

@@ -3,7 +3,9 @@ the web version and archive of bulletins (which carry no personal data)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+import re
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
@@ -23,6 +25,42 @@ PUBLISHED = (CampaignStatus.SENDING, CampaignStatus.SENT)
 def _campaign_stream(campaign_id: int | None) -> Stream:
     campaign = session.get(Campaign, campaign_id) if campaign_id else None
     return campaign.stream if campaign is not None else Stream.BULLETINS
+
+
+# --- the organisation's own look: members see its name and colour, not the officers' tool --------
+
+DEFAULT_COLOUR = "#c8102e"
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def org_colours(setting: str | None) -> tuple[str, str]:
+    """ORG_COLOUR as a header background, and the text colour readable on it (WCAG AA, 4.5:1).
+    Only #rgb or #rrggbb is taken: anything else falls back to the default red."""
+    colour = (setting or "").strip().lower()
+    if re.fullmatch(r"#[0-9a-f]{3}", colour):
+        colour = "#" + "".join(c * 2 for c in colour[1:])
+    if not re.fullmatch(r"#[0-9a-f]{6}", colour):
+        colour = DEFAULT_COLOUR
+    white_contrast = 1.05 / (_luminance(colour) + 0.05)
+    return colour, "#ffffff" if white_contrast >= 4.5 else "#1d1d1f"
+
+
+@bp.route("/org.css")
+def org_css():
+    """The organisation's colour for the members' pages, as a stylesheet (the pages' CSP allows
+    no inline style)."""
+    background, ink = org_colours(current_app.config.get("ORG_COLOUR"))
+    return Response(f":root {{ --org: {background}; --org-ink: {ink}; }}\n", mimetype="text/css")
+
+
+@bp.context_processor
+def _members_pages():
+    return {"imprint": current_app.config.get("IMPRINT", ""), "contact_address": current_app.config.get("REPLY_ADDRESS", "")}
 
 
 @bp.route("/u/<token>", methods=["GET"])

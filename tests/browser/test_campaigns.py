@@ -204,11 +204,14 @@ def test_a_branch_secretarys_notice_goes_to_their_branch_and_the_page_follows_it
 
     sign_in(page, secretary.email)
     page.goto("/campaigns/")
-    page.get_by_role("radio", name=re.compile(r"^Meeting notice")).check()
+    # A notice of the branch's own (a meeting's notice goes from its page; this is any other notice).
+    page.get_by_role("radio", name=re.compile(r"^Blank")).check()
+    page.get_by_label("Stream (for a blank campaign)").select_option("notices")
     page.get_by_role("button", name="Create the draft").click()
     expect(page.get_by_text("a branch secretary's campaigns go to their own branch")).to_be_visible()
     expect(page.locator("#recipient-count")).to_have_text("4 members match; 4 addresses will receive it.")
     page.get_by_label("Subject", exact=True).fill("North branch meeting: {{ org_name }}")
+    page.get_by_label("Body", exact=True).fill("Dear {{ member.first_name }},\n\nThe branch meets on Thursday.\n")
     page.get_by_role("button", name="Send now…").click()
     expect(page.locator("#confirm-subject")).to_have_text("North branch meeting: Anytown CLP")
     page.get_by_role("button", name="Yes, send it to 4 addresses now").click()

@@ -152,6 +152,10 @@ def test_a_meeting_from_plan_to_circulated_minutes(page, shoot, live_server, smt
 
     # 5. Hold the meeting: take the register (quorum 2), then write the minutes.
     page.get_by_role("link", name="Meeting and notice").click()
+    page.get_by_role("button", name="Mark as held").click()  # twelve days early: the page asks first
+    expect(page.locator("#meeting-status")).not_to_have_text("held")
+    expect(page.locator("#held-early")).to_contain_text("more than a day from now")
+    page.get_by_label("It really was held early").check()
     page.get_by_role("button", name="Mark as held").click()
     expect(page.locator("#meeting-status")).to_have_text("held")
     page.get_by_role("navigation", name="This meeting").get_by_role("link", name="Register").click()

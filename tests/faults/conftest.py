@@ -172,28 +172,34 @@ def relay():
 # --- a Redis server of the case's own (to flush or restart without touching anyone else's) ---
 
 class OwnRedis:
-    def __init__(self, workdir: Path):
-        self.port, self.dir, self.proc = free_port(), workdir, None
+    def __init__(self, workdir: Path, host: str = "127.0.0.1", password: str | None = None):
+        self.host, self.port, self.dir, self.proc = host, free_port(), workdir, None
+        self.password = password  # beyond the loopback Redis answers only with one (its protected mode)
         workdir.mkdir(parents=True, exist_ok=True)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{':' + self.password + '@' if self.password else ''}{self.host}:{self.port}/0"
 
     def start(self):
-        self.proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+        self.proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(self.port), "--bind", self.host,
+                                      "--save", "", "--appendonly", "no", "--dir", str(self.dir),
+                                      *(["--requirepass", self.password] if self.password else [])],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis
 
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis(port=self.port).ping():
-                    return
-            except redis.exceptions.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("redis-server did not start")
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    if redis.Redis.from_url(self.url).ping():
+                        return
+                except redis.exceptions.ConnectionError:
+                    time.sleep(0.1)
+            raise RuntimeError("redis-server did not start")
+        except BaseException:
+            self.stop()  # not left running for no one
+            raise
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

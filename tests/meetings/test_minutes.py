@@ -127,3 +127,13 @@ def test_printable_documents_are_pdfs(held, secretary):
     session.commit()
     for data in (pdf.minutes_pdf(draft), pdf.notice_pdf(held), pdf.agenda_pdf(held), pdf.signin_pdf(held)):
         assert data.startswith(b"%PDF") and len(data) > 800
+
+
+def test_the_posted_notice_says_who_it_is_from_and_whom_to_contact(app, held):
+    from mailer.meetings.pdf import notice_markdown
+
+    text = notice_markdown(held)
+    assert app.config["ORG_NAME"] in text
+    assert f"contact {app.config['SENDER_NAME']}: {app.config['REPLY_ADDRESS']}." in text
+    assert app.config["IMPRINT"] in text
+    assert f"{held.title} of {held.body_name}" in text or held.body_name.lower() in held.title.lower()

@@ -49,7 +49,8 @@ PAYLOADS = [
 DOWNLOADS = {"admin.meetings.paper", "admin.correspondence.attachment", "admin.correspondence.message_raw",
              "admin.outbox.raw", "admin.meetings.notice_pdf", "admin.meetings.agenda_pdf",
              "admin.meetings.signin_pdf", "admin.meetings.minutes_pdf", "admin.meetings.evidence",
-             "admin.campaigns.preview_text", "admin.campaigns.find_members", "admin.campaigns.progress"}
+             "admin.campaigns.preview_text", "admin.campaigns.find_members", "admin.campaigns.progress",
+             "admin.imports.rejected"}
 
 WATCH = """
 window.__xss = 0; window.__cspScript = 0;

@@ -96,7 +96,8 @@ def test_create_from_each_starter_and_blank(signed_in):
     assert len(every) >= 5
     listing = _page(signed_in.get("/campaigns/"))
     for starter in every:
-        assert str(escape(starter.description)) in listing  # chosen by what they are for
+        # Chosen by what they are for; a meeting's mail is named, pointing to the meeting's page.
+        assert str(escape(starter.name if starter.meetings_flow else starter.description)) in listing
         campaign = _campaign(_new(signed_in, starter.slug))
         assert (campaign.starter, campaign.stream, campaign.subject, campaign.body) == \
             (starter.slug, starter.stream, starter.subject, starter.body)
@@ -521,3 +522,14 @@ def test_campaign_page_describes_the_segment_and_reports_failures(signed_in, mak
 def test_campaign_pages_need_a_login(client, path):
     response = client.get(path)
     assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_the_new_campaign_form_offers_campaigns_and_points_meeting_mail_to_meetings(signed_in):
+    page = signed_in.get("/campaigns/").get_data(as_text=True)
+    form = page[page.index('id="new-h"'):]
+    checked = re.findall(r'<input type="radio" name="starter" value="([^"]*)"[^>]*\bchecked\b', form)
+    assert checked == ["weekly-bulletin"]  # the everyday choice, not the AGM notice
+    offered = set(re.findall(r'name="starter" value="([^"]*)"', form))
+    assert offered == {"weekly-bulletin", "welcome", ""}
+    pointer = form[form.index('id="meetings-flow"'):]
+    assert "AGM notice" in pointer and "Meeting notice" in pointer and 'href="/meetings/"' in pointer

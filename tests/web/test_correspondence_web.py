@@ -8,7 +8,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mailer import jobs
 from mailer.db import session, utcnow
@@ -494,6 +494,33 @@ def test_a_reply_whose_job_redis_lost_is_queued_again_by_reconcile(officer_clien
     session.expire_all()
     assert session.scalar(select(OutgoingReply.sent_at)) is not None
     assert jobs.reconcile_replies() == 0
+
+
+def test_a_reply_a_live_job_holds_is_not_queued_again_though_redis_forgot_its_job(officer_client, sent, scripted_smtp):
+    """Whether a reply is in flight is the database's to say (its claim), not RQ's started registry."""
+    from datetime import timedelta
+
+    from mailer.db import utcnow
+    from mailer.queue import get_queue
+
+    msg = reply_from(sent, "Ann", "Hello?\n")
+    officer_client.post(f"/correspondence/{msg.thread_id}/reply", data={"body": "Hello!"})
+    answer_id = session.scalar(select(OutgoingReply.id))
+    get_queue().empty()  # Redis flushed while a job sends it
+    before = len(scripted_smtp.accepted)
+    lease = correspondence._claim_reply(answer_id)
+    assert lease is not None and correspondence._claim_reply(answer_id) is None
+    assert jobs.reconcile_replies() == 0
+    assert correspondence.send_reply(answer_id) == "being sent by another job"
+    assert len(scripted_smtp.accepted) == before
+    # The job died: once its lease has run out, reconcile queues the reply again, and it goes once.
+    session.execute(update(OutgoingReply).values(lease_until=utcnow() - timedelta(seconds=1)))
+    session.commit()
+    assert jobs.reconcile_replies() == 1
+    run_queue()
+    session.expire_all()
+    answer = session.get(OutgoingReply, answer_id)
+    assert answer.sent_at is not None and answer.claimed_by is None and len(scripted_smtp.accepted) == before + 1
 
 
 def test_a_long_thread_is_shown_a_page_at_a_time_newest_first(signed_in):

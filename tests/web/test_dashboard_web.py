@@ -89,4 +89,38 @@ def test_the_overview_takes_the_same_number_of_queries_whatever_the_data(signed_
     _seed(make_member, north, signed_in.officer, n=12, tag="b")
     session.expire_all()
     many = queries()
-    assert few == many and many <= 16, (few, many)
+    assert few == many and many <= 21, (few, many)  # 16, and one to three for each of the charts
+
+
+def test_the_overview_charts_are_svg_within_scope(client, make_officer, make_member, make_branch):
+    import re
+
+    from mailer import charts
+    from mailer.models import InboundKind, InboundMessage
+
+    north, south = make_branch("North"), make_branch("South")
+    secretary = make_officer("north@example.org", Role.BRANCH_SECRETARY, north)
+    clp = make_officer("clp@example.org", Role.CLP_SECRETARY)
+    _seed(make_member, north, secretary, tag="n")
+    _seed(make_member, south, secretary, n=2, tag="s")
+    ours = make_member(first_name="Bo", last_name="Unce", branch=north, email="bo@example.org")
+    theirs = make_member(first_name="So", last_name="Uth", branch=south, email="so@example.org")
+    for n, (member, days) in enumerate(((ours, 1), (ours, 20), (theirs, 1))):
+        session.add(InboundMessage(raw=b"x", size=1, sha256="0" * 64, dedupe_key=f"sha256:{n}", transport="file",
+                                   kind=InboundKind.BOUNCE, member_id=member.id,
+                                   received_at=utcnow() - timedelta(days=days)))
+    session.commit()
+
+    mine = {c.key: c for c in charts.charts(secretary)}
+    assert [b.label for b in mine["members"].bars] == ["North"]
+    assert "imports" not in mine  # an export holds every branch: not a branch secretary's
+    assert [b.label for b in mine["campaigns"].bars] == ["Old n0"] and mine["campaigns"].bars[0].values == [1, 1, 0]
+    assert [b.values[0] for b in mine["weekly"].bars][-1] == 1 and sum(b.values[0] for b in mine["weekly"].bars) == 2
+    everyone = {c.key: c for c in charts.charts(clp)}
+    assert [b.label for b in everyone["members"].bars] == ["North", "South"]
+    assert sum(b.values[0] for b in everyone["weekly"].bars) == 3
+
+    login(client, secretary.email)
+    page = client.get("/").data.decode()
+    assert len(re.findall(r'<svg class="bars"[^>]*role="img"', page)) == len(mine)
+    assert 'id="chart-members-title"' in page and "South" not in page and "<script" not in page.split("At a glance")[1].split("</svg>")[0]

@@ -70,7 +70,7 @@ def test_upload_check_the_columns_preview_and_apply(signed_in, make_member, make
     page = text(mapping)
     assert mapping.status_code == 200
     for header in ("Membership Number", "Date of Birth", "Joined"):
-        assert f"<th scope=\"col\">{header}</th>" in page
+        assert f"<th scope=\"row\">{header}</th>" in page  # a row per column of the file
     assert "Zoë" in page and "Ó Briain" in page and "windows-1252" in page and "3 rows" in page
     assert [selected(page, i) for i in range(9)] == ["membership_number", "first_name", "last_name", "email",
                                                      "branch", "ward", "status", "joined_on", ""]
@@ -290,3 +290,33 @@ def test_a_clp_officer_may_import(client, make_officer):
 def test_an_unknown_import_is_not_found(signed_in):
     assert signed_in.get("/imports/9999").status_code == 404
     assert signed_in.post("/imports/9999/apply").status_code == 404
+
+
+def test_lapsed_newcomers_are_not_to_welcome_and_rejected_rows_download(signed_in):
+    export = csv_bytes([
+        ["Membership Number", "First name", "Last name", "Email", "Status"],
+        ["W001", "Ann", "Active", "ann@example.org", "Active"],
+        ["W002", "Len", "Lapsed", "len@example.org", "Lapsed"],
+        ["W003", "Rob", "Resigned", "rob@example.org", "Resigned"],
+        ["", "", "", "", "Active"],
+        ["W005", "=cmd|' /C calc'!A0", "Bad", "not-an-email", "Active"],
+    ])
+    run_id = run_id_from(upload(signed_in, export))
+    signed_in.post(f"/imports/{run_id}/mapping", data={f"col-{i}": f for i, f in enumerate(
+        ["membership_number", "first_name", "last_name", "email", "status"])})
+    preview = text(signed_in.get(f"/imports/{run_id}/preview"))
+    assert "line 5: no membership number or email" in preview  # not a blank cell
+    before = signed_in.get(f"/imports/{run_id}/rejected.csv")
+    assert before.mimetype == "text/csv" and "attachment" in before.headers["Content-Disposition"]
+    rows = before.get_data(as_text=True).splitlines()
+    assert rows[0] == "Line,Membership Number,First name,Last name,Email,Status,Problem"
+    assert rows[1].startswith("5,,,,,Active,no membership number or email address")
+    assert rows[2].startswith("6,W005,'=cmd") and "not-an-email" in rows[2]  # a formula is neutralised
+    assert len(rows) == 3
+
+    signed_in.post(f"/imports/{run_id}/apply")
+    held = members()
+    assert held["W001"].to_welcome and not held["W002"].to_welcome and not held["W003"].to_welcome
+    after = signed_in.get(f"/imports/{run_id}/rejected.csv").get_data(as_text=True).splitlines()
+    assert after[0] == "Line,Member,Problem" and len(after) == 3
+    assert after[1].startswith("5,line 5: no membership number or email")

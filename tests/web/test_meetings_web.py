@@ -409,7 +409,7 @@ def test_register_proposed_apologies_presence_and_quorum(signed_in, make_member,
     # An answer given by phone, recorded by the officer.
     page = text(signed_in.post(f"/meetings/{meeting_id}/register/answer",
                                data={"member_id": str(cat.id), "response": "not_attending"}, follow_redirects=True))
-    assert "Recorded for Cat Cole: not attending." in page
+    assert "Recorded for Cat Cole: can&#39;t come." in page  # escaped in HTML
     assert session.scalar(select(Attendance.source).where(Attendance.member_id == cat.id)) == "officer"
 
 
@@ -447,7 +447,10 @@ def test_minutes_written_approved_by_the_chair_only_circulated_and_adopted(app, 
     meeting = fresh(meeting_id)
     service.record_response(meeting, ann, Response.APOLOGIES, "link")
     session.commit()
-    signed_in.post(f"/meetings/{meeting_id}/held", data={})
+    refused = text(signed_in.post(f"/meetings/{meeting_id}/held", data={}, follow_redirects=True))
+    assert "more than a day away, so it was not marked as held" in refused  # weeks early: surely a slip
+    assert fresh(meeting_id).status is not MeetingStatus.HELD
+    signed_in.post(f"/meetings/{meeting_id}/held", data={"early": "1"})
     assert fresh(meeting_id).status is MeetingStatus.HELD
 
     page = text(signed_in.get(f"/meetings/{meeting_id}/minutes"))
@@ -458,6 +461,7 @@ def test_minutes_written_approved_by_the_chair_only_circulated_and_adopted(app, 
     assert "Apologies were received from: Ann Able." in page  # pre-filled from the register
     assert page.count("<textarea") == len(minutes.items) + 1  # each item, and who was present
     assert "Polling station changes" in page  # offered from the inbox
+    assert "goes to every member the minutes are circulated to, and onto the minutes' web copy" in page
 
     # Write by agenda item; attach the letter to the correspondence item.
     texts = {f"text-{i.id}": f"Minute of {i.title}." for i in minutes.items}

@@ -119,3 +119,37 @@ def test_archive_lists_sent_clp_bulletins_only(client, bulletin, make_officer):
     draft.status = CampaignStatus.SENT
     session.commit()
     assert "News from Anytown CLP" in client.get("/archive").data.decode()  # subjects rendered, not raw
+
+
+def test_members_pages_carry_the_organisation_not_the_officers_tool(app, client, make_officer, make_member):
+    from datetime import timedelta
+
+    from mailer.db import utcnow
+    from mailer.meetings import service as meetings
+    from mailer.models import MeetingKind
+
+    app.config.update(ORG_NAME="Riverside CLP", ORG_COLOUR="#1a5fb4", REPLY_ADDRESS="sec@riverside.example")
+    member = make_member()
+    starts = utcnow() + timedelta(days=30)
+    meeting, _ = meetings.create(make_officer(), {"title": "General meeting", "kind": MeetingKind.GENERAL.value,
+                                                  "starts_at": starts, "ends_at": starts + timedelta(hours=2),
+                                                  "venue_name": "Hall"})
+    session.commit()
+    pages = [f"/u/{preferences_token(member, None)}", f"/r/{meetings.response_token(meeting.id, member)}/attending",
+             "/archive", "/r/nonsense/apologies", "/u/preview"]
+    for path in pages:
+        html = client.get(path).get_data(as_text=True)
+        assert "Riverside CLP" in html.split("</header>")[0], path
+        assert "Mailer" not in html and "special category" not in html, path
+        assert "/org.css" in html and "sec@riverside.example" in html, path
+    css = client.get("/org.css")
+    assert css.mimetype == "text/css" and "--org: #1a5fb4; --org-ink: #ffffff;" in css.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("setting", "expected"), [
+    ("#c8102e", ("#c8102e", "#ffffff")), ("#FC0", ("#ffcc00", "#1d1d1f")), ("#ffffff", ("#ffffff", "#1d1d1f")),
+    ("red; } body { display: none", ("#c8102e", "#ffffff")), ("", ("#c8102e", "#ffffff"))])
+def test_the_organisations_colour_is_checked_and_given_readable_text(setting, expected):
+    from mailer.web.public import org_colours
+
+    assert org_colours(setting) == expected

@@ -4,8 +4,8 @@ Reminders were only in Redis: a flush lost them. The meeting's row now holds the
 reconcile rebuilds it. Meetings noticed before this revision get the default REMINDER_HOURS (24,
 or MAILER_REMINDER_HOURS) before their start, unless their reminder already went.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-11-26
 """
 
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 import mailer.db
 
 
-revision = '0012'
-down_revision = '0011'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
