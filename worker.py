@@ -5,7 +5,7 @@ instance/mailer.cfg). Run as many as you like, on as many machines as share the 
 """
 
 from mailer import create_app
-from mailer.queue import run_worker
+from mailer.jobs import run_worker
 
 if __name__ == "__main__":
     run_worker(create_app())

@@ -47,9 +47,10 @@ def configure_settings(app: Flask, test_config: dict | None) -> None:
 
 
 def configure_database(app: Flask) -> None:
-    from mailer import db
+    from mailer import db, work
 
     db.init_app(app)
+    work.init_app(app)  # work queued after the commit that asked for it
 
 
 def configure_security(app: Flask) -> None:
@@ -65,9 +66,10 @@ def configure_mail(app: Flask) -> None:
 
 
 def configure_queue(app: Flask) -> None:
-    from mailer import queue
+    from mailer import jobs, queue
 
     queue.init_app(app)
+    jobs.init_app(app)
 
 
 def configure_views(app: Flask) -> None:

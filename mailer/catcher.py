@@ -1,6 +1,6 @@
 """The local mail catcher: a real SMTP server (aiosmtpd) that keeps every message it is sent in a
 Maildir in the instance folder, so a new user sees Mailer's email without a relay. It is an
-endpoint of the SMTP transport (mailer/smtp.py), reached exactly as a relay would be.
+endpoint of the SMTP transport (mailer/mail/smtp.py), reached exactly as a relay would be.
 
 Beside the Maildir, an index (one JSON line per message: key, date, from, to, subject) lets the
 Outbox list and search thousands of messages without opening their files: the catcher appends to

@@ -100,7 +100,7 @@ def main() -> None:
 @with_appcontext
 def worker_command(burst: bool) -> None:
     """Start an RQ worker (with scheduler): the same as `python worker.py`."""
-    from mailer.queue import run_worker
+    from mailer.jobs import run_worker
 
     run_worker(current_app._get_current_object(), burst=burst)
 
@@ -110,7 +110,8 @@ def worker_command(burst: bool) -> None:
 def reconcile_command() -> None:
     """Rebuild every kind of pending work from the database (after Redis lost its jobs): start
     jobs, batches and their retries, reminders, inbound processing, replies, the IMAP poll."""
-    from mailer.queue import NoRedisConfigured, reconcile_all
+    from mailer.jobs import reconcile_all
+    from mailer.queue import NoRedisConfigured
 
     try:
         found = reconcile_all()
@@ -258,6 +259,8 @@ def members_import(file: Path, dry_run: bool, full_export: bool) -> None:
         raise click.ClickException(f"The import failed and nothing was changed: {exc}") from None
     if dry_run:
         session.rollback()  # nothing is kept, not even the record of the attempt
+    else:
+        session.commit()
     _print_plan(result, dry_run)
     if result.errors and not (result.new or result.updated or result.unchanged):
         sys.exit(1)

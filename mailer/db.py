@@ -2,6 +2,11 @@
 
 `session` is a proxy to the current request's (or job's) session; it is closed at teardown,
 rolling back anything left uncommitted.
+
+Who commits: services never do. A web or API request commits once, after its view, when it
+succeeded (`_commit_request`); a job or a CLI command commits itself. Work a service needs
+queued is recorded with `mailer.work.after_commit` and handed to the queue only once that commit
+succeeds.
 """
 
 from __future__ import annotations
@@ -98,6 +103,7 @@ def init_app(app: Flask) -> None:
     # (A weak reference, so apps made and dropped in tests do not pile up engines.)
     ref = weakref.ref(engine)
     os.register_at_fork(after_in_child=lambda: (e := ref()) is not None and e.dispose(close=False))
+    app.after_request(_commit_request)
     app.teardown_appcontext(_close_session)
 
 
@@ -111,6 +117,19 @@ def get_session() -> Session:
     if "db_session" not in g:
         g.db_session = current_app.extensions["mailer.db"]()
     return g.db_session
+
+
+def _commit_request(response):
+    """The request's one commit: when the answer is a success (or one of the answers the request
+    marked as keeping its changes in `g.commit_on`: the API keeps a token's last use on a
+    refusal), else a rollback. A view never commits itself."""
+    s = g.get("db_session")
+    if s is not None and s.in_transaction():  # nothing begun (or already rolled back): nothing to do
+        if response.status_code < 400 or response.status_code in g.get("commit_on", ()):
+            s.commit()
+        else:
+            s.rollback()
+    return response
 
 
 def _close_session(_exc: BaseException | None) -> None:

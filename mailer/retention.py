@@ -15,7 +15,6 @@ Each run is recorded in the audit log as counts only: never an address or a name
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
@@ -107,31 +106,13 @@ def last_run() -> AuditEvent | None:
 
 
 def run() -> RetentionResult:
-    """Apply every retention period now; record the counts in the audit log. Safe to run any time."""
+    """Apply every retention period now; record the counts in the audit log. Safe to run any time.
+    Not committed: the job or the command commits."""
     days = periods()
     result = RetentionResult(empty_old_raw(days["raw_inbound"]), delete_old_deliveries(days["delivery_details"]))
     audit.record("retention.run", "retention", None, changes=result.as_dict(), actor=audit.SYSTEM,
                  note=f"periods in days: raw inbound {days['raw_inbound']}, delivery details {days['delivery_details']}")
-    session.commit()
     return result
-
-
-# --- the schedule -----------------------------------------------------------------------------
-
-def schedule_if_due() -> str | None:
-    """Queue the retention job when a day has passed since it was last queued, by whichever
-    worker's reconcile tick gets there first (a Redis key, SET NX with a day's expiry, as the
-    reconcile schedule does). Returns the job id when queued."""
-    from mailer.jobs import apply_retention
-    from mailer.queue import enqueue, redis_connection
-
-    every = int(current_app.config["RETENTION_SECONDS"])
-    key = f"mailer:{current_app.config['QUEUE_NAME']}:retention"
-    if every <= 0 or not redis_connection().set(key, os.getpid(), nx=True, ex=every):
-        return None
-    job_id = f"retention-{utcnow():%Y%m%d%H%M}"
-    enqueue(apply_retention, job_id=job_id)
-    return job_id
 
 
 # --- `mailer retention` ---------------------------------------------------------------------
@@ -146,6 +127,7 @@ def retention_cli() -> None:
 def run_command() -> None:
     """Apply the retention periods now (what the daily job does)."""
     result = run()
+    session.commit()
     days = periods()
     click.echo(f"Raw inbound messages emptied: {result.raw_inbound_emptied} (older than {days['raw_inbound']} days)")
     click.echo(f"Delivery rows deleted: {result.delivery_rows_deleted} (older than {days['delivery_details']} days)")

@@ -10,6 +10,8 @@ later welcome can pick them again."""
 
 from __future__ import annotations
 
+import logging
+
 from flask import current_app
 from sqlalchemy import func, insert, select, update
 
@@ -48,7 +50,10 @@ def prepare(officer: Officer) -> Campaign:
 
 
 def after_import(officer: Officer | None) -> Campaign | None:
-    """With approval switched off, send the welcome now to whoever an import put on the list."""
+    """With approval switched off, send the welcome now to whoever an import put on the list
+    (called by the handler that applied the import, before its commit). The import stands
+    whatever happens to the welcome: it is made in a savepoint, and a failure is logged; an
+    officer can still send it from the Welcome page. Not committed."""
     if current_app.config["WELCOME_APPROVAL"] or officer is None or not waiting(officer):
         return None
     pending = in_progress(officer)
@@ -56,9 +61,14 @@ def after_import(officer: Officer | None) -> Campaign | None:
         return None  # one on its way already picks them up when it starts
     from mailer.sending import campaigns
 
-    campaign = prepare(officer)
-    session.commit()
-    campaigns.send_now(campaign, officer)
+    try:
+        with session.begin_nested():
+            campaign = prepare(officer)
+            session.flush()
+            campaigns.send_now(campaign, officer)
+    except Exception:  # noqa: BLE001 - the import is applied whatever the welcome does
+        logging.getLogger("mailer.welcome").exception("the welcome after an import was not sent")
+        return None
     return campaign
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from mailer import queue
+from mailer import jobs, queue
 from mailer.db import session
 from mailer.models import InboundMessage, InboundStatus
 from tests.test_worker import start_worker, wait_until, worker_env  # noqa: F401 (fixture)
@@ -50,3 +50,46 @@ def test_a_running_worker_processes_a_message_stored_with_no_job(app, smtp_serve
 
     wait_until(processed, 30, "the scheduled reconcile to queue it and the worker to process it", log)
     assert proc.poll() is None
+
+
+def test_flushall_then_reconcile_brings_back_a_pending_reminder_and_a_pending_reply(make_app, make_officer, make_member):
+    """Reminders and officers' replies are pending work the database holds: Redis losing every
+    job (FLUSHALL, on this test's own Redis database) loses neither."""
+    from datetime import timedelta
+
+    from mailer.db import utcnow
+    from mailer.inbound import correspondence
+    from mailer.meetings import service
+    from mailer.models import Meeting, Role, Thread
+
+    app = make_app(REMINDER_HOURS=24)
+    with app.app_context():
+        officer = make_officer("secretary@anytown-labour.example", Role.CLP_SECRETARY)
+        make_member(first_name="Ann", email="ann@example.org")
+        starts = utcnow().replace(second=0, microsecond=0) + timedelta(days=30)
+        meeting, _ = service.create(officer, {"title": "General meeting", "kind": "general", "starts_at": starts,
+                                              "ends_at": starts + timedelta(hours=2), "venue_name": "Trades Hall"})
+        service.send_notice(officer, meeting)
+        thread = Thread(subject="Apologies", correspondent="ann@example.org")
+        session.add(thread)
+        session.flush()
+        answer = correspondence.reply(officer, thread, None, "Thank you, noted.")
+        session.commit()
+        reminder = jobs.reminder_id(meeting.id, meeting.ical_sequence)
+        assert reminder in queue.waiting_job_ids()  # queued after the commit
+        assert session.get(Meeting, meeting.id).reminder_due_at == starts - timedelta(hours=24)
+
+        queue.redis_connection().flushdb()  # Redis loses every job
+        assert queue.waiting_job_ids() == set()
+        found = jobs.reconcile_all()
+        assert found["reminders"] == 1 and found["replies"] == 1
+        assert reminder in queue.get_queue().scheduled_job_registry.get_job_ids()  # for its time, not now
+        replies = [j for j in queue.get_queue().get_jobs() if j.func_name.endswith("send_reply")]
+        assert [j.args for j in replies] == [(answer.id,)]
+        again = jobs.reconcile_all()
+        assert again["reminders"] == 0 and again["replies"] == 0  # queued already: not twice
+
+        session.get(Meeting, meeting.id).reminder_sent_at = utcnow()  # once it went, it is not pending
+        session.commit()
+        queue.redis_connection().flushdb()
+        assert jobs.reconcile_all()["reminders"] == 0

@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from mailer.api.schemas import Problem
 from mailer.auth import PUBLIC_ENDPOINTS, holds_nul
+from mailer.errors import Refusal
 from mailer.pagination import Cursor, KeysetPage
 
 API_PREFIX = "/api/v1"
@@ -31,6 +32,7 @@ TITLES = {400: "Bad request", 401: "Sign-in needed", 403: "Not allowed", 404: "N
           405: "Method not allowed", 409: "Conflict", 412: "Changed since you read it",
           413: "Too large", 415: "Unsupported media type", 422: "Invalid input", 428: "If-Match needed",
           429: "Too many requests", 500: "Server error", 503: "Unavailable"}
+KEEPS_ON_REFUSAL = frozenset({401, 403, 404, 409, 412, 422, 428})
 
 
 def _refuse_invalid(req, resp, error, instance, model_adapter) -> None:
@@ -116,6 +118,7 @@ def _authenticate():
     """Every API request needs a live token; a session cookie does not count. A body must be JSON."""
     from mailer.officers import tokens
 
+    g.commit_on = KEEPS_ON_REFUSAL  # the request's one commit (mailer.db) keeps a token's last use
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     scheme, _, text = (request.headers.get("Authorization") or "").partition(" ")
@@ -135,16 +138,18 @@ def _authenticate():
 
 
 @bp.after_request
-def _commit(response: Response) -> Response:
-    """The request's one commit, when it succeeded (a token's last use is kept even on a refusal)."""
-    from mailer.db import session
-
-    if response.status_code < 400 or response.status_code in {401, 403, 404, 409, 412, 422, 428}:
-        session.commit()
-    else:
-        session.rollback()
+def _no_store(response: Response) -> Response:
     response.headers.setdefault("Cache-Control", "no-store")
     return response
+
+
+@bp.errorhandler(Refusal)
+def _refused(exc: Refusal):
+    """Every operation's answer to a refusal: nothing of it is kept; the reason, and the field."""
+    from mailer.db import session
+
+    session.rollback()
+    return problem(exc.status, str(exc), errors=exc.field_errors())
 
 
 @bp.errorhandler(HTTPException)

@@ -10,7 +10,6 @@ from mailer import scope
 from mailer.api import bp, cursor, officer, page_links, problem, responses, spec
 from mailer.api.schemas import (AssignIn, Done, ReplyIn, StatusIn, ThreadEntry, ThreadList, ThreadOut, ThreadQuery,
                                 ThreadSummary)
-from mailer.db import session
 from mailer.inbound import correspondence as service
 from mailer.models import Thread, ThreadStatus
 from mailer.pagination import Key, paginate
@@ -74,11 +73,7 @@ def reply_to_thread(thread_id: int, json: ReplyIn):
     answered = scope.thread_message(thread, json.in_reply_to)
     if json.in_reply_to and answered is None:
         return problem(409, "That message is not in this thread.")
-    try:
-        answer = service.reply(officer(), thread, answered, json.body, with_quote=json.with_quote)
-    except service.CorrespondenceError as exc:
-        session.rollback()
-        return problem(409, str(exc))
+    answer = service.reply(officer(), thread, answered, json.body, with_quote=json.with_quote)
     return Done(detail=f"Your reply to {answer.to_address} is queued to be sent."), 202
 
 
@@ -96,9 +91,5 @@ def set_thread_status(thread_id: int, json: StatusIn):
 def assign_thread(thread_id: int, json: AssignIn):
     """Give the thread to an officer who can see it (or to nobody)."""
     thread = _visible(thread_id)
-    try:
-        service.assign(officer(), thread, json.officer_id)
-    except service.CorrespondenceError as exc:
-        session.rollback()
-        return problem(409, str(exc))
+    service.assign(officer(), thread, json.officer_id)
     return Done(detail=f"The thread is with {thread.assigned_to.email if thread.assigned_to else 'nobody'}.")

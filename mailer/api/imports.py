@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import abort
 
-from mailer import scope
+from mailer import scope, welcome
 from mailer.api import bp, officer, problem, responses, spec
 from mailer.api.schemas import Done, ImportIn, ImportOut
 from mailer.db import session
@@ -70,6 +70,7 @@ def apply_import(run_id: int):
         return problem(409, f"Import #{run.id} was already {run.status.value}.")
     try:
         result = importer.apply(run, officer())
+        welcome.after_import(officer())
     except Exception as exc:  # noqa: BLE001 - the import records its own failure; say why
         return problem(409, f"The import failed and nothing was changed: {exc}")
     return _out(scope.get_import(officer(), run_id), result.summary())

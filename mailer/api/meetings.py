@@ -12,7 +12,6 @@ from mailer.api.schemas import (AgendaIn, Done, MeetingIn, MeetingList, MeetingO
 from mailer.db import session
 from mailer.meetings import minutes as minutes_service
 from mailer.meetings import service
-from mailer.meetings.rules import MeetingError
 from mailer.models import Meeting, Minutes
 from mailer.pagination import Key, paginate
 
@@ -40,11 +39,6 @@ def _minutes_of(meeting_id: int) -> Minutes:
     return meeting.minutes
 
 
-def _refused(exc: Exception):
-    session.rollback()
-    return problem(409, str(exc))
-
-
 @bp.get("/meetings")
 @spec.validate(query=PageQuery, resp=responses(MeetingList), tags=["meetings"])
 def list_meetings(query: PageQuery):
@@ -62,11 +56,8 @@ def create_meeting(json: MeetingIn):
     """Plan a meeting, with the default agenda for its kind; a clash with another is a warning."""
     if json.starts_at.tzinfo is None or (json.ends_at and json.ends_at.tzinfo is None):
         return problem(422, "Give times with their time zone.", errors=[{"field": "starts_at", "message": "no zone"}])
-    try:
-        meeting, warnings = service.create(officer(), json.model_dump())
-        session.flush()
-    except MeetingError as exc:
-        return _refused(exc)
+    meeting, warnings = service.create(officer(), json.model_dump())
+    session.flush()
     return _out(meeting, warnings), 201
 
 
@@ -82,10 +73,7 @@ def read_meeting(meeting_id: int):
 def set_agenda(meeting_id: int, json: AgendaIn):
     """Replace the agenda with these items, in order."""
     meeting = _visible(meeting_id)
-    try:
-        service.set_agenda(officer(), meeting, [item.model_dump() for item in json.items])
-    except MeetingError as exc:
-        return _refused(exc)
+    service.set_agenda(officer(), meeting, [item.model_dump() for item in json.items])
     return _out(meeting)
 
 
@@ -95,10 +83,7 @@ def send_notice(meeting_id: int, json: NoticeIn):
     """Send the formal notice to everyone entitled; refused, with the reason, when the rules'
     notice period can no longer be met (unless an override reason is given)."""
     meeting = _visible(meeting_id)
-    try:
-        service.send_notice(officer(), meeting, json.override)
-    except MeetingError as exc:
-        return _refused(exc)
+    service.send_notice(officer(), meeting, json.override)
     return Done(detail="The notice is being sent to everyone entitled to attend.")
 
 
@@ -122,11 +107,8 @@ def _register(meeting: Meeting) -> RegisterOut:
 def mark_present(meeting_id: int, json: PresentIn):
     """Record who is present: the whole list, as ticked on the day."""
     meeting = _visible(meeting_id)
-    try:
-        service.mark_present(officer(), meeting, set(json.present))
-        session.flush()
-    except MeetingError as exc:
-        return _refused(exc)
+    service.mark_present(officer(), meeting, set(json.present))
+    session.flush()
     return _register(meeting)
 
 
@@ -144,10 +126,7 @@ def read_minutes(meeting_id: int):
 @spec.validate(resp=responses(Done, 404, 409), tags=["minutes"])
 def approve_minutes(meeting_id: int):
     """The chair approves the draft minutes."""
-    try:
-        minutes_service.approve(officer(), _minutes_of(meeting_id))
-    except MeetingError as exc:
-        return _refused(exc)
+    minutes_service.approve(officer(), _minutes_of(meeting_id))
     return Done(detail="The minutes are approved.")
 
 
@@ -155,8 +134,5 @@ def approve_minutes(meeting_id: int):
 @spec.validate(resp=responses(Done, 404, 409), tags=["minutes"])
 def circulate_minutes(meeting_id: int):
     """Send the approved minutes to the meeting's members, with a web copy and a PDF."""
-    try:
-        minutes_service.circulate(officer(), _minutes_of(meeting_id))
-    except MeetingError as exc:
-        return _refused(exc)
+    minutes_service.circulate(officer(), _minutes_of(meeting_id))
     return Done(detail="The minutes are being sent to the meeting's members.")

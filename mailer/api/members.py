@@ -68,11 +68,6 @@ def update_member(member_id: int, json: MemberPatch):
             raw[name] = ""
         else:
             raw[name] = str(value)
-    try:
-        service.update_member(officer(), member, raw)
-        session.flush()
-    except service.MemberError as exc:
-        session.rollback()
-        return problem(422, "The member was not changed.",
-                       errors=[{"field": field, "message": message} for field, message in exc.errors.items()])
+    service.update_member(officer(), member, raw)  # refused: 422, field by field (mailer.api)
+    session.flush()
     return with_etag(_out(member), etag_of("member", member.id, member.updated_at))

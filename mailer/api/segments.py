@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailer import scope
-from mailer.api import bp, officer, problem, responses, spec
+from mailer.api import bp, officer, responses, spec
 from mailer.api.schemas import SegmentCount, SegmentCountIn
 from mailer.members import segments
 from mailer.models import Stream
@@ -13,9 +13,6 @@ from mailer.models import Stream
 @spec.validate(json=SegmentCountIn, resp=responses(SegmentCount), tags=["segments"])
 def count_segment(json: SegmentCountIn):
     """Members matching a segment, and the addresses that would receive a campaign on the stream."""
-    try:
-        definition = segments.clean(json.segment.model_dump(mode="json", exclude_none=True))
-    except segments.SegmentError as exc:
-        return problem(422, str(exc), errors=[{"field": "segment", "message": str(exc)}])
+    definition = segments.clean(json.segment.model_dump(mode="json", exclude_none=True))
     scope.segment_definition(officer(), definition)  # a branch secretary counts their own branch only
     return SegmentCount(**segments.remembered_count(definition, Stream(json.stream), officer()))

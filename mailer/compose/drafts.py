@@ -11,6 +11,7 @@ from mailer import audit, scope
 from mailer.compose import personal, starters
 from mailer.compose.render import TemplateError, compile_campaign, find_line
 from mailer.db import session
+from mailer.errors import Refusal
 from mailer.members import segments
 from mailer.models import Attachment, BodyFormat, Campaign, CampaignStatus, Member, Officer, Stream
 from mailer.pagination import Cursor, Key, KeysetPage, paginate
@@ -23,7 +24,7 @@ ATTACHMENT_TYPES = {"application/pdf", "image/png", "image/jpeg", "image/gif", "
                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
-class DraftError(ValueError):
+class DraftError(Refusal):
     """A change the campaign cannot take; the message says why."""
 
 
@@ -42,7 +43,7 @@ def create(officer: Officer, starter_slug: str | None = None, stream: Stream = S
     if starter_slug:
         starter = starters.get(starter_slug)
         if starter is None:
-            raise DraftError(f"There is no starter called {starter_slug!r}.")
+            raise DraftError(f"There is no starter called {starter_slug!r}.", field="starter")
         campaign.name, campaign.stream, campaign.subject = starter.name, starter.stream, starter.subject
         campaign.preheader, campaign.body_format, campaign.body = starter.preheader, starter.body_format, starter.body
         campaign.starter = starter.slug
@@ -66,9 +67,9 @@ def update(officer: Officer, campaign: Campaign, values: dict) -> None:
     if "body" in values:
         campaign.body = str(values["body"]).replace("\r\n", "\n")
     if "body_format" in values:
-        campaign.body_format = BodyFormat(values["body_format"])
+        campaign.body_format = _choice(BodyFormat, values["body_format"], "body format")
     if "stream" in values:
-        campaign.stream = Stream(values["stream"])
+        campaign.stream = _choice(Stream, values["stream"], "stream")
     if "segment" in values:
         try:
             definition = segments.clean(values["segment"])
@@ -77,6 +78,14 @@ def update(officer: Officer, campaign: Campaign, values: dict) -> None:
         if (campaign.segment or {}).get("to_welcome"):
             definition["to_welcome"] = True  # a welcome stays one: the composer has no field for it (mailer/welcome.py)
         campaign.segment = scope.segment_definition(officer, definition)  # a branch secretary: their branch
+
+
+def _choice(kind, value, name: str):
+    """`value` as one of the enum `kind`, or refused with the choices there are."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise DraftError(f"There is no {name} called {value!r}.", field=name.replace(" ", "_")) from None
 
 
 def problems(campaign: Campaign) -> list[TemplateError]:

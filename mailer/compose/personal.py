@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app
+from itsdangerous import URLSafeSerializer
 from sqlalchemy import select
 
 from mailer.db import session
@@ -87,7 +88,22 @@ def context(campaign: Campaign, member: Member | None, reader: MemberView = SAMP
     values = {"member": MemberView.of(member), "unsubscribe_url": prefs, "preferences_url": prefs,
               "web_url": web_url(campaign), "org_name": org, "meeting": PlaceholderMeeting}
     if meeting_id:
-        from mailer.meetings.service import response_links
-
         values |= response_links(meeting_id, member)
     return values
+
+
+def response_serializer() -> URLSafeSerializer:
+    """Signs a meeting notice's answer links (read back by mailer.meetings.service)."""
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="mailer.attendance")
+
+
+def response_token(meeting_id: int, member: Member) -> str:
+    """Signed; carries the meeting and the member's random public id, never the member's id."""
+    return response_serializer().dumps([meeting_id, member.public_id])
+
+
+def response_links(meeting_id: int, member: Member) -> dict[str, str]:
+    """The three one-click links a notice carries for `member`."""
+    token = response_token(meeting_id, member)
+    return {f"{name}_url": external_url("public.meeting_response", token=token, response=value) for name, value in
+            (("attending", "attending"), ("apologies", "apologies"), ("not_attending", "not_attending"))}

@@ -26,6 +26,7 @@ from markupsafe import Markup
 from mjml import mjml2html
 
 from mailer import TEMPLATES_DIR
+from mailer.errors import Refusal
 from mailer.models import BodyFormat, Campaign, Stream
 
 # What an officer's HTML may contain. No scripts, styles, forms or event handlers, ever.
@@ -62,11 +63,11 @@ _markdown = MarkdownIt("commonmark", {"html": True, "linkify": False, "typograph
 _data_markdown = MarkdownIt("commonmark", {"html": False, "breaks": True, "linkify": False}).enable("table")
 
 
-class TemplateError(ValueError):
+class TemplateError(Refusal):
     """A problem in what the officer wrote: shown in the composer with its line."""
 
     def __init__(self, message: str, line: int | None = None, where: str = "body"):
-        super().__init__(message)
+        super().__init__(message, field=where)
         self.message, self.line, self.where = message, line, where
 
     def __str__(self) -> str:

@@ -94,6 +94,7 @@ def run(n: int = 2000, database_url: str | None = None, redis_url: str | None = 
             started = time.perf_counter()
             for start in range(0, n, 200):  # stored as an import or a poll hands them over: in batches
                 store.store_many(messages[start:start + 200], "file")
+                session.commit()
             stored = time.perf_counter() - started
             started = time.perf_counter()
             SimpleWorker([get_queue()], connection=redis_connection()).work(burst=True, logging_level="WARNING")

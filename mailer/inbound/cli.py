@@ -165,6 +165,7 @@ def _queue_note():
 def ingest_command(files: tuple[Path, ...]) -> None:
     """Store messages from .eml files and mbox files (an mbox starts with a "From " line)."""
     from mailer.inbound.formats import read_messages
+    from mailer.db import session
     from mailer.inbound.store import store
 
     new = held = skipped = 0
@@ -177,6 +178,7 @@ def ingest_command(files: tuple[Path, ...]) -> None:
                         click.echo(f"{item.label}: skipped, {item.problem}", err=True)
                         continue
                     message, created = store(item.raw, "file")
+                    session.commit()  # each file's message kept, and queued, as it is read
                     new, held = new + created, held + (not created)
                     click.echo(f"{item.label}: {'stored' if created else 'already held'} (#{message.id})")
             except OSError as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.parser import BytesHeaderParser
@@ -18,12 +17,12 @@ from email.policy import default as default_policy
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from rq import Retry
 from sqlalchemy import Select, and_, exists, func, or_, select, true, update
 from sqlalchemy.orm import defer, joinedload, selectinload
 
-from mailer import audit, queue, scope
+from mailer import audit, scope, work
 from mailer.db import session, utcnow
+from mailer.errors import Refusal
 from mailer.inbound import store
 from mailer.mail import Verdict, envelope_sender, service_message, transport
 from mailer.members.service import _contains
@@ -40,7 +39,7 @@ LONDON = ZoneInfo("Europe/London")  # how officers read times, in a quote as on 
 MAX_DEPTH = 6  # deeper replies are drawn at this depth: a long back-and-forth stays readable
 
 
-class CorrespondenceError(ValueError):
+class CorrespondenceError(Refusal):
     """An officer's request that cannot be done, with a message to show them."""
 
 
@@ -338,8 +337,8 @@ def _id_domain() -> str:
 
 def reply(officer: Officer, thread: Thread, in_reply_to: InboundMessage | None, body: str,
           with_quote: bool = False) -> OutgoingReply:
-    """Answer the thread by email: recorded, committed, then queued (the request never waits on
-    SMTP). `in_reply_to` is the message answered (None: the newest in the thread)."""
+    """Answer the thread by email: recorded, and queued once the caller commits (the request never
+    waits on SMTP). `in_reply_to` is the message answered (None: the newest in the thread)."""
     body = (body or "").strip()
     if not body:
         raise CorrespondenceError("Write the reply first.")
@@ -364,7 +363,6 @@ def reply(officer: Officer, thread: Thread, in_reply_to: InboundMessage | None, 
     audit.record("correspondence.reply", "thread", thread.id, {"to": [None, to_address]},
                  note=f"reply {answer.id}: {answer.subject}"[:500], officer=officer)
     mark_read(officer, thread)  # one's own reply is not news to oneself
-    session.commit()
     _enqueue_send(answer)
     return answer
 
@@ -375,38 +373,21 @@ def resend(officer: Officer, answer: OutgoingReply) -> None:
         raise CorrespondenceError("That reply has already been sent.")
     answer.error = None
     audit.record("correspondence.resend", "thread", answer.thread_id, note=f"reply {answer.id}", officer=officer)
-    session.commit()
     _enqueue_send(answer)
 
 
 def _enqueue_send(answer: OutgoingReply) -> None:
-    from mailer import jobs
-
-    base = current_app.config["RETRY_BASE_SECONDS"]
-    try:
-        queue.enqueue(jobs.send_reply, answer.id, job_id=f"reply-{answer.id}-{time.time_ns()}",
-                      retry=Retry(max=3, interval=[base, base * 4, base * 16]))
-    except Exception:  # noqa: BLE001 - Redis away: the reply is kept, and says why it has not gone
-        current_app.logger.exception("could not queue reply %s", answer.id)
-        answer.error = "Not sent yet: the job queue could not be reached. Use “Send again”."
-        session.commit()
+    """Queue the send after the commit (Redis away: the reply is kept unsent, and reconcile queues it)."""
+    work.after_commit("send_reply", answer.id)
 
 
-def requeue_replies() -> int:
-    """For reconcile: queue again every reply not sent, not refused for good, not held by a live
-    job (its claim, in the database: RQ's started registry is emptied by a FLUSHALL while the job
-    runs on), whose job is not waiting in Redis. Returns how many were queued."""
-    q = queue.get_queue()
-    waiting = {*q.get_job_ids(), *q.scheduled_job_registry.get_job_ids()}
-    pending = {job_id.split("-")[1] for job_id in waiting if job_id.startswith("reply-")}  # reply-<id>-<ns>
-    lost = session.scalars(select(OutgoingReply).where(
+def unsent_replies() -> list[int]:
+    """For reconcile: the replies not sent, not refused for good, and not held by a live job (its
+    claim, in the database: RQ's started registry is emptied by a FLUSHALL while the job runs on)."""
+    return list(session.scalars(select(OutgoingReply.id).where(
         OutgoingReply.sent_at.is_(None),
         or_(OutgoingReply.error.is_(None), OutgoingReply.error.not_like("Refused%")),
-        or_(OutgoingReply.lease_until.is_(None), OutgoingReply.lease_until < utcnow()))).all()
-    lost = [r for r in lost if str(r.id) not in pending]
-    for answer in lost:
-        _enqueue_send(answer)
-    return len(lost)
+        or_(OutgoingReply.lease_until.is_(None), OutgoingReply.lease_until < utcnow()))))
 
 
 def build_reply(answer: OutgoingReply) -> bytes:
@@ -430,7 +411,8 @@ def send_reply(reply_id: int) -> str:
     """The job: send one officer's reply through the mail transport; record sent_at or the error.
     The reply is claimed first (a conditional update, as a batch claims its rows), so two jobs,
     whatever Redis remembers, never send it at once; a job killed mid-way leaves it for reconcile
-    once its lease runs out. Only a reply on the wire when its job died can go twice."""
+    once its lease runs out. Only a reply on the wire when its job died can go twice. (A job's body,
+    not a service: the claim, the send and the failure are each committed here, as the lease needs.)"""
     lease = _claim_reply(reply_id)
     answer = session.get(OutgoingReply, reply_id)
     if answer is None:
@@ -534,7 +516,6 @@ def retry_processing(officer: Officer, message: InboundMessage) -> None:
     message.status = InboundStatus.RECEIVED
     audit.record("correspondence.retry", "inbound_message", message.id, note=(message.error or "")[-300:],
                  officer=officer)
-    session.commit()
     store.enqueue_processing(message.id)
 
 

@@ -26,9 +26,10 @@ from urllib.parse import parse_qsl
 
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+from mailer.errors import Invalid
 
 
-class PayloadError(ValueError):
+class PayloadError(Invalid):
     """The payload is not what the provider sends: refused with 400, nothing stored."""
 
 

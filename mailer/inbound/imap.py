@@ -1,7 +1,7 @@
 """IMAP polling of an ordinary mailbox (the secretary's reply mailbox).
 
 Each poll opens the folder, asks for the messages it has not taken yet, and for each one:
-stores it (committed, through store.store), and only then moves it to IMAP_PROCESSED_FOLDER
+stores it (through store.store, then committed), and only then moves it to IMAP_PROCESSED_FOLDER
 (created if missing) or, when that setting is empty, flags it \\Seen and with a keyword. Nothing
 is ever deleted, and a crash between the two steps loses nothing: the next poll finds the message
 still there, sees by its (UIDVALIDITY, UID) that it is already held, and moves it without
@@ -12,9 +12,10 @@ highest UID done). When the server changes UIDVALIDITY (a folder deleted and mad
 server migration) the UIDs mean nothing any more: the folder is read again from the start and
 the Message-ID (or hash) dedupe in store() keeps out what is already held.
 
-Polling recurs through RQ's scheduler: each poll job first schedules the next one, under an id
-named after its time slot (`imap-poll-<seconds>-<slot>`), so however many workers start, or
-however often reconcile runs, the chains collapse into one.
+Polling recurs through RQ's scheduler (the job and its chain are the registry's: mailer.jobs).
+
+The poll is a job's body, not a service: its commits (the folder's state, each batch stored
+before it leaves the mailbox) are the protocol that loses nothing, so it commits as it goes.
 """
 
 from __future__ import annotations
@@ -24,9 +25,7 @@ import imaplib
 import logging
 import re
 import ssl
-import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 
 from flask import current_app
 from sqlalchemy import select
@@ -34,7 +33,6 @@ from sqlalchemy.exc import IntegrityError
 
 from mailer import queue
 from mailer.db import session, utcnow
-from mailer.jobs import job
 from mailer.inbound.store import store
 from mailer.models import ImapState, InboundMessage
 
@@ -44,7 +42,6 @@ KEYWORD = "MailerStored"   # set on messages left in place (no processed folder)
 BATCH = 50                 # messages fetched, stored and moved per round trip
 TIMEOUT = 60               # seconds for each network operation
 LOCK_TTL = 3600            # a poll job may run this long; its lock expires with it
-JOB_PREFIX = "imap-poll-"
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -283,13 +280,14 @@ def _take(conn, batch, key, uidvalidity, state, processed, can_move, keyword_ok,
     result.fetched += len(bodies)
     for uid in wanted:
         if uid in bodies:
-            _message, created = store(bodies[uid], "imap", imap=(key, uidvalidity, uid))  # commits
+            _message, created = store(bodies[uid], "imap", imap=(key, uidvalidity, uid))
             if created:
                 result.new += 1
             else:
                 result.held += 1
     # Only what is now in the database leaves the folder (a UID that vanished meanwhile is skipped).
     done = [u for u in batch if u in held or u in bodies]
+    session.commit()  # what is stored is committed (and queued) before it may leave the mailbox
     if done:
         _done(conn, done, processed, can_move, keyword_ok)
         result.done += len(done)
@@ -298,35 +296,6 @@ def _take(conn, batch, key, uidvalidity, state, processed, can_move, keyword_ok,
 
 
 # --- polling on a schedule ------------------------------------------------------------------
-
-def _every() -> int:
-    return max(1, int(current_app.config["IMAP_POLL_SECONDS"]))
-
-
-def schedule_next(now: float | None = None) -> str | None:
-    """Put the next poll on RQ's schedule, at the start of the next time slot, under that slot's
-    id: scheduling it again (another worker, reconcile) replaces it, so there is one chain."""
-    if not configured():
-        return None
-    every = _every()
-    slot = int((time.time() if now is None else now) // every) + 1
-    job_id = f"{JOB_PREFIX}{every}-{slot}"
-    queue.get_queue().enqueue_at(datetime.fromtimestamp(slot * every, timezone.utc), poll_job,
-                                 job_id=job_id, job_timeout=LOCK_TTL, result_ttl=max(600, every * 3),
-                                 failure_ttl=86400, description="poll the IMAP mailbox")
-    return job_id
-
-
-def ensure_polling() -> str | None:
-    """Called at worker start (reconcile): make sure the poll chain exists when IMAP is set. A poll
-    already waiting is the chain: return it rather than start another in the next time slot."""
-    if not configured():
-        return None
-    q = queue.get_queue()
-    waiting = sorted(j for j in (*q.scheduled_job_registry.get_job_ids(), *q.get_job_ids())
-                     if j.startswith(JOB_PREFIX))
-    return waiting[0] if waiting else schedule_next()
-
 
 def locked_poll(limit: int | None = None) -> PollResult | None:
     """One poll, unless another is running now (None then). Without Redis, just poll."""
@@ -346,26 +315,3 @@ def locked_poll(limit: int | None = None) -> PollResult | None:
             lock.release()
         except Exception:  # noqa: BLE001 - expired meanwhile: nothing to release
             pass
-
-
-def scheduled_poll() -> dict:
-    """The RQ job: schedule the next poll first (a killed poll must not end the chain), then poll.
-    A failure is logged and reported, not raised: the chain goes on and tries again."""
-    if not configured():
-        return {"skipped": "IMAP is not configured"}  # and the chain ends here
-    schedule_next()
-    try:
-        result = locked_poll()
-    except ImapError as exc:
-        log.error("IMAP poll failed: %s", exc)
-        return {"error": str(exc)}
-    except Exception as exc:  # noqa: BLE001 - e.g. the database away for a moment: next poll retries
-        log.exception("IMAP poll failed")
-        return {"error": f"{type(exc).__name__}: {exc}"}
-    return result.as_dict() if result is not None else {"skipped": "another poll is running"}
-
-
-@job
-def poll_job() -> dict:
-    """The RQ job function (it runs in its own app context, like those in mailer/jobs.py)."""
-    return scheduled_poll()

@@ -29,6 +29,7 @@ from sqlalchemy.exc import OperationalError
 
 from mailer import audit, scope
 from mailer.db import session, storable, utcnow
+from mailer.errors import Refusal
 from mailer.inbound.classify import FAILED_ACTIONS, Classification, classify, own_identity
 from mailer.inbound.parse import ParsedMessage, parse
 from mailer.inbound.sanitize import sanitize_inbound_html
@@ -52,7 +53,9 @@ def process(message_id: int) -> str:
     """The job: process one stored message; a failure is recorded on it, never lost. The message
     is claimed first (for a lease of twice BATCH_LOCK_TTL), so two jobs never process it at once;
     a job killed mid-way leaves it RECEIVED, all or nothing, for reconcile to queue again once the
-    claim has run out. A database that goes away mid-way is an error to retry, not the message's."""
+    claim has run out. A database that goes away mid-way is an error to retry, not the message's.
+    (The job's body, not a service: the claim, the outcome and a failure are each committed here,
+    as the lease protocol needs; mailer.jobs.process_inbound runs it.)"""
     now = utcnow()
     lease = timedelta(seconds=2 * current_app.config["BATCH_LOCK_TTL"])
     claimed = session.execute(update(InboundMessage).where(
@@ -524,7 +527,7 @@ def confirm_report(officer, message: InboundMessage) -> list[str]:
     if not scope.sees_all(officer):
         raise PermissionError("Only a CLP officer can confirm a report that names addresses only.")
     if message.match_method != UNCONFIRMED or message.kind not in (InboundKind.BOUNCE, InboundKind.COMPLAINT):
-        raise ValueError("This message has nothing to confirm.")
+        raise Refusal("This message has nothing to confirm.")
     report = message.report or {}
     acted = []
     if "bounce" in report:

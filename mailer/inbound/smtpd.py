@@ -31,6 +31,7 @@ class InboundHandler:
         self.app, self.lmtp = app, lmtp
 
     def _store(self, raw: bytes, mail_from: str, rcpt_tos: list[str]) -> tuple[int, bool]:
+        from mailer.db import session
         from mailer.inbound.store import store
 
         received = raw
@@ -44,6 +45,7 @@ class InboundHandler:
         raw = b"Return-Path: <" + sender.encode("utf-8") + b">" + eol + raw
         with self.app.app_context():
             message, created = store(raw, "lmtp" if self.lmtp else "smtp", as_received=received)
+            session.commit()  # the handler's one commit: 250 only once the message is kept
             return message.id, created
 
     async def handle_DATA(self, server, session, envelope):

@@ -11,8 +11,9 @@ from email.policy import compat32
 
 from flask import current_app
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 
-from mailer import queue
+from mailer import work
 from mailer.db import session, storable, utcnow
 from mailer.models import InboundMessage, InboundStatus
 
@@ -42,8 +43,8 @@ def dedupe_key(raw: bytes) -> tuple[str, str | None, str]:
 
 def store(raw: bytes, transport: str, imap: tuple[str, int, int] | None = None,
           as_received: bytes | None = None) -> tuple[InboundMessage, bool]:
-    """Keep a raw message (committed) and queue its processing. Returns (message, new): a message
-    already held is returned as it is and not queued again. `as_received` is the message before
+    """Keep a raw message and queue its processing once the caller commits. Returns (message, new):
+    a message already held is returned as it is and not queued again. `as_received` is the message before
     a transport added anything (the SMTP receiver's trace headers): the dedupe key is taken from
     it, so one message that came by two transports is one message, Message-ID or not."""
     key, message_id, digest = dedupe_key(as_received if as_received is not None else raw)
@@ -54,11 +55,10 @@ def store(raw: bytes, transport: str, imap: tuple[str, int, int] | None = None,
                              size=len(raw), oversized=len(raw) > current_app.config["INBOUND_MAX_BYTES"])
     if imap is not None:
         message.imap_mailbox, message.imap_uidvalidity, message.imap_uid = imap
-    session.add(message)
     try:
-        session.commit()
-    except Exception:
-        session.rollback()  # stored meanwhile by another transport or worker: that copy stands
+        with session.begin_nested():  # a savepoint: a copy stored meanwhile undoes this one alone
+            session.add(message)
+    except IntegrityError:  # stored meanwhile by another transport or worker: that copy stands
         existing = session.scalar(select(InboundMessage).where(InboundMessage.dedupe_key == key))
         if existing is None:
             raise
@@ -73,8 +73,8 @@ BATCH = 50  # messages per processing job when many arrive at once
 def store_many(raws: list[bytes], transport: str) -> list[tuple[InboundMessage, bool]]:
     """Keep many raw messages in one transaction and queue their processing BATCH to a job (an
     import, a poll, a benchmark): the per-message commit and job were most of the ingest time.
-    Same guarantees as store(): committed before queued, deduplicated; if the batch cannot be
-    committed whole (a concurrent transport stored one meanwhile), each is stored on its own."""
+    Same guarantees as store(): queued after the caller's commit, deduplicated; if the batch cannot
+    be stored whole (a concurrent transport stored one meanwhile), each is stored on its own."""
     keyed = [(dedupe_key(raw), raw) for raw in raws]
     keys = {key for (key, _, _), _ in keyed}
     held = {m.dedupe_key: m for m in session.scalars(select(InboundMessage).where(InboundMessage.dedupe_key.in_(keys)))}
@@ -88,13 +88,12 @@ def store_many(raws: list[bytes], transport: str) -> list[tuple[InboundMessage, 
         message = InboundMessage(transport=transport, dedupe_key=key, message_id=message_id, sha256=digest, raw=raw,
                                  size=len(raw), oversized=len(raw) > limit)
         held[key] = message
-        session.add(message)
         new.append(message)
         out.append((message, True))
     try:
-        session.commit()
-    except Exception:
-        session.rollback()
+        with session.begin_nested():
+            session.add_all(new)
+    except IntegrityError:
         return [store(raw, transport) for raw in raws]
     ids = [m.id for m in new]
     for start in range(0, len(ids), BATCH):
@@ -103,29 +102,18 @@ def store_many(raws: list[bytes], transport: str) -> list[tuple[InboundMessage, 
 
 
 def _enqueue_batch(message_ids: list[int]) -> None:
-    from mailer import jobs
-
-    try:
-        queue.enqueue(jobs.process_inbound_batch, message_ids, job_id=f"inbound-batch-{message_ids[0]}-{message_ids[-1]}")
-    except Exception:  # Redis away: the messages are safe in the database; reconcile will queue them
-        current_app.logger.exception("could not queue inbound messages %s..%s; they will be picked up later",
-                                     message_ids[0], message_ids[-1])
+    """Queue their processing after the commit (Redis away: the messages are safe in the database,
+    and reconcile queues them)."""
+    work.after_commit("process_inbound_batch", message_ids)
 
 
 def enqueue_processing(message_id: int) -> None:
-    """Queue the processing job (after the commit, so the worker finds the row)."""
-    from mailer import jobs
-
-    from mailer.sending.campaigns import RETRY_FOREVER
-
-    try:
-        queue.enqueue(jobs.process_inbound, message_id, job_id=f"inbound-{message_id}-{_attempt_suffix(message_id)}",
-                      retry=RETRY_FOREVER)
-    except Exception:  # Redis away: the message is safe in the database; reconcile will queue it
-        current_app.logger.exception("could not queue inbound message %s; it will be picked up later", message_id)
+    """Queue the processing job after the commit, so the worker finds the row."""
+    work.after_commit("process_inbound", message_id, attempts(message_id))
 
 
-def _attempt_suffix(message_id: int) -> int:
+def attempts(message_id: int) -> int:
+    """How many times the message's processing was tried (a new try is a new job)."""
     return session.scalar(select(InboundMessage.attempts).where(InboundMessage.id == message_id)) or 0
 
 

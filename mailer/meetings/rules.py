@@ -12,13 +12,14 @@ from flask import current_app
 from sqlalchemy import and_, or_, select
 
 from mailer.db import session, utcnow
+from mailer.errors import Refusal
 from mailer.models import Meeting, MeetingKind, MeetingStatus
 from mailer.words import parse_datetime, with_article
 
 LONDON = ZoneInfo("Europe/London")
 
 
-class MeetingError(ValueError):
+class MeetingError(Refusal):
     """Input a meeting cannot take; the message says why."""
 
 

@@ -12,19 +12,17 @@ from typing import NamedTuple
 from datetime import timedelta
 
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import and_, case, func, not_, or_, select
 from sqlalchemy.orm import selectinload
 
-from mailer import audit, queue, scope
-from mailer.compose import starters
+from mailer import audit, scope, work
+from mailer.compose import personal, starters
 from mailer.db import session, utcnow
-from mailer.links import external_url
 from mailer.members import segments
 from mailer.meetings import calendar, rules
 from mailer.meetings.rules import LONDON, MeetingError
-from mailer.pagination import Cursor, Key, KeysetPage, paginate
 from mailer.models import (AgendaItem, AgendaPaper, Attachment, Attendance, Campaign, Delivery, EmailHealth, Meeting,
                            MeetingCampaign, MeetingKind, MeetingStatus, Member, MemberStatus, Officer, Response,
                            Stream, Suppression)
@@ -325,8 +323,9 @@ def _meeting_campaign(officer: Officer, meeting: Meeting, purpose: str, starter_
 
 
 def send_or_leave(campaign: Campaign, officer: Officer | None) -> None:
-    """Commit the meeting's change with its campaign and queue the send, or, when the campaign
-    cannot be sent, raise with the reason before anything is committed (the caller rolls back)."""
+    """Send the campaign with the meeting's change (both committed by the caller, the send queued
+    after that commit), or, when it cannot be sent, refuse with the reason: the caller rolls back,
+    so the meeting is not left noticed (or its minutes circulated) without its send."""
     try:
         sending.send_now(campaign, officer)
     except sending.CampaignError as exc:
@@ -336,7 +335,7 @@ def send_or_leave(campaign: Campaign, officer: Officer | None) -> None:
 def send_notice(officer: Officer, meeting: Meeting, override: str = "") -> Campaign:
     """Notice the meeting to everyone entitled, with its agenda and invite. Refused with the reason
     and the latest valid date when the rule cannot be met, unless an override reason is given
-    (audited). Commits and queues the send."""
+    (audited). The send is queued once the caller commits."""
     if meeting.status is MeetingStatus.CANCELLED:
         raise MeetingError("This meeting is cancelled: it cannot be noticed.")
     if meeting.status is MeetingStatus.HELD:
@@ -354,8 +353,8 @@ def send_notice(officer: Officer, meeting: Meeting, override: str = "") -> Campa
     campaign = _meeting_campaign(officer, meeting, "notice", starter)
     meeting.status = MeetingStatus.NOTICED
     audit.record("meeting.notice", "meeting", meeting.id, {"campaign": [None, campaign.id]}, officer=officer)
-    # The notice and the meeting's new state are committed together, only once the notice renders:
-    # if it cannot be sent, the meeting is left as it was (the caller rolls back) and can be noticed again.
+    # The notice and the meeting's new state are committed together by the caller, only once the notice
+    # renders: if it cannot be sent, the meeting is left as it was (rolled back) and can be noticed again.
     send_or_leave(campaign, officer)
     schedule_reminder(meeting)
     return campaign
@@ -368,7 +367,7 @@ def send_update(officer: Officer, meeting: Meeting) -> Campaign:
     campaign = _meeting_campaign(officer, meeting, "update", "meeting-notice", subject_prefix="Changed: ")
     audit.record("meeting.update_notice", "meeting", meeting.id, {"sequence": [None, meeting.ical_sequence]},
                  officer=officer)
-    send_or_leave(campaign, officer)  # commits with the update, once it renders
+    send_or_leave(campaign, officer)  # committed with the update, once it renders
     schedule_reminder(meeting)
     return campaign
 
@@ -386,9 +385,8 @@ def cancel(officer: Officer, meeting: Meeting, reason: str) -> Campaign | None:
     campaign = None
     if was_noticed:
         campaign = _meeting_campaign(officer, meeting, "cancellation", "meeting-cancelled")
-        send_or_leave(campaign, officer)  # commits with the cancellation, once it renders
-    else:
-        session.commit()
+        send_or_leave(campaign, officer)  # committed with the cancellation, once it renders
+    meeting.reminder_due_at = None
     return campaign
 
 
@@ -400,15 +398,22 @@ def mark_held(officer: Officer, meeting: Meeting) -> None:
 
 
 def schedule_reminder(meeting: Meeting) -> None:
-    """Queue the reminder for REMINDER_HOURS before the start (one per version of the meeting)."""
-    from mailer import jobs
-
+    """The reminder, REMINDER_HOURS before the start (one per version of the meeting): the meeting's
+    row says when it is due, so reconcile can rebuild it; its job is queued after the commit."""
     hours = current_app.config["REMINDER_HOURS"]
     when = meeting.starts_at - timedelta(hours=hours)
     if not hours or when <= utcnow():
+        meeting.reminder_due_at = None
         return
-    queue.get_queue().enqueue_at(when, jobs.send_meeting_reminder, meeting.id, meeting.ical_sequence,
-                                 job_id=f"meeting-{meeting.id}-reminder-{meeting.ical_sequence}")
+    meeting.reminder_due_at, meeting.reminder_sent_at = when, None
+    work.after_commit("meeting_reminder", meeting.id, meeting.ical_sequence, when)
+
+
+def reminders_to_send() -> list[Meeting]:
+    """Noticed meetings still to come whose reminder is due (now or later) and has not gone."""
+    return list(session.scalars(select(Meeting).where(
+        Meeting.status == MeetingStatus.NOTICED, Meeting.reminder_due_at.is_not(None),
+        Meeting.reminder_sent_at.is_(None), Meeting.starts_at > utcnow())))
 
 
 def send_reminder(meeting_id: int, sequence: int) -> str:
@@ -426,6 +431,7 @@ def send_reminder(meeting_id: int, sequence: int) -> str:
     campaign = _meeting_campaign(officer, meeting, "reminder", "meeting-notice", subject_prefix="Reminder: ",
                                  definition=definition)
     sending.send_now(campaign, officer)
+    meeting.reminder_sent_at = utcnow()
     return "sent"
 
 
@@ -474,13 +480,8 @@ def evidence_csv(meeting: Meeting) -> str:
 
 # --- apologies and the register ----------------------------------------------------------------
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="mailer.attendance")
-
-
-def response_token(meeting_id: int, member: Member) -> str:
-    """Signed; carries the meeting and the member's random public id, never the member's id."""
-    return _serializer().dumps([meeting_id, member.public_id])
+_serializer = personal.response_serializer  # the links' tokens are made where the message is (compose)
+response_token, response_links = personal.response_token, personal.response_links
 
 
 def read_response_token(token: str) -> tuple[Meeting, Member] | None:
@@ -491,13 +492,6 @@ def read_response_token(token: str) -> tuple[Meeting, Member] | None:
     meeting = session.get(Meeting, meeting_id)
     member = session.scalar(select(Member).where(Member.public_id == str(public_id)))
     return (meeting, member) if meeting is not None and member is not None else None
-
-
-def response_links(meeting_id: int, member: Member) -> dict[str, str]:
-    """The three one-click links a notice carries for `member`."""
-    token = response_token(meeting_id, member)
-    return {f"{name}_url": external_url("public.meeting_response", token=token, response=value) for name, value in
-            (("attending", "attending"), ("apologies", "apologies"), ("not_attending", "not_attending"))}
 
 
 def response_of(meeting: Meeting, member: Member) -> Response | None:

@@ -9,6 +9,7 @@ import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from mailer.errors import Invalid
 
 # Member fields an export column can fill, with the headers seen for each (compared normalised:
 # lower case, letters and digits only). "full_name" is split into first and last name.
@@ -53,7 +54,7 @@ _SYNONYM_LOOKUP = {syn: name for name, syns in SYNONYMS.items() for syn in syns}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class ExportFileError(ValueError):
+class ExportFileError(Invalid):
     """The file as a whole cannot be read; the message says why."""
 
 

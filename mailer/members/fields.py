@@ -9,10 +9,11 @@ from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
+from mailer.errors import Invalid
 from mailer.models import MemberStatus
 
 
-class FieldError(ValueError):
+class FieldError(Invalid):
     """A value that cannot be stored; the message is shown to the officer as it is."""
 
 

@@ -4,7 +4,6 @@ apply it in one transaction. Bad rows are reported with their line and never sto
 from __future__ import annotations
 
 import io
-import logging
 import secrets
 from dataclasses import dataclass, field
 
@@ -371,8 +370,9 @@ def start(filename: str, data: bytes, officer: Officer | None) -> ImportRun:
 
 
 def apply(run: ImportRun, officer: Officer | None) -> ImportPlan:
-    """Re-plan from the stored file and apply it, all in one transaction, then forget the file.
-    On any failure nothing is changed and the run is marked failed with the reason."""
+    """Re-plan from the stored file and apply it, all in the caller's transaction, then forget the
+    file. On any failure nothing is changed and the run is marked failed with the reason: that
+    record alone is committed here (after a rollback), since the caller's failure rolls back."""
     if run.status is not ImportStatus.PENDING or run.content is None:
         raise exportfile.ExportFileError(f"Import #{run.id} was already {run.status.value}.")
     run_id = run.id
@@ -387,7 +387,8 @@ def apply(run: ImportRun, officer: Officer | None) -> ImportPlan:
         audit.record("import.apply", "import", run.id,
                      {k: v for k, v in result.summary().items() if isinstance(v, int)},
                      note=run.filename, officer=officer, actor=None if officer else "cli")
-        session.commit()
+        session.flush()
+        return result
     except Exception as exc:
         session.rollback()
         failed = session.get(ImportRun, run_id)
@@ -398,20 +399,7 @@ def apply(run: ImportRun, officer: Officer | None) -> ImportPlan:
         failed.content = None
         session.commit()
         raise
-    _welcome(officer)
-    return result
 
-
-def _welcome(officer: Officer | None) -> None:
-    """The Welcome routine, when it needs no approval (mailer/welcome.py): the import stands
-    whatever happens to the welcome, which an officer can still send from the Welcome page."""
-    from mailer import welcome
-
-    try:
-        welcome.after_import(officer)
-    except Exception:  # noqa: BLE001 - e.g. no queue reachable: said in the log, the import is applied
-        session.rollback()
-        logging.getLogger("mailer.welcome").exception("the welcome after an import was not sent")
 
 
 def cancel(run: ImportRun, officer: Officer | None) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, and_, case, distinct, exists, false, func,
 
 from mailer import audit, scope
 from mailer.db import session
+from mailer.errors import Invalid
 from mailer.members import count_cache
 from mailer.words import parse_date, uk_date
 from mailer.models import (Attendance, EmailHealth, Member, MemberStatus, MemberTag, Officer, Response, Role, Stream,
@@ -24,8 +25,11 @@ LIST_KEYS = ("branches", "wards", "polling_districts", "statuses", "tags", "offi
 DEFAULT_STATUSES = [MemberStatus.NEW.value, MemberStatus.ACTIVE.value, MemberStatus.ARREARS.value]
 
 
-class SegmentError(ValueError):
+class SegmentError(Invalid):
     """A definition that cannot be used; the message says which part."""
+
+    def __init__(self, reason: str = "", field: str | None = "segment"):
+        super().__init__(reason, field)
 
 
 def clean(definition: dict | None) -> dict:

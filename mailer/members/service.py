@@ -11,6 +11,7 @@ from sqlalchemy.orm import defer, joinedload
 
 from mailer import audit, scope
 from mailer.db import session
+from mailer.errors import Invalid
 from mailer.members import consent
 from mailer.members.fields import FieldError, clean_bool, clean_date, clean_email, clean_postcode, clean_status, clean_text
 from mailer.models import AuditEvent, Branch, EmailHealth, ImportRun, Member, MemberStatus, MemberTag, Officer, Tag
@@ -33,12 +34,15 @@ SORTS = {
 NULLABLE_SORT_COLUMNS = {"branch": {0}}  # members without a branch: an outer join gives NULL
 
 
-class MemberError(ValueError):
+class MemberError(Invalid):
     """Values that cannot be saved: `errors` maps each field to what is wrong with it."""
 
     def __init__(self, errors: dict[str, str]):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
+
+    def field_errors(self) -> list[dict]:
+        return [{"field": field, "message": message} for field, message in self.errors.items()]
 
 
 @dataclass

@@ -74,6 +74,9 @@ class Meeting(Base):
     cancelled_reason: Mapped[str] = mapped_column(String(500), default="")
     ical_uid: Mapped[str] = mapped_column(String(120), default=_uid, unique=True)
     ical_sequence: Mapped[int] = mapped_column(Integer, default=0)  # rises with every change members are told of
+    # The reminder: when it is due, and when it went (the database, not Redis, holds pending work).
+    reminder_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     notice_override: Mapped[str] = mapped_column(String(500), default="")  # why a late notice was allowed
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

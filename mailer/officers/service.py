@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from mailer import audit
 from mailer.db import session, utcnow
+from mailer.errors import Refusal
 from mailer.links import external_url
 from mailer.mail import send_message
 from mailer.models import Branch, Officer, Role
@@ -21,7 +22,7 @@ MIN_PASSWORD = 10
 _DUMMY_HASH = generate_password_hash("not-a-password")
 
 
-class OfficerError(ValueError):
+class OfficerError(Refusal):
     """A request about officers that cannot be carried out; the message says why."""
 
 

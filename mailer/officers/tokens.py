@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from mailer import audit
 from mailer.db import session, utcnow
+from mailer.errors import Refusal
 from mailer.models import ApiToken, Officer
 
 PREFIX = "mlr_"
@@ -22,7 +23,7 @@ MAX_TOKENS = 20  # live tokens per officer
 MAX_DAYS = 366
 
 
-class TokenError(ValueError):
+class TokenError(Refusal):
     """A token request that cannot be carried out; the message says why."""
 
 

@@ -1,4 +1,4 @@
-"""The batch job: one connection of the mail transport (mailer/mail.py), one personal message per
+"""The batch job: one connection of the mail transport (mailer/mail/__init__.py), one personal message per
 member, each outcome recorded.
 
 A run of a batch claims its Delivery rows a chunk at a time (status SENDING), under its own owner
@@ -12,6 +12,11 @@ Each message accepted by the relay (its 250) is marked SENT in the database at o
 next message goes out: a run killed at any moment leaves at most the message in flight on its
 connection unrecorded, and that one alone may reach its member twice. Redis is not needed to know
 what was sent.
+
+This is a job handler, not a service: its commits (each claim, each message marked sent, each
+chunk's outcomes, each release) are its exactly-once fencing protocol, so it commits as it goes,
+where every service leaves the commit to its caller. Its retries are recorded with
+`mailer.work.after_commit` and queued by the registry (mailer.jobs) once the commit is in.
 """
 
 from __future__ import annotations
@@ -28,12 +33,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from redis import exceptions as redis_errors
 from sqlalchemy import and_, bindparam, exists, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import joinedload
 
-from mailer import audit, queue
+from mailer import audit, work
 from mailer.db import engine, session, utcnow
 from mailer.mail import Connection, RelayUnavailable, transport
 from mailer.members import segments
@@ -235,6 +239,7 @@ def _send(campaign_id: int, batch_no: int, lease: Lease, recorder: _Recorder, ou
         _unstall(campaign_id)
     _schedule_retry(campaign_id, batch_no)
     campaigns.finish_if_done(campaign_id)
+    session.commit()  # and the retry, if any, is queued
     return {k: v for k, v in totals.items() if v}
 
 
@@ -444,22 +449,17 @@ def _unstall(campaign_id: int) -> bool:
 
 def _wait_for_relay(campaign_id: int, batch_no: int, outage: int, why: str) -> None:
     """The relay cannot be reached: the batch tries again after a back-off that doubles with each
-    failed run (up to ten minutes), and the campaign's page says why it waits."""
-    from mailer import jobs
-
+    failed run (up to ten minutes), and the campaign's page says why it waits. (Redis away too:
+    reconcile queues the batch again.)"""
     delay = min(max(1, current_app.config["RETRY_BASE_SECONDS"]) * 2 ** min(outage, 10), 600)
     when = utcnow() + timedelta(seconds=delay)
     reason = f"Waiting for the mail relay ({why}); trying again at {when:%H:%M:%S} UTC."
     session.execute(update(Campaign).where(Campaign.id == campaign_id).values(stalled_reason=reason[:300])
                     .execution_options(synchronize_session=False))
+    work.after_commit("send_batch_later", campaign_id, batch_no, when, f"relay-{outage + 1}-{int(time.time())}",
+                      outage + 1)
     session.commit()
     log.warning("campaign %s batch %s: %s", campaign_id, batch_no, reason)
-    job_id = f"{campaigns.batch_job_id(campaign_id, batch_no)}-relay-{outage + 1}-{int(time.time())}"
-    try:
-        queue.get_queue().enqueue_at(when, jobs.send_batch, campaign_id, batch_no, outage + 1, job_id=job_id,
-                                     **campaigns.batch_job_options())
-    except redis_errors.RedisError:  # Redis away too: reconcile queues the batch again
-        log.warning("could not schedule campaign %s batch %s again; reconcile will", campaign_id, batch_no)
 
 
 class Recipient:
@@ -575,18 +575,12 @@ def _count_against_health(failures: list[Outcome]) -> None:
 
 
 def _schedule_retry(campaign_id: int, batch_no: int) -> None:
-    """Deferred rows come back after a back-off that doubles with each attempt."""
-    from mailer import jobs
-
+    """Deferred rows come back after a back-off that doubles with each attempt (queued after the
+    commit; Redis away: reconcile finds the deferred rows and queues the batch)."""
     row = session.execute(select(Delivery.attempts, Delivery.next_attempt_at).where(
         Delivery.campaign_id == campaign_id, Delivery.batch_no == batch_no,
         Delivery.status == DeliveryStatus.DEFERRED).order_by(Delivery.next_attempt_at).limit(1)).first()
     if row is None or _status(campaign_id) is not CampaignStatus.SENDING:
         return
-    job_id = f"{campaigns.batch_job_id(campaign_id, batch_no)}-retry-{row.attempts}"
-    when = max(row.next_attempt_at, utcnow())
-    try:
-        queue.get_queue().enqueue_at(when, jobs.send_batch, campaign_id, batch_no, job_id=job_id,
-                                     **campaigns.batch_job_options())
-    except redis_errors.RedisError:  # Redis away: reconcile finds the deferred rows and queues the batch
-        log.warning("could not schedule the retry of campaign %s batch %s; reconcile will", campaign_id, batch_no)
+    work.after_commit("send_batch_later", campaign_id, batch_no, max(row.next_attempt_at, utcnow()),
+                      f"retry-{row.attempts}")

@@ -1,8 +1,10 @@
 """A campaign's life: schedule or send now, snapshot the recipients, fan out batches, pause,
 resume, cancel, finish, and the live progress the campaign page shows.
 
-The database is the source of truth. Redis carries only the jobs, so `reconcile` can always
-rebuild the queue from the Delivery rows (after a Redis flush, or a restart).
+The database is the source of truth. Redis carries only the jobs, so the registry's reconcile
+(mailer.jobs) can always rebuild the queue from the Delivery rows (after a Redis flush, or a
+restart). Nothing here commits or queues: the work to queue is recorded for after the caller's
+commit (mailer.work).
 """
 
 from __future__ import annotations
@@ -11,18 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from rq import Retry
 from sqlalchemy import and_, func, insert, literal, or_, select, text, true, update
 
-from mailer import audit, queue
+from mailer import audit, queue, work
 from mailer.db import session, utcnow
+from mailer.errors import Refusal
 from mailer.members import segments
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Member, Officer
 
 ACTIVE_DELIVERY = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
 
 
-class CampaignError(ValueError):
+class CampaignError(Refusal):
     """A request the campaign's state does not allow; the message says why."""
 
 
@@ -34,12 +36,11 @@ def _require(campaign: Campaign, *allowed: CampaignStatus) -> None:
 # --- starting -------------------------------------------------------------------------------
 
 def send_now(campaign: Campaign, officer: Officer | None) -> None:
-    """Queue the start of a send. Commits, then enqueues (so the worker sees the commit)."""
+    """Queue the start of a send, once the caller commits (so the worker sees the commit)."""
     _require(campaign, CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
     _check_sendable(campaign)
     campaign.status, campaign.scheduled_at = CampaignStatus.SCHEDULED, utcnow()
     audit.record("campaign.send", "campaign", campaign.id, note=campaign.subject, officer=officer)
-    session.commit()
     _enqueue_start(campaign)
 
 
@@ -54,7 +55,6 @@ def schedule(campaign: Campaign, when: datetime, officer: Officer | None) -> Non
     campaign.status, campaign.scheduled_at = CampaignStatus.SCHEDULED, when
     audit.record("campaign.schedule", "campaign", campaign.id, {"scheduled_at": [None, when.isoformat()]},
                  officer=officer)
-    session.commit()
     _enqueue_start(campaign)
 
 
@@ -63,7 +63,6 @@ def unschedule(campaign: Campaign, officer: Officer | None) -> None:
     _require(campaign, CampaignStatus.SCHEDULED)
     campaign.status, campaign.scheduled_at = CampaignStatus.DRAFT, None
     audit.record("campaign.unschedule", "campaign", campaign.id, officer=officer)
-    session.commit()
 
 
 def _check_sendable(campaign: Campaign) -> None:
@@ -75,14 +74,7 @@ def _check_sendable(campaign: Campaign) -> None:
 
 
 def _enqueue_start(campaign: Campaign) -> None:
-    from mailer import jobs
-
-    job_id = f"campaign-{campaign.id}-start"
-    q = queue.get_queue()
-    if campaign.scheduled_at and campaign.scheduled_at > utcnow() + timedelta(seconds=1):
-        q.enqueue_at(campaign.scheduled_at, jobs.start_campaign, campaign.id, job_id=job_id, retry=RETRY_FOREVER)
-    else:
-        q.enqueue(jobs.start_campaign, campaign.id, job_id=job_id, retry=RETRY_FOREVER)
+    work.after_commit("start_campaign", campaign.id, campaign.scheduled_at)
 
 
 def start(campaign_id: int) -> str:
@@ -99,7 +91,6 @@ def start(campaign_id: int) -> str:
 
         welcome.mark_welcomed(campaign)  # a welcome's members leave the to-welcome list with their rows made
         campaign.status, campaign.started_at = CampaignStatus.SENDING, utcnow()
-        session.commit()
     if campaign.status is not CampaignStatus.SENDING:
         return campaign.status.value
     enqueue_batches(campaign)
@@ -147,53 +138,21 @@ def _insert_ignoring_duplicates():
     return insert(Delivery)
 
 
-def enqueue_batches(campaign: Campaign, reason: str = "", even_running: bool = False) -> int:
-    """Enqueue a job for every batch with work left, unless one is already waiting for it, or
-    (unless `even_running`) a live run is sending it. The start job's ids are deterministic, so
-    a repeated start enqueues nothing twice; a resume or reconcile adds `reason` to the id. Two
-    runs of one batch share its rows, never sending one twice. Returns how many were enqueued."""
-    from mailer import jobs
+def enqueue_batches(campaign: Campaign, reason: str = "", even_running: bool = False) -> None:
+    """After the caller's commit, a job for every batch with work left, unless (unless
+    `even_running`) a live run is sending it; the registry skips a batch whose job is already
+    waiting. A resume or reconcile adds `reason` to the ids. Two runs of one batch share its rows,
+    never sending one twice."""
+    work.after_commit("send_batches", campaign.id, batches_with_work(campaign.id, even_running), reason)
 
+
+def batches_with_work(campaign_id: int, even_running: bool = False) -> list[int]:
+    """The batches with rows queued, deferred or left by a run that died (and, if `even_running`,
+    those a live run is sending now)."""
     batches = session.scalars(select(Delivery.batch_no).distinct().where(
-        Delivery.campaign_id == campaign.id, Delivery.status.in_(ACTIVE_DELIVERY)).order_by(Delivery.batch_no)).all()
-    q = queue.get_queue()
-    waiting = _waiting_job_ids(q)
-    running = set() if even_running else _batches_running(campaign.id)
-    enqueued = 0
-    for batch_no in batches:
-        base = batch_job_id(campaign.id, batch_no)
-        if batch_no in running or any(job_id == base or job_id.startswith(base + "-") for job_id in waiting):
-            continue
-        q.enqueue(jobs.send_batch, campaign.id, batch_no, job_id=base + (f"-{reason}" if reason else ""),
-                  **batch_job_options())
-        enqueued += 1
-    return enqueued
-
-
-# A failed job is tried again for as long as the trouble lasts (the database away, a work-horse
-# killed), every five minutes at most: the retry finds only what is left.
-RETRY_FOREVER = Retry(max=100_000, interval=[5, 15, 30, 60, 120, 300])
-
-
-def batch_job_options() -> dict:
-    """How every batch job is queued: retried while the trouble lasts, and given the time its
-    messages need: BATCH_TIMEOUT, or more under a relay rate limit that makes the batch slower."""
-    cfg = current_app.config
-    timeout = cfg["BATCH_TIMEOUT"]
-    slowest = min((n / seconds for n, seconds in ((cfg["RATE_PER_MINUTE"], 60), (cfg["RATE_PER_HOUR"], 3600),
-                                                   (cfg["RATE_PER_DAY"], 86400)) if n), default=None)
-    if slowest:
-        timeout = max(timeout, int(cfg["BATCH_SIZE"] / slowest * 1.5) + 60)
-    return {"job_timeout": timeout, "retry": RETRY_FOREVER}
-
-
-def batch_job_id(campaign_id: int, batch_no: int) -> str:
-    return f"campaign-{campaign_id}-batch-{batch_no}"
-
-
-def _waiting_job_ids(q) -> set[str]:
-    """Ids of jobs waiting to run: queued, or scheduled for later."""
-    return set(q.get_job_ids()) | set(q.scheduled_job_registry.get_job_ids())
+        Delivery.campaign_id == campaign_id, Delivery.status.in_(ACTIVE_DELIVERY)).order_by(Delivery.batch_no)).all()
+    running = set() if even_running else _batches_running(campaign_id)
+    return [batch_no for batch_no in batches if batch_no not in running]
 
 
 def _batches_running(campaign_id: int) -> set[int]:
@@ -217,7 +176,6 @@ def finish_if_done(campaign_id: int) -> bool:
                            .execution_options(synchronize_session=False)).rowcount
     if done:  # no row changes any more: lists read these instead of counting a million rows
         _store_counts(campaign_id)
-    session.commit()
     return bool(done)
 
 
@@ -228,7 +186,6 @@ def pause(campaign: Campaign, officer: Officer | None) -> None:
     _require(campaign, CampaignStatus.SENDING, CampaignStatus.SCHEDULED)
     campaign.status = CampaignStatus.PAUSED
     audit.record("campaign.pause", "campaign", campaign.id, officer=officer)
-    session.commit()
 
 
 def resume(campaign: Campaign, officer: Officer | None) -> None:
@@ -237,7 +194,6 @@ def resume(campaign: Campaign, officer: Officer | None) -> None:
     snapshotted = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id))
     campaign.status = CampaignStatus.SENDING if snapshotted else CampaignStatus.SCHEDULED
     audit.record("campaign.resume", "campaign", campaign.id, officer=officer)
-    session.commit()
     if snapshotted:
         enqueue_batches(campaign, reason=f"resume-{int(utcnow().timestamp())}", even_running=True)
         finish_if_done(campaign.id)
@@ -252,7 +208,6 @@ def cancel(campaign: Campaign, officer: Officer | None) -> None:
     session.flush()
     settle_cancelled(campaign.id)
     audit.record("campaign.cancel", "campaign", campaign.id, officer=officer)
-    session.commit()
 
 
 def settle_cancelled(campaign_id: int) -> int:
@@ -338,29 +293,23 @@ def _why_waiting(campaign: Campaign, left: int) -> str | None:
     return None
 
 
-# --- reconcile ------------------------------------------------------------------------------
+# --- for reconcile (mailer.jobs) ------------------------------------------------------------
 
-def reconcile() -> dict:
-    """Rebuild the queue from the database: every scheduled campaign has its start job, every
-    sending one its batch jobs (for rows queued, deferred, or left by a run that died), and every
-    cancelled one no row left waiting. Run at worker start, every minute by a worker, and by
-    `mailer reconcile`."""
-    started = batches = settled = 0
-    q = queue.get_queue()
-    waiting = _waiting_job_ids(q)
-    for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SCHEDULED)):
-        if f"campaign-{campaign.id}-start" not in waiting:
-            _enqueue_start(campaign)
-            started += 1
-    for campaign in session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SENDING)):
-        batches += enqueue_batches(campaign, reason=f"reconcile-{int(utcnow().timestamp())}")
-        finish_if_done(campaign.id)
+def scheduled() -> list[Campaign]:
+    """Campaigns waiting for their start."""
+    return list(session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SCHEDULED)))
+
+
+def sending() -> list[Campaign]:
+    return list(session.scalars(select(Campaign).where(Campaign.status == CampaignStatus.SENDING)))
+
+
+def settle_all_cancelled() -> int:
+    """Every cancelled campaign's rows still waiting become CANCELLED (see settle_cancelled)."""
     cancelled = select(Campaign.id).where(Campaign.status == CampaignStatus.CANCELLED).scalar_subquery()
-    for campaign_id in session.scalars(select(Delivery.campaign_id).distinct().where(
-            Delivery.campaign_id.in_(cancelled), Delivery.status.in_(ACTIVE_DELIVERY))).all():
-        settled += settle_cancelled(campaign_id)
-    session.commit()
-    return {"start_jobs": started, "batch_jobs": batches, "cancelled_rows": settled}
+    return sum(settle_cancelled(campaign_id) for campaign_id in session.scalars(
+        select(Delivery.campaign_id).distinct().where(Delivery.campaign_id.in_(cancelled),
+                                                      Delivery.status.in_(ACTIVE_DELIVERY))).all())
 
 
 def _store_counts(campaign_id: int) -> None:

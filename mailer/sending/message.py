@@ -15,7 +15,7 @@ from mailer.mail import domain_of
 from mailer.compose.render import CompiledCampaign, compile_campaign
 from mailer.models import Campaign, Member
 from mailer.sending import tokens
-from mailer.sending.mime import Skeleton, address
+from mailer.mail.mime import Skeleton, address
 
 
 @dataclass

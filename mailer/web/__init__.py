@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, render_template, request
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
 
 from mailer.auth import PUBLIC_ENDPOINTS  # noqa: F401 - the allowlist, read here by the tests
+from mailer.errors import Refusal
 from mailer.models import MemberStatus, Role
 
 LONDON = ZoneInfo("Europe/London")
@@ -48,6 +51,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(413, _error_page(413, "That file is too large."))
     app.register_error_handler(CSRFError, lambda e: (render_template(
         "web/error.html", code=400, message="The form had expired. Go back, reload the page and try again."), 400))
+    app.register_error_handler(Refusal, refused)
 
     @app.context_processor
     def _page_context():
@@ -79,6 +83,28 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("Content-Security-Policy",
                                     "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'")
         return response
+
+
+def refused(exc: Refusal):
+    """Every page's answer to a refusal: nothing of the request is kept, the reason is shown, and
+    the officer is back on the form they came from (303, so a reload does not post again). A GET
+    refused has no form to go back to: its reason is the page."""
+    from mailer.db import session
+
+    session.rollback()
+    if request.method == "GET":
+        return render_template("web/error.html", code=400, message=str(exc)), 400
+    flash(str(exc), "error")
+    form_page = request.path if request.url_rule is not None and "GET" in request.url_rule.methods else None
+    return redirect(_same_site_referrer() or form_page or url_for("admin.dashboard.index"), 303)
+
+
+def _same_site_referrer() -> str | None:
+    """The page the form was on, when it is one of ours (never an address elsewhere)."""
+    came_from = urlsplit(request.referrer or "")
+    if not came_from.path.startswith("/") or (came_from.netloc and came_from.netloc != request.host):
+        return None
+    return came_from.path + (f"?{came_from.query}" if came_from.query else "")
 
 
 def _error_page(code: int, message: str):

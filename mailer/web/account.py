@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from mailer.db import session
 from mailer.officers import tokens
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -19,13 +18,7 @@ def index():
 @bp.route("/tokens", methods=["POST"])
 def create_token():
     days = request.form.get("days", type=int)
-    try:
-        token, text = tokens.create(current_user, request.form.get("name", ""), days)
-        session.commit()
-    except tokens.TokenError as exc:
-        session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for(".index"))
+    token, text = tokens.create(current_user, request.form.get("name", ""), days)
     return render_template("web/account_token.html", token=token, text=text)
 
 
@@ -34,6 +27,5 @@ def revoke_token(token_id: int):
     if tokens.own_token(current_user, token_id) is None:  # someone else's, or gone: as if it never was
         abort(404)
     token = tokens.revoke(current_user, token_id)
-    session.commit()
     flash(f"The token “{token.name}” no longer works.", "success")
     return redirect(url_for(".index"))

@@ -81,14 +81,13 @@ def _composer_values(with_segment: bool = True) -> dict:
 
 
 def _save(campaign: Campaign, values: dict | None = None) -> str | None:
-    """Save the composer's fields; the refusal's message, or None when saved (and committed)."""
+    """Save the composer's fields; the refusal's message, or None when saved."""
     values = _composer_values() if values is None else values
     if not values:
         return None
-    try:
+    try:  # the composer shows the refusal beside what was typed (not the page-wide handler)
         drafts.update(current_user, campaign, values)
-        session.commit()
-    except ValueError as exc:  # DraftError, or a stream or format that does not exist
+    except drafts.DraftError as exc:
         session.rollback()
         return str(exc)
     return None
@@ -198,13 +197,7 @@ def create():
     _checked_form()
     stream_value = request.form.get("stream", Stream.BULLETINS.value)
     stream = Stream(stream_value) if stream_value in Stream._value2member_map_ else Stream.BULLETINS
-    try:
-        campaign = drafts.create(current_user, request.form.get("starter") or None, stream)
-    except drafts.DraftError as exc:
-        session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for(".index"))
-    session.commit()
+    campaign = drafts.create(current_user, request.form.get("starter") or None, stream)
     flash(f"{campaign.name}: a new draft. Nothing is sent until you choose Send now or Schedule.", "info")
     return redirect(url_for(".edit", campaign_id=campaign.id))
 
@@ -276,7 +269,7 @@ def _unsaved_copy(campaign: Campaign, with_segment: bool = False) -> tuple[Campa
                     **{name: getattr(campaign, name) for name in TEXT_FIELDS})
     try:
         drafts.update(current_user, copy, _composer_values(with_segment))
-    except (drafts.DraftError, ValueError) as exc:
+    except drafts.DraftError as exc:
         return copy, str(exc)
     return copy, None
 
@@ -309,7 +302,6 @@ def test_send(campaign_id: int):
     member = drafts.preview_member(current_user, _preview_member_id())
     try:
         address = drafts.test_send(current_user, campaign, member)
-        session.commit()
         flash(f"Test sent to {address}, as {member.full_name if member else 'the sample member'} would see it.", "info")
     except TemplateError as exc:
         session.rollback()
@@ -331,13 +323,8 @@ def attach(campaign_id: int):
     if upload is None or not upload.filename:
         flash("Choose a file to attach.", "error")
     else:
-        try:
-            drafts.add_attachment(current_user, campaign, upload.filename, upload.read(), upload.mimetype)
-            session.commit()
-            flash(f"{upload.filename} attached.", "info")
-        except drafts.DraftError as exc:
-            session.rollback()
-            flash(str(exc), "error")
+        drafts.add_attachment(current_user, campaign, upload.filename, upload.read(), upload.mimetype)
+        flash(f"{upload.filename} attached.", "info")
     return redirect(url_for(".edit", campaign_id=campaign.id) + "#attachments")
 
 
@@ -357,7 +344,6 @@ def remove_attachment(campaign_id: int, attachment_id: int):
         name = attachment.filename
         campaign.attachments.remove(attachment)
         audit.record("campaign.detach", "campaign", campaign.id, note=name, officer=current_user)
-        session.commit()
         flash(f"{name} removed.", "info")
     return redirect(url_for(".edit", campaign_id=campaign.id) + "#attachments")
 
@@ -375,7 +361,6 @@ def save_segment(campaign_id: int):
         flash("Give the filters a name to save them.", "error")
     else:
         segments.save(current_user, name, campaign.segment)
-        session.commit()
         flash(f"Filters saved as “{name}”.", "info")
     return redirect(url_for(".edit", campaign_id=campaign.id) + "#segment")
 
@@ -492,12 +477,7 @@ def send_now(campaign_id: int):
         if request.form.get("confirm"):
             flash("The campaign changed after the confirmation was shown: check it again.", "warning")
         return _confirmation(campaign, "send")
-    try:
-        sending.send_now(campaign, current_user)
-    except sending.CampaignError as exc:
-        session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for(".edit", campaign_id=campaign.id))
+    sending.send_now(campaign, current_user)
     flash("Sending has started: this page follows it as it goes.", "info")
     return redirect(url_for(".detail", campaign_id=campaign.id))
 
@@ -528,12 +508,8 @@ def progress(campaign_id: int):
 def _state_change(campaign_id: int, action, done: str):
     campaign = _campaign_or_404(campaign_id)
     _checked_form()
-    try:
-        action(campaign, current_user)
-        flash(done, "info")
-    except sending.CampaignError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    action(campaign, current_user)
+    flash(done, "info")
     return redirect(url_for(".detail", campaign_id=campaign.id))
 
 

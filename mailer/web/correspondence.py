@@ -99,7 +99,6 @@ def thread(thread_id: int):
     thread = _thread_or_404(thread_id)
     entries, page = service.timeline(thread, Cursor.from_args(request.args), current_app.config["PAGE_SIZE"])
     service.mark_read(current_user, thread)  # opening the page is reading it
-    session.commit()
     messages = [e.item for e in entries if e.kind == "message"]
     chosen = request.args.get("reply_to", type=int)
     answering = next((m for m in messages if m.id == chosen), None)
@@ -125,7 +124,6 @@ def status(thread_id: int):
     if value not in (s.value for s in ThreadStatus):
         abort(400)
     service.set_status(current_user, thread, value)
-    session.commit()
     flash("Marked as actioned." if value == ThreadStatus.ACTIONED else "Marked as needing action.", "info")
     return _back(thread.id)
 
@@ -134,13 +132,8 @@ def status(thread_id: int):
 def assign(thread_id: int):
     thread = _thread_or_404(thread_id)
     _checked_form()
-    try:
-        service.assign(current_user, thread, request.form.get("officer_id", type=int))
-        session.commit()
-        flash(f"Assigned to {thread.assigned_to.label}." if thread.assigned_to else "Assigned to nobody.", "info")
-    except service.CorrespondenceError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.assign(current_user, thread, request.form.get("officer_id", type=int))
+    flash(f"Assigned to {thread.assigned_to.label}." if thread.assigned_to else "Assigned to nobody.", "info")
     return _back(thread.id, "actions")
 
 
@@ -150,7 +143,6 @@ def note(thread_id: int):
     _checked_form()
     try:
         note = service.add_note(current_user, thread, request.form.get("text", ""))
-        session.commit()
         flash("Note added. Notes are internal: they are never sent.", "info")
         return _back(thread.id, f"note-{note.id}")
     except service.CorrespondenceError as exc:
@@ -185,12 +177,8 @@ def resend(reply_id: int):
     if answer is None:
         abort(404)
     _checked_form()
-    try:
-        service.resend(current_user, answer)
-        flash("The reply is queued again.", "info")
-    except service.CorrespondenceError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.resend(current_user, answer)
+    flash("The reply is queued again.", "info")
     return _back(answer.thread_id, f"reply-{answer.id}")
 
 
@@ -231,7 +219,6 @@ def message_raw(message_id: int):
               "as the data-protection policy says; its text and attachments are kept.", "info")
         return redirect(url_for(".thread", thread_id=message.thread_id) if message.thread_id else url_for(".index"))
     service.download_audit(current_user, "raw", message)
-    session.commit()
     return Response(message.raw, mimetype="message/rfc822",
                     headers={"Content-Disposition": f"attachment; filename=message-{message.id}.eml",
                              "Content-Security-Policy": downloads.DOWNLOAD_CSP})
@@ -243,7 +230,6 @@ def attachment(attachment_id: int):
     if attachment is None:
         abort(404)
     service.download_audit(current_user, "attachment", attachment.message, note=attachment.filename)
-    session.commit()
     # A dangerous file (a program, a script, a web page) is only ever bytes to save, never a type to open.
     return downloads.download(attachment.data, attachment.filename or f"attachment-{attachment.id}",
                               None if attachment.dangerous else attachment.content_type)
@@ -253,12 +239,8 @@ def attachment(attachment_id: int):
 def retry(message_id: int):
     message = _message_or_404(message_id)
     _checked_form()
-    try:
-        service.retry_processing(current_user, message)
-        flash("Processing again: the message will appear where it belongs once it is done.", "info")
-    except service.CorrespondenceError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.retry_processing(current_user, message)
+    flash("Processing again: the message will appear where it belongs once it is done.", "info")
     return redirect(url_for(".failed"))
 
 
@@ -290,10 +272,6 @@ def confirm_report(message_id: int):
         acted = process.confirm_report(current_user, message)
     except PermissionError:
         abort(403)
-    except ValueError as exc:
-        flash(str(exc), "error")
-        return redirect(url_for(".bounces"))
-    session.commit()
     flash(f"Confirmed: {', '.join(acted) or 'no address'} acted on.", "info")
     return redirect(url_for(".bounces"))
 

@@ -6,8 +6,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from mailer import scope
-from mailer.db import session
+from mailer import scope, welcome
 from mailer.members import exportfile, importer
 from mailer.models import ImportRun, ImportStatus
 from mailer.pagination import Cursor
@@ -43,14 +42,9 @@ def upload():
         if upload is None or not upload.filename:
             flash("Choose the CSV file exported from the membership system.", "error")
         else:
-            try:
-                run = importer.start(upload.filename, upload.read(), current_user)
-                run.full_export = request.form.get("full_export") == "1"
-                session.commit()
-                return redirect(url_for(".mapping", run_id=run.id))
-            except exportfile.ExportFileError as exc:
-                session.rollback()
-                flash(str(exc), "error")
+            run = importer.start(upload.filename, upload.read(), current_user)
+            run.full_export = request.form.get("full_export") == "1"
+            return redirect(url_for(".mapping", run_id=run.id))
     return render_template("web/imports/upload.html", form=form)
 
 
@@ -66,7 +60,6 @@ def mapping(run_id: int):
         problems = exportfile.check_mapping(chosen)
         run.mapping = chosen
         if not problems:
-            session.commit()
             return redirect(url_for(".preview", run_id=run.id))
         status = 400
     else:
@@ -81,11 +74,7 @@ def preview(run_id: int):
     run = _run_or_404(run_id)
     if run.status is not ImportStatus.PENDING:
         return redirect(url_for(".detail", run_id=run.id))
-    try:
-        plan = importer.plan(run.content, run.mapping, run.full_export)
-    except exportfile.ExportFileError as exc:
-        flash(str(exc), "error")
-        return redirect(url_for(".mapping", run_id=run.id))
+    plan = importer.plan(run.content, run.mapping, run.full_export)
     return render_template("web/imports/preview.html", run=run, plan=plan, form=FlaskForm(),
                            fields=exportfile.FIELDS)
 
@@ -97,11 +86,12 @@ def apply(run_id: int):
         abort(400)
     try:
         plan = importer.apply(run, current_user._get_current_object())
+        welcome.after_import(current_user._get_current_object())
         flash(f"Imported: {len(plan.new)} new, {len(plan.updated)} updated, {len(plan.errors)} rows with errors.",
               "info")
-    except exportfile.ExportFileError as exc:
-        flash(str(exc), "error")
-    except Exception:
+    except exportfile.ExportFileError:
+        raise  # a refusal, with its reason: the pages' one handler shows it
+    except Exception:  # the import recorded its own failure (importer.apply); shown below
         flash("The import failed and nothing was changed. The reason is shown below.", "error")
     return redirect(url_for(".detail", run_id=run_id))
 
@@ -114,7 +104,6 @@ def cancel(run_id: int):
             flash(f"Import #{run.id} was already {run.status.value}: there is nothing to cancel.", "error")
             return redirect(url_for(".detail", run_id=run.id))
         importer.cancel(run, current_user)
-        session.commit()
         flash("Import cancelled: nothing was changed.", "info")
     return redirect(url_for(".index"))
 

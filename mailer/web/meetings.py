@@ -20,7 +20,6 @@ from mailer.meetings import minutes as minutes_service
 from mailer.meetings.rules import LONDON, MeetingError
 from mailer.models import Meeting, MeetingKind, MeetingStatus, Response as Answer, Role
 from mailer.pagination import Cursor
-from mailer.sending.campaigns import CampaignError
 from mailer.web import downloads
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
@@ -141,7 +140,6 @@ def create():
     submitted = _submitted()
     try:
         meeting, warnings = service.create(current_user, _meeting_values(submitted))
-        session.commit()
     except MeetingError as exc:
         session.rollback()
         return _details_form("web/meetings/list.html", values=submitted, error=str(exc), **_listing()), 400
@@ -173,7 +171,6 @@ def edit(meeting_id: int):
         values = _submitted()
         try:
             changes, warnings = service.update(current_user, meeting, _meeting_values(values))
-            session.commit()
             if changes:
                 flash(f"Saved: {words.fields(changes)}.", "info")
             else:
@@ -203,13 +200,8 @@ def agenda(meeting_id: int):
                                    "title": request.form.get(f"title-{n}", ""),
                                    "notes": request.form.get(f"notes-{n}", "")}))
     rows.sort(key=lambda r: (r[0], r[1]))  # by the numbers typed; ties keep the page's order
-    try:
-        service.set_agenda(current_user, meeting, [entry for _, _, entry in rows])
-        session.commit()
-        flash("Agenda saved.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.set_agenda(current_user, meeting, [entry for _, _, entry in rows])
+    flash("Agenda saved.", "info")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
 
@@ -225,13 +217,8 @@ def add_paper(meeting_id: int):
     elif upload is None or not upload.filename:
         flash("Choose a file to attach to the item.", "error")
     else:
-        try:
-            service.add_paper(current_user, item, upload.filename, upload.read(), upload.mimetype)
-            session.commit()
-            flash(f"{upload.filename} added to “{item.title}”.", "info")
-        except MeetingError as exc:
-            session.rollback()
-            flash(str(exc), "error")
+        service.add_paper(current_user, item, upload.filename, upload.read(), upload.mimetype)
+        flash(f"{upload.filename} added to “{item.title}”.", "info")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
 
@@ -255,12 +242,8 @@ def send_notice(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
     override = request.form.get("override", "")
-    try:
-        service.send_notice(current_user, meeting, override)
-        _sent("The notice")
-    except (MeetingError, CampaignError) as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.send_notice(current_user, meeting, override)
+    _sent("The notice")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
 
@@ -268,12 +251,8 @@ def send_notice(meeting_id: int):
 def send_update(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    try:
-        service.send_update(current_user, meeting)
-        _sent("The update")
-    except (MeetingError, CampaignError) as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.send_update(current_user, meeting)
+    _sent("The update")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
 
@@ -281,15 +260,11 @@ def send_update(meeting_id: int):
 def cancel(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    try:
-        campaign = service.cancel(current_user, meeting, request.form.get("reason", ""))
-        if campaign is not None:
-            _sent("The cancellation")
-        else:
-            flash("The meeting is cancelled. No notice had gone out, so members are not told.", "info")
-    except (MeetingError, CampaignError) as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    campaign = service.cancel(current_user, meeting, request.form.get("reason", ""))
+    if campaign is not None:
+        _sent("The cancellation")
+    else:
+        flash("The meeting is cancelled. No notice had gone out, so members are not told.", "info")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
 
@@ -301,13 +276,8 @@ def held(meeting_id: int):
         flash("This meeting is more than a day away, so it was not marked as held. If it really was held early, "
               "tick the box to say so and press Mark as held again.", "error")
         return redirect(url_for(".detail", meeting_id=meeting.id))
-    try:
-        service.mark_held(current_user, meeting)
-        session.commit()
-        flash("Marked as held. Record who was present, then write the minutes.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.mark_held(current_user, meeting)
+    flash("Marked as held. Record who was present, then write the minutes.", "info")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
 
@@ -317,7 +287,6 @@ def evidence(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     data = service.evidence_csv(meeting)
     audit.record("meeting.evidence_export", "meeting", meeting.id, officer=current_user)  # it lists members
-    session.commit()
     return Response(data, mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=meeting-{meeting.id}-notices.csv"})
 
@@ -386,19 +355,14 @@ def present(meeting_id: int):
     _checked_form()
     ids = {int(v) for v in request.form.getlist("present") if v.isdigit()}
     shown = {int(v) for v in request.form.getlist("shown") if v.isdigit()} if "shown" in request.form else None
-    try:
-        service.mark_present(current_user, meeting, ids, shown)
-        session.commit()
-        flash(f"Register saved: {len(ids)} present.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.mark_present(current_user, meeting, ids, shown)
+    flash(f"Register saved: {len(ids)} present.", "info")
     return redirect(url_for(".register", meeting_id=meeting.id, **_register_place()))
 
 
 def _register_place() -> dict:
-    """Back to the register's page the form was on."""
-    return {k: v for k, v in request.args.items() if k in ("after", "before", "last", "first")}
+    """Back to the register's page the form was on (and its search)."""
+    return {k: v for k, v in request.args.items() if k in ("after", "before", "last", "first", "q")}
 
 
 @bp.route("/<int:meeting_id>/register/<int:attendance_id>/confirm", methods=["POST"])
@@ -411,7 +375,6 @@ def confirm(meeting_id: int, attendance_id: int):
         abort(404)
     accept = request.form.get("accept") == "1"
     service.confirm(current_user, row, accept)
-    session.commit()
     flash(f"Apologies from {row.member.full_name} {'confirmed' if accept else 'rejected'}.", "info")
     return redirect(url_for(".register", meeting_id=meeting.id))
 
@@ -427,13 +390,8 @@ def answer(meeting_id: int):
     if member is None or value not in Answer._value2member_map_:
         flash("Choose an entitled member and their answer.", "error")
         return redirect(url_for(".register", meeting_id=meeting.id))
-    try:
-        service.record_response(meeting, member, Answer(value), "officer")
-        session.commit()
-        flash(f"Recorded for {member.full_name}: {ANSWERS[Answer(value)]}.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    service.record_response(meeting, member, Answer(value), "officer")
+    flash(f"Recorded for {member.full_name}: {ANSWERS[Answer(value)]}.", "info")
     return redirect(url_for(".register", meeting_id=meeting.id))
 
 
@@ -476,13 +434,8 @@ def _to_minutes(meeting: Meeting):
 def start_minutes(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    try:
-        minutes_service.start(current_user, meeting)
-        session.commit()
-        flash("Draft minutes started from the agenda and the register.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    minutes_service.start(current_user, meeting)
+    flash("Draft minutes started from the agenda and the register.", "info")
     return _to_minutes(meeting)
 
 
@@ -496,14 +449,9 @@ def save_minutes(meeting_id: int):
     texts = {item.id: request.form[f"text-{item.id}"].replace("\r\n", "\n") for item in found.items
              if f"text-{item.id}" in request.form}
     present_text = request.form.get("present_text")
-    try:
-        minutes_service.save(current_user, found, texts,
-                             present_text.replace("\r\n", "\n") if present_text is not None else None)
-        session.commit()
-        flash("Minutes saved.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    minutes_service.save(current_user, found, texts,
+                         present_text.replace("\r\n", "\n") if present_text is not None else None)
+    flash("Minutes saved.", "info")
     return _to_minutes(meeting)
 
 
@@ -515,13 +463,8 @@ def attach(meeting_id: int):
     if thread is None:
         flash("Choose a thread from the correspondence inbox.", "error")
         return _to_minutes(meeting)
-    try:
-        minutes_service.attach(current_user, meeting, thread)
-        session.commit()
-        flash(f"“{thread.subject or '(no subject)'}” attached to the correspondence item.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    minutes_service.attach(current_user, meeting, thread)
+    flash(f"“{thread.subject or '(no subject)'}” attached to the correspondence item.", "info")
     return _to_minutes(meeting)
 
 
@@ -532,13 +475,8 @@ def detach(meeting_id: int, thread_id: int):
     link = next((link for item in meeting.agenda for link in item.correspondence if link.thread_id == thread_id), None)
     if link is None:
         abort(404)
-    try:
-        minutes_service.detach(current_user, link)
-        session.commit()
-        flash("Thread removed from the correspondence item.", "info")
-    except MeetingError as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    minutes_service.detach(current_user, link)
+    flash("Thread removed from the correspondence item.", "info")
     return _to_minutes(meeting)
 
 
@@ -548,13 +486,8 @@ def _workflow(meeting_id: int, action, done: str):
     found = _minutes_or_back(meeting)
     if found is None:
         return _to_minutes(meeting)
-    try:
-        action(meeting, found)
-        session.commit()
-        flash(done, "info")
-    except (MeetingError, CampaignError) as exc:
-        session.rollback()
-        flash(str(exc), "error")
+    action(meeting, found)
+    flash(done, "info")
     return _to_minutes(meeting)
 
 

@@ -72,7 +72,6 @@ def create():
         values = _submitted()
         try:
             member = service.create_member(current_user, values)
-            session.commit()
             flash(f"{member.full_name} added.", "info")
             return redirect(url_for(".detail", member_id=member.id))
         except service.MemberError as exc:
@@ -106,7 +105,6 @@ def edit(member_id: int):
         values = _submitted()
         try:
             changes = service.update_member(current_user, member, values)
-            session.commit()
             flash(f"Saved: {words.fields(changes)}." if changes else "Nothing changed.", "info")
             return redirect(url_for(".detail", member_id=member.id))
         except service.MemberError as exc:
@@ -121,7 +119,6 @@ def welcomed(member_id: int):
     member = _member_or_404(member_id)
     if FlaskForm().validate_on_submit():
         service.mark_welcomed(current_user, member)
-        session.commit()
         flash(f"{member.full_name} is off the to-welcome list.", "info")
     return redirect(request.referrer or url_for(".detail", member_id=member.id))
 
@@ -132,7 +129,6 @@ def export(member_id: int):
     if not FlaskForm().validate_on_submit():
         abort(400)
     data = service.export_data(current_user, member)
-    session.commit()
     return Response(json.dumps(data, indent=2, ensure_ascii=False), mimetype="application/json",
                     headers={"Content-Disposition": f"attachment; filename=member-{member.id}.json"})
 
@@ -146,7 +142,6 @@ def export_pdf(member_id: int):
     if not FlaskForm().validate_on_submit():
         abort(400)
     data = story.export_pdf(current_user, member)
-    session.commit()
     return Response(data, mimetype="application/pdf",
                     headers={"Content-Disposition": f"attachment; filename=member-{member.id}.pdf"})
 
@@ -159,7 +154,6 @@ def erase(member_id: int):
     if form.validate_on_submit():
         try:
             service.erase(current_user, member, request.form.get("reason", ""))
-            session.commit()
             flash("The member's personal data is erased.", "info")
             return redirect(url_for(".detail", member_id=member.id))
         except service.MemberError as exc:

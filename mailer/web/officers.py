@@ -46,7 +46,6 @@ def create():
             role, branch = _submitted()
             officer, password = service.create_officer(request.form.get("email", ""), role, branch,
                                                        request.form.get("name", ""), by=current_user)
-            session.commit()
             return render_template("web/officers/created.html", officer=officer, password=password)
         except service.OfficerError as exc:
             session.rollback()
@@ -64,7 +63,6 @@ def edit(officer_id: int):
             role, branch = _submitted()
             service.update_officer(officer, role, branch, request.form.get("active") == "1",
                                    request.form.get("name", ""), by=current_user)
-            session.commit()
             flash(f"{officer.email} saved.", "info")
             return redirect(url_for(".index"))
         except service.OfficerError as exc:

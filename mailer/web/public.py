@@ -79,7 +79,6 @@ def one_click(token: str):
     member, campaign_id = found
     stream = publication.campaign_stream(campaign_id)
     consent.unsubscribe(member, stream, "one-click", campaign_id)
-    session.commit()
     return f"Unsubscribed from {stream.value}.\n", 200, {"Content-Type": "text/plain; charset=utf-8"}
 
 
@@ -100,7 +99,6 @@ def save_preferences(token: str):
         consent.set_consent(member, Stream.BULLETINS, choice == "all", "preferences page", campaign_id)
     else:
         abort(400)
-    session.commit()
     return render_template("web/public/preferences.html", member=member, token=token, form=FlaskForm(),
                            stream=publication.campaign_stream(campaign_id), saved=True)
 
@@ -149,7 +147,6 @@ def meeting_response(token: str, response: str):
             abort(400)
         try:
             meetings.record_response(meeting, member, Response(response), "link")
-            session.commit()
             saved = True
         except MeetingError as exc:
             session.rollback()

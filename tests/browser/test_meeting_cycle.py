@@ -53,6 +53,7 @@ def local_day(days: int):
 def ingest(raw: bytes) -> None:
     """Mail arriving, as any transport hands it over: stored raw, then processed by the worker."""
     _message, created = store.store(raw, "file")
+    session.commit()  # the caller's commit queues its processing
     assert created
     run_queue()
     session.expire_all()

@@ -48,6 +48,7 @@ def test_inbound_worker_killed_mid_processing(case):
 
     for i in range(N):
         store.store(_raw(i), "file")  # stored and queued, as a transport does
+        session.commit()  # the caller's commit queues its processing
     first = case.worker()
     wait_until(lambda: _count(InboundMessage.status == InboundStatus.PROCESSED) >= N // 5, 120,
                "some messages processed", case.logs[-1])
@@ -88,6 +89,7 @@ def test_same_messages_by_smtp_and_by_file_at_once(case, app):
             with app.app_context():
                 for i in range(N // 3):
                     store.store(_raw(i, message_id=i % 2 == 0).replace(b"\r\n", b"\n"), "file")
+                    session.commit()  # the caller's commit queues its processing
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 

@@ -190,8 +190,10 @@ def test_pause_and_resume_during_451s(case):
     case.send(case.make_campaign)
     case.wait_delivered(RECIPIENTS // 4)
     campaigns.pause(session.get(Campaign, case.campaign_id), None)
+    session.commit()
     time.sleep(5)
     campaigns.resume(session.get(Campaign, case.campaign_id), None)
+    session.commit()
     case.finish()
 
 
@@ -207,6 +209,7 @@ def test_cancel_during_451s(case):
     case.send(case.make_campaign)
     case.wait_delivered(RECIPIENTS // 3)
     campaigns.cancel(session.get(Campaign, case.campaign_id), None)
+    session.commit()
     result = case.finish(cancelled_ok=True)
     assert result["cancelled"] > 0 and "deferred" not in result["statuses"], result
     assert result["once"] + result["cancelled"] + result["failed_5xx"] == result["targeted"], result

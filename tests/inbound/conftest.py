@@ -42,6 +42,7 @@ def sent(make_campaign, make_member):
     members = [make_member(first_name=n, email=f"{n.lower()}@example.org") for n in ("Ann", "Bob", "Cat")]
     campaign = make_campaign(subject="News of the week")
     campaigns.send_now(campaign, None)
+    session.commit()
     run_queue()
     session.expire_all()
     deliveries = {d.email: d for d in session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id))}

@@ -30,6 +30,7 @@ from rq import SimpleWorker
 from rq.scheduler import RQScheduler
 from sqlalchemy import func, select
 
+from mailer import jobs
 from mailer import queue
 from mailer.db import session
 from mailer.inbound import imap
@@ -498,15 +499,15 @@ def test_cli_poll(make_imap_app, dovecot):
 # --- on a schedule, and at worker start -----------------------------------------------------
 
 def _poll_jobs() -> list[str]:
-    return [j for j in queue.get_queue().scheduled_job_registry.get_job_ids() if j.startswith(imap.JOB_PREFIX)]
+    return [j for j in queue.get_queue().scheduled_job_registry.get_job_ids() if j.startswith(jobs.IMAP_PREFIX)]
 
 
 def test_polling_recurs_as_one_chain_through_the_rq_scheduler(make_imap_app, dovecot):
     app = make_imap_app(IMAP_POLL_SECONDS=1)
     with app.app_context():
         try:
-            first = imap.ensure_polling()
-            assert imap.ensure_polling() == first and queue.reconcile_on_start()["imap_poll"] == first
+            first = jobs.ensure_polling()
+            assert jobs.ensure_polling() == first and jobs.reconcile_all()["imap_poll"] == first
             assert _poll_jobs() == [first]  # however often it is asked for: one chain
             dovecot.append(app.imap_user, raw_message(subject="On schedule", message_id="<sched@mail.example.net>"))
 
@@ -530,15 +531,15 @@ def test_polling_recurs_as_one_chain_through_the_rq_scheduler(make_imap_app, dov
 def test_the_poll_job_ends_the_chain_when_imap_is_switched_off(make_app):
     app = make_app(IMAP_HOST="")
     with app.app_context():
-        assert imap.ensure_polling() is None and _poll_jobs() == []
-        assert imap.poll_job() == {"skipped": "IMAP is not configured"} and _poll_jobs() == []
+        assert jobs.ensure_polling() is None and _poll_jobs() == []
+        assert jobs.poll_imap() == {"skipped": "IMAP is not configured"} and _poll_jobs() == []
 
 
 def test_a_failing_poll_is_reported_and_the_chain_goes_on(make_imap_app, dovecot):
     app = make_imap_app(IMAP_PASSWORD="wrong")
     with app.app_context():
         try:
-            outcome = imap.poll_job()
+            outcome = jobs.poll_imap()
             assert "refused the login" in outcome["error"]
             assert len(_poll_jobs()) == 1
         finally:
@@ -549,10 +550,11 @@ def test_worker_start_requeues_stored_messages_whose_jobs_were_lost(app):
     from mailer.inbound import store
 
     ids = [store.store(raw_message(message_id=f"<lost{n}@mail.example.net>"), "imap")[0].id for n in (1, 2)]
+    session.commit()  # the caller's commit queues its processing
     queue.get_queue().empty()  # Redis lost its queue
-    found = queue.reconcile_on_start()
-    assert found["inbound_jobs"] == 2 and found["imap_poll"].startswith(imap.JOB_PREFIX)
-    assert queue.reconcile_on_start()["inbound_jobs"] == 0  # queued already: not twice
+    found = jobs.reconcile_all()
+    assert found["inbound_jobs"] == 2 and found["imap_poll"].startswith(jobs.IMAP_PREFIX)
+    assert jobs.reconcile_all()["inbound_jobs"] == 0  # queued already: not twice
     assert session.scalar(select(func.count()).select_from(InboundMessage)) == 2
     run_queue_without_polls()
     assert {m.id: m.status for m in stored()} == {i: InboundStatus.PROCESSED for i in ids}

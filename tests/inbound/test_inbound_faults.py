@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from mailer import jobs
 from mailer import queue
 from mailer.db import session, utcnow
 from mailer.inbound import process, smtpd, store
@@ -31,6 +32,7 @@ def test_nul_and_stray_bytes_in_from_and_references_are_stored_and_processed(app
            b"In-Reply-To: <par\x00ent@example.org>\r\nReferences: <a\x00b@example.org> <c\xfed@example.org>\r\n"
            b"\r\nHello\x00 there\r\n")
     message, created = store.store(raw, "file")
+    session.commit()  # the caller's commit queues its processing
     assert created
     assert process.process(message.id) != "failed"
     session.expire_all()
@@ -55,22 +57,24 @@ def test_one_message_by_smtp_and_by_file_is_one_message_without_a_message_id(app
     finally:
         controller.stop()
     again, created = store.store(raw.replace(b"\r\n", b"\n"), "file")  # the same message, saved to a file
+    session.commit()  # the caller's commit queues its processing
     assert not created and again.transport == "smtp"
     assert session.scalar(select(InboundMessage.id).where(InboundMessage.id != again.id)) is None
 
 
 def test_a_message_whose_job_died_is_queued_again_once_its_claim_runs_out(app):
     message, _ = store.store(_bare(), "file")
+    session.commit()  # the caller's commit queues its processing
     queue.get_queue().empty()  # its job is gone with the worker that was running it
     message.claimed_until, message.attempts = utcnow() + timedelta(minutes=5), 1  # held by a job, alive for all we know
     session.commit()
-    assert queue.reconcile_all()["inbound_jobs"] == 0
+    assert jobs.reconcile_all()["inbound_jobs"] == 0
     assert process.process(message.id) == "being processed by another job"
     message = session.get(InboundMessage, message.id)
     message.claimed_until = utcnow() - timedelta(seconds=1)  # the job died: its claim ran out
     session.commit()
-    assert queue.reconcile_all()["inbound_jobs"] == 1
-    assert queue.reconcile_all()["inbound_jobs"] == 0  # queued already: not twice
+    assert jobs.reconcile_all()["inbound_jobs"] == 1
+    assert jobs.reconcile_all()["inbound_jobs"] == 0  # queued already: not twice
     run_queue()
     session.expire_all()
     done = session.get(InboundMessage, message.id)

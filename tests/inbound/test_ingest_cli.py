@@ -10,6 +10,7 @@ from email import message_from_bytes, policy
 import pytest
 from sqlalchemy import select
 
+from mailer import jobs
 from mailer import queue
 from mailer.db import session
 from mailer.models import InboundMessage, InboundStatus
@@ -121,6 +122,6 @@ def test_without_redis_messages_are_stored_and_queued_when_a_worker_starts(app, 
     (message,) = stored()
     assert message.status is InboundStatus.RECEIVED and queue.get_queue().count == 0
 
-    assert queue.reconcile_on_start()["inbound_jobs"] == 1  # a worker starting puts it on the queue
+    assert jobs.reconcile_all()["inbound_jobs"] == 1  # a worker starting puts it on the queue
     run_queue()
     assert stored()[0].status is InboundStatus.PROCESSED

@@ -18,6 +18,7 @@ from tests.sending.conftest import run_queue
 
 def ingest(raw: bytes) -> InboundMessage:
     message, created = store.store(raw, "file")
+    session.commit()  # the caller's commit queues its processing
     assert created
     run_queue()
     session.expire_all()
@@ -102,11 +103,15 @@ def test_unmatched_mail_starts_a_thread_and_a_guess_is_marked(app):
 def test_duplicates_are_stored_once(app):
     raw = raw_message(message_id="<same@mail.example.net>")
     first, created = store.store(raw, "imap")
+    session.commit()  # the caller's commit queues its processing
     again, created_again = store.store(raw + b"\n", "webhook")
+    session.commit()  # the caller's commit queues its processing
     assert created and not created_again and again.id == first.id
     nomid = raw_message().replace(b"Message-ID:", b"X-Old-Message-ID:")
     a, _ = store.store(nomid, "file")
+    session.commit()  # the caller's commit queues its processing
     b, created_b = store.store(nomid, "file")
+    session.commit()  # the caller's commit queues its processing
     assert a.id == b.id and not created_b and a.dedupe_key.startswith("sha256:")
 
 
@@ -230,10 +235,12 @@ def test_store_many_keeps_each_once_and_processes_them_in_batch_jobs(sent):
     _campaign, deliveries = sent
     held = raw_message(sender="ann@example.org", in_reply_to=deliveries["ann@example.org"].message_id)
     first, created = store.store(held, "file")
+    session.commit()  # the caller's commit queues its processing
     assert created
     run_queue()
     raws = [raw_message(sender=f"member{i}@example.org", subject=f"Re: News {i}") for i in range(60)]
     results = store.store_many([held, *raws, raws[0]], "file")
+    session.commit()  # the caller's commit queues its processing
     assert [created for _, created in results] == [False, *([True] * 60), False]
     assert results[0][0].id == first.id and results[-1][0].id == results[1][0].id
     run_queue()

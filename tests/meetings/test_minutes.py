@@ -31,6 +31,7 @@ def _letter() -> InboundMessage:
     message, _ = store.store(raw_message(sender="Town Clerk <clerk@council.example>", subject="Polling stations 2027",
                                          body="Dear Secretary,\n\nThe polling station at the school moves to the "
                                               "library from May.\n\nRegards,\nThe Town Clerk\n"), "file")
+    session.commit()  # the caller's commit queues its processing
     run_queue()
     session.expire_all()
     return session.get(InboundMessage, message.id)
@@ -83,6 +84,7 @@ def test_circulation_sends_the_minutes_with_a_pdf_and_a_web_copy(held, secretary
     with pytest.raises(MeetingError):
         minutes.adopt(secretary, draft, held)  # at a later meeting only
     minutes.circulate(secretary, draft)
+    session.commit()
     run_queue()
     [message] = scripted_smtp.received_by("ann@example.org")
     assert message["Subject"].startswith("Minutes: General meeting")
@@ -112,6 +114,7 @@ def test_member_words_cannot_run_as_template_code(held, secretary, make_officer)
     minutes.approve(make_officer("chair@anytown-labour.example", Role.CHAIR), draft)
     session.commit()
     minutes.circulate(secretary, draft)
+    session.commit()
     from mailer.compose.drafts import problems
     from mailer.models import Campaign
 

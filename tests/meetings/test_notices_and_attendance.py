@@ -18,6 +18,7 @@ from tests.sending.conftest import run_queue
 
 def _notice(secretary, meeting):
     campaign = service.send_notice(secretary, meeting)
+    session.commit()
     run_queue()
     session.expire_all()
     return campaign
@@ -69,6 +70,7 @@ def test_an_apologies_reply_is_proposed_for_an_officer_to_confirm(make_meeting, 
     delivery = session.scalar(select(Delivery).where(Delivery.member_id == member.id))
     store.store(raw_message(sender="cat@example.org", subject="Re: Notice", in_reply_to=delivery.message_id,
                             body="Hi, please send my apologies, I'm away that week.\n"), "file")
+    session.commit()  # the caller's commit queues its processing
     run_queue()
     session.expire_all()
     row = session.scalar(select(Attendance).where(Attendance.member_id == member.id))
@@ -87,6 +89,7 @@ def test_a_reply_that_is_not_apologies_proposes_nothing(make_meeting, secretary,
     delivery = session.scalar(select(Delivery).where(Delivery.member_id == member.id))
     store.store(raw_message(sender="dan@example.org", in_reply_to=delivery.message_id,
                             body="Can I bring a motion about the library?\n"), "file")
+    session.commit()  # the caller's commit queues its processing
     run_queue()
     assert session.scalar(select(Attendance)) is None
 
@@ -112,6 +115,7 @@ def test_a_calendar_reply_is_recorded(make_meeting, secretary, make_member):
     msg.set_content("Declined")
     msg.add_attachment(reply.to_ical(), maintype="text", subtype="calendar", filename="reply.ics")
     store.store(bytes(msg), "file")
+    session.commit()  # the caller's commit queues its processing
     run_queue()
     row = session.scalar(select(Attendance).where(Attendance.member_id == member.id))
     assert (row.response, row.source, row.proposed) == (Response.APOLOGIES, "calendar", False)
@@ -140,7 +144,9 @@ def test_reminder_goes_only_to_those_who_sent_no_apologies(make_meeting, secreta
     service.record_response(meeting, sorry, Response.APOLOGIES, "link")
     session.commit()
     assert service.send_reminder(meeting.id, meeting.ical_sequence) == "sent"
+    session.commit()
     assert service.send_reminder(meeting.id, meeting.ical_sequence) == "already sent"
+    session.commit()
     run_queue()
     reminders = [r for r, m in scripted_smtp.accepted if m["Subject"].startswith("Reminder:")]
     assert reminders == [coming.email]

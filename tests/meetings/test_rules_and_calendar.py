@@ -47,6 +47,7 @@ def test_override_is_allowed_with_a_reason_and_audited(make_meeting, secretary, 
     make_member(email="m1@example.org")
     meeting = make_meeting(days=3)
     service.send_notice(secretary, meeting, override="Emergency meeting called by the regional office")
+    session.commit()
     session.expire_all()
     assert session.get(type(meeting), meeting.id).status is MeetingStatus.NOTICED
     event = session.query(AuditEvent).filter_by(action="meeting.notice_override").one()
@@ -80,6 +81,7 @@ def test_a_clash_is_a_warning(make_meeting, secretary):
 def test_cancelled_meeting_cannot_be_noticed(make_meeting, secretary):
     meeting = make_meeting()
     service.cancel(secretary, meeting, "Venue flooded")
+    session.commit()
     with pytest.raises(MeetingError, match="cancelled"):
         service.send_notice(secretary, meeting)
 
@@ -109,14 +111,17 @@ def test_a_change_raises_the_sequence_and_a_cancellation_cancels(make_meeting, s
     make_member(email="m2@example.org")
     meeting = make_meeting(days=30)
     service.send_notice(secretary, meeting)
+    session.commit()
     service.update(secretary, meeting, {"venue_name": "Library", "venue_address": "2 Church Lane"})
     session.commit()
     assert service.needs_update_notice(meeting)
     _cal, event = _event(calendar.invite(meeting))
     assert int(event["sequence"]) == 1 and str(event["uid"]) == meeting.ical_uid and "Library" in str(event["location"])
     service.send_update(secretary, meeting)
+    session.commit()
     assert not service.needs_update_notice(meeting)
     service.cancel(secretary, meeting, "The hall is closed")
+    session.commit()
     cal, event = _event(calendar.invite(meeting))
     assert str(cal["method"]) == "CANCEL" and str(event["status"]) == "CANCELLED" and int(event["sequence"]) == 2
 

@@ -32,6 +32,7 @@ def run_import(app):
         run.full_export = full_export
         session.commit()
         result = importer.apply(run, officer)
+        session.commit()
         go.last_run = run
         return result
 

@@ -67,6 +67,7 @@ def ingest(raw: bytes):
     from tests.sending.conftest import run_queue
 
     message, _created = store.store(raw, "file")
+    session.commit()  # the caller's commit queues its processing
     run_queue()
     session.expire_all()
     return session.get(InboundMessage, message.id)
@@ -129,6 +130,7 @@ def seed_branch(officer, branch, clp_secretary, chair, tag: str, marker: str = "
     world.ids["campaign_id"] = campaign.id
     world.ids["campaign_attachment_id"] = attachment.id
     campaigns.send_now(campaign, officer)
+    session.commit()
     run_queue()
 
     letter = ingest(_letter_with_file(f"Bea {m} <{member.email}>", f"{tag} letter {m}", f"A letter {m}.",
@@ -138,6 +140,7 @@ def seed_branch(officer, branch, clp_secretary, chair, tag: str, marker: str = "
     world.ids["message_id"] = letter.id
     world.ids["inbound_attachment_id"] = letter.attachments[0].id
     answer = correspondence.reply(officer, letter.thread, letter, f"Our answer {m}.")
+    session.commit()
     run_queue()
     world.ids["reply_id"] = answer.id
 

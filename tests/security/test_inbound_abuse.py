@@ -34,6 +34,7 @@ def _send(officer, subject: str) -> dict[str, Delivery]:
                                       "body_format": "markdown", "segment": {}})
     session.commit()
     campaigns.send_now(campaign, officer)
+    session.commit()
     run_queue()
     session.expire_all()
     return {d.email: d for d in session.scalars(select(Delivery).where(Delivery.campaign_id == campaign.id))}
@@ -80,6 +81,7 @@ def test_template_syntax_from_outside_is_text_in_every_email_we_send(app, office
 
     # 1. An officer's reply quoting the letter.
     correspondence.reply(officers.secretary, letter.thread, letter, "Thank you.", with_quote=True)
+    session.commit()
     # 2. The minutes with the letter attached, circulated to every member.
     starts = utcnow().replace(second=0, microsecond=0) + timedelta(days=14)
     meeting, _ = meetings.create(officers.secretary, {"title": "General meeting", "kind": MeetingKind.GENERAL.value,

@@ -133,6 +133,7 @@ def _seed(officers, make_officer) -> tuple[dict, list[str], int]:
     session.commit()
     placements += 6
     campaigns.send_now(session.get(type(campaign), campaign_ids[0]), secretary)  # a web version and the archive
+    session.commit()
     run_queue()
 
     letters = [ingest(_letter(n, p)) for n, p in enumerate(PAYLOADS)]
@@ -141,6 +142,7 @@ def _seed(officers, make_officer) -> tuple[dict, list[str], int]:
     correspondence.add_note(secretary, thread, PAYLOADS[2])
     session.commit()
     correspondence.reply(secretary, thread, letters[0], PAYLOADS[3])
+    session.commit()
     run_queue()
     placements += 2
 

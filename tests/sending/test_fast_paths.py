@@ -11,9 +11,9 @@ from email import message_from_bytes, policy
 from mailer.compose import personal
 from mailer.db import session
 from mailer.sending import tokens
-from mailer.smtp import dot_stuffed as _dot_stuffed, smtp_address as _smtp_address
+from mailer.mail.smtp import dot_stuffed as _dot_stuffed, smtp_address as _smtp_address
 from mailer.sending.message import CampaignMessages
-from mailer.sending.mime import QuotedPrintable, Skeleton, _qp
+from mailer.mail.mime import QuotedPrintable, Skeleton, _qp
 
 
 def test_address_tokens_are_those_of_the_plain_function(make_campaign):
@@ -101,7 +101,9 @@ def test_each_accepted_message_is_in_the_database_before_the_next_goes_out(app, 
         make_member(email=f"rec{i}@example.org")
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     campaigns.start(campaign.id)
+    session.commit()  # as the start job does
     real, seen = batch._send_one, []
 
     def checked(*args, before_content=None):

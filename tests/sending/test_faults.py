@@ -9,6 +9,7 @@ import time
 import pytest
 from sqlalchemy import select
 
+from mailer import jobs
 from mailer.db import session
 from mailer.models import CampaignStatus, Delivery, DeliveryStatus, EmailHealth, Member
 from mailer.sending import campaigns
@@ -26,6 +27,7 @@ def test_temporary_refusal_is_retried_and_delivered_once(make_campaign, make_mem
     scripted_smtp.script["busy@example.org"] = ["451 4.7.1 Try again later", "452 4.2.2 Mailbox full, try later"]
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     run_queue()
     assert len(scripted_smtp.received_by("busy@example.org")) == 1
     assert len(scripted_smtp.received_by("fine@example.org")) == 1
@@ -40,6 +42,7 @@ def test_temporary_refusals_give_up_after_the_limit(make_app, scripted_smtp, mak
     scripted_smtp.script["never@example.org"] = ["451 later"] * 5
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     run_queue()
     never = _deliveries(campaign)["never@example.org"]
     assert never.status is DeliveryStatus.FAILED and "gave up after 2 attempts: 451 later" in never.error
@@ -53,6 +56,7 @@ def test_permanent_refusal_is_recorded_and_holds_the_address(make_campaign, make
     scripted_smtp.script["gone@example.org"] = ["550 5.1.1 No such user here"]
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     run_queue()
     failed = _deliveries(campaign)["gone@example.org"]
     assert failed.status is DeliveryStatus.FAILED and failed.error == "550 5.1.1 No such user here"
@@ -68,6 +72,7 @@ def test_dropped_connection_resumes_without_duplicates(make_campaign, make_membe
     scripted_smtp.script["drop2@example.org"] = ["drop"]
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     run_queue()
     for member in people:
         assert len(scripted_smtp.received_by(member.email)) == 1, member.email
@@ -82,6 +87,7 @@ def test_unsubscribe_during_a_send_is_honoured_by_later_batches(make_campaign, m
     people = [make_member(email=f"mid{i}@example.org") for i in range(8)]  # two batches of four
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     jobs.start_campaign(campaign.id)
     jobs.send_batch(campaign.id, 0)  # the first batch goes out
     late = people[6]
@@ -101,12 +107,15 @@ def test_pause_stops_and_resume_finishes_without_resending(make_campaign, make_m
         make_member(email=f"pause{i}@example.org")
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     jobs.start_campaign(campaign.id)
     jobs.send_batch(campaign.id, 0)
     campaigns.pause(session.get(type(campaign), campaign.id), None)
+    session.commit()
     run_queue()  # the remaining batch job finds the campaign paused
     assert len(scripted_smtp.accepted) == 4 and status_of(campaign) is CampaignStatus.PAUSED
     campaigns.resume(session.get(type(campaign), campaign.id), None)
+    session.commit()
     run_queue()
     assert sorted(r for r, _ in scripted_smtp.accepted) == sorted(f"pause{i}@example.org" for i in range(8))
     assert status_of(campaign) is CampaignStatus.SENT
@@ -119,9 +128,11 @@ def test_cancel_marks_the_rest_cancelled(make_campaign, make_member, scripted_sm
         make_member(email=f"cancel{i}@example.org")
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     jobs.start_campaign(campaign.id)
     jobs.send_batch(campaign.id, 0)
     campaigns.cancel(session.get(type(campaign), campaign.id), None)
+    session.commit()
     run_queue()
     statuses = [d.status for d in _deliveries(campaign).values()]
     assert statuses.count(DeliveryStatus.SENT) == 4 and statuses.count(DeliveryStatus.CANCELLED) == 4
@@ -140,6 +151,7 @@ def test_a_killed_run_is_recovered_from_the_database(make_campaign, make_member,
         make_member(email=f"killed{i}@example.org")
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     jobs.start_campaign(campaign.id)
     rows = sorted(_deliveries(campaign).values(), key=lambda d: d.id)  # batch 0: all four
     # A dead run had sent the first (recorded at its 250) and held the next two; a live run holds the last.
@@ -168,7 +180,9 @@ def test_two_runs_of_one_batch_never_send_to_the_same_member(app, make_campaign,
     scripted_smtp.delay = 0.4  # 4 messages a chunk: 1.6 s per chunk, longer than the 1 s lease
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     campaigns.start(campaign.id)
+    session.commit()  # as the start job does
     results, errors = [], []
 
     def run():
@@ -201,7 +215,9 @@ def test_a_run_that_lost_its_rows_sends_nothing_more(app, make_campaign, make_me
         make_member(email=f"lost{i}@example.org")
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     campaigns.start(campaign.id)
+    session.commit()  # as the start job does
     real = batch._send_one
 
     def then_taken(conn, messages, row, member, before_content=None):
@@ -227,7 +243,9 @@ def test_421_at_connect_backs_off_the_batch_not_each_message(app, make_campaign,
     scripted_smtp.refuse = "421 4.3.2 Too busy, try later"
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     campaigns.start(campaign.id)
+    session.commit()  # as the start job does
     from mailer import jobs
 
     before = scripted_smtp.connections  # aiosmtpd's controller connects once itself, at its start
@@ -255,10 +273,12 @@ def test_cancel_while_rows_are_deferred_leaves_none_deferred(app, make_campaign,
     scripted_smtp.script["defer1@example.org"] = ["451 later"]
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     jobs.start_campaign(campaign.id)
     jobs.send_batch(campaign.id, 0)
     assert _deliveries(campaign)["defer1@example.org"].status is DeliveryStatus.DEFERRED
     campaigns.cancel(session.get(type(campaign), campaign.id), None)
+    session.commit()
     progress = campaigns.progress(session.get(type(campaign), campaign.id))
     assert progress.queued == 0 and progress.sent == 3 and progress.cancelled == 1
     assert progress.sent + progress.queued + progress.failed + progress.suppressed + progress.cancelled == progress.total
@@ -274,13 +294,16 @@ def test_a_deferral_recorded_after_cancel_is_a_cancellation(app, make_campaign, 
     scripted_smtp.script["late0@example.org"] = ["451 later"]
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     campaigns.start(campaign.id)
+    session.commit()  # as the start job does
     real = batch._send_one
     monkeypatch.setattr(batch, "STATUS_EVERY", 0)
 
     def cancel_after(conn, messages, row, member, before_content=None):
         outcome = real(conn, messages, row, member, before_content)
         campaigns.cancel(session.get(type(campaign), campaign.id), None)
+        session.commit()
         return outcome
 
     monkeypatch.setattr(batch, "_send_one", cancel_after)
@@ -298,10 +321,11 @@ def test_reconcile_rebuilds_the_queue_after_redis_loses_it(make_campaign, make_m
         make_member(email=f"flush{i}@example.org")
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     jobs.start_campaign(campaign.id)  # batches enqueued...
     get_queue().empty()               # ...and lost, as if Redis had been flushed
-    assert campaigns.reconcile()["batch_jobs"] == 2
-    assert campaigns.reconcile()["batch_jobs"] == 0  # jobs already waiting: nothing doubled
+    assert jobs.reconcile_campaigns()["batch_jobs"] == 2
+    assert jobs.reconcile_campaigns()["batch_jobs"] == 0  # jobs already waiting: nothing doubled
     run_queue()
     assert len(scripted_smtp.accepted) == 8 and status_of(campaign) is CampaignStatus.SENT
 
@@ -310,7 +334,9 @@ def test_a_send_with_no_worker_says_so_on_its_page(app, make_campaign, make_memb
     make_member(email="waiting@example.org")
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     campaigns.start(campaign.id)
+    session.commit()  # as the start job does
     progress = campaigns.progress(session.get(type(campaign), campaign.id))
     assert progress.queued == 1 and progress.why_waiting.startswith("No worker is running")
     page = signed_in.get(f"/campaigns/{campaign.id}").get_data(as_text=True)

@@ -20,6 +20,7 @@ from tests.sending.conftest import run_queue, status_of
 
 def _send(campaign):
     campaigns.send_now(campaign, None)
+    session.commit()
     run_queue()
 
 
@@ -122,6 +123,7 @@ def test_starting_twice_snapshots_once(make_campaign, make_member, scripted_smtp
         make_member(email=f"twice{i}@example.org")
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     from mailer import jobs
     from mailer.queue import get_queue
 

@@ -33,6 +33,7 @@ def test_worker_killed_mid_send_resumes_without_resending(app, make_campaign, ma
     first, log = start_worker(env)
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     wait_until(lambda: len(scripted_smtp.accepted) >= 10, 60, "the first worker to send some", log)
     os.killpg(first.pid, signal.SIGKILL)  # the worker, its work-horse and its scheduler, mid-batch
     first.wait(10)
@@ -58,6 +59,7 @@ def test_relay_rate_limit_holds_across_two_workers(app, make_campaign, make_memb
     _b, log_b = start_worker(env)
     campaign = make_campaign()
     campaigns.send_now(campaign, None)
+    session.commit()
     # Two workers each hold a batch, both asking the same bucket in Redis for tokens.
     wait_until(lambda: len({b for (b,) in session.execute(select(Delivery.batch_no).where(
         Delivery.campaign_id == campaign.id, Delivery.status.in_((DeliveryStatus.SENDING, DeliveryStatus.SENT))))})

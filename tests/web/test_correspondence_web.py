@@ -10,6 +10,7 @@ from email.utils import format_datetime
 import pytest
 from sqlalchemy import select, update
 
+from mailer import jobs
 from mailer.db import session, utcnow
 from mailer.inbound import correspondence, process
 from mailer.models import (AuditEvent, BounceEvent, InboundMessage, InboundStatus, Member, OutgoingReply, Role, Thread,
@@ -486,13 +487,13 @@ def test_a_reply_whose_job_redis_lost_is_queued_again_by_reconcile(officer_clien
 
     msg = reply_from(sent, "Ann", "Hello?\n")
     officer_client.post(f"/correspondence/{msg.thread_id}/reply", data={"body": "Hello!"})
-    assert correspondence.requeue_replies() == 0  # its job is still waiting
+    assert jobs.reconcile_replies() == 0  # its job is still waiting
     get_queue().empty()  # Redis flushed
-    assert correspondence.requeue_replies() == 1
+    assert jobs.reconcile_replies() == 1
     run_queue()
     session.expire_all()
     assert session.scalar(select(OutgoingReply.sent_at)) is not None
-    assert correspondence.requeue_replies() == 0
+    assert jobs.reconcile_replies() == 0
 
 
 def test_a_reply_a_live_job_holds_is_not_queued_again_though_redis_forgot_its_job(officer_client, sent, scripted_smtp):
@@ -509,13 +510,13 @@ def test_a_reply_a_live_job_holds_is_not_queued_again_though_redis_forgot_its_jo
     before = len(scripted_smtp.accepted)
     lease = correspondence._claim_reply(answer_id)
     assert lease is not None and correspondence._claim_reply(answer_id) is None
-    assert correspondence.requeue_replies() == 0
+    assert jobs.reconcile_replies() == 0
     assert correspondence.send_reply(answer_id) == "being sent by another job"
     assert len(scripted_smtp.accepted) == before
     # The job died: once its lease has run out, reconcile queues the reply again, and it goes once.
     session.execute(update(OutgoingReply).values(lease_until=utcnow() - timedelta(seconds=1)))
     session.commit()
-    assert correspondence.requeue_replies() == 1
+    assert jobs.reconcile_replies() == 1
     run_queue()
     session.expire_all()
     answer = session.get(OutgoingReply, answer_id)

@@ -228,8 +228,8 @@ def test_a_failure_while_applying_changes_nothing_and_shows_why(signed_in, make_
 ])
 def test_an_empty_or_garbage_file_gets_a_clear_message(signed_in, data, message):
     response = upload(signed_in, data)
-    assert response.status_code == 200
-    assert message in text(response)
+    assert response.status_code == 303 and response.location == "/imports/new"  # back to the form
+    assert message in text(signed_in.get(response.location))
     assert session.scalar(select(func.count()).select_from(ImportRun)) == 0
 
 

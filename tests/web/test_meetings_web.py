@@ -419,6 +419,7 @@ def letter(subject: str, body: str) -> Thread:
     """A letter to the secretary from outside the party, through the real inbound path."""
     message, created = store.store(raw_message(sender="Town Clerk <clerk@anytown.gov.uk>", to=SECRETARY_ADDRESS,
                                                subject=subject, body=body), "file")
+    session.commit()  # the caller's commit queues its processing
     assert created
     run_queue()
     session.expire_all()

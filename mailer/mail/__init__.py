@@ -6,7 +6,7 @@ signs those final bytes with DKIM when a key is configured, waits for the relay'
 (shared by every worker, in Redis), sends, and says per recipient whether the message was
 accepted or refused for now or for good. MAIL_TRANSPORT chooses the implementation:
 
-- "smtp" (mailer/smtp.py): the configured relay, or the local catcher `mailer up` runs, an SMTP
+- "smtp" (mailer/mail/smtp.py): the configured relay, or the local catcher `mailer up` runs, an SMTP
   endpoint like any relay;
 - "memory": kept in the app's outbox (`outbox()`), for tests and for looking at final bytes.
 """
@@ -24,7 +24,7 @@ from flask import Flask, current_app
 from flask_mail import Mail
 from redis.exceptions import RedisError
 
-from mailer.sending.ratelimit import Limits, RelayLimiter
+from mailer.mail.ratelimit import Limits, RelayLimiter
 
 mail = Mail()  # Flask-Mail's settings object (MAIL_*): the names its documentation gives
 
@@ -180,7 +180,7 @@ def outbox() -> list[Sent]:
 
 
 def _smtp() -> Transport:
-    from mailer.smtp import SmtpTransport
+    from mailer.mail.smtp import SmtpTransport
 
     return SmtpTransport()
 
@@ -247,7 +247,7 @@ def domain_of(addr: str) -> str:
 def service_message(to: str, subject: str, body: str, message_id: str | None = None, date=None) -> EmailMessage:
     """A plain-text message from the sender (password resets, replies to members), with the
     headers a receiving filter expects of a well-made message."""
-    from mailer.sending.mime import address
+    from mailer.mail.mime import address
 
     cfg = current_app.config
     msg = EmailMessage(policy=SMTP)
