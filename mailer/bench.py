@@ -397,6 +397,7 @@ def run_pipeline(campaign_id: int, officer_id: int, n: int, procs, workdir: Path
     campaign, officer = session.get(Campaign, campaign_id), session.get(Officer, officer_id)
     started = time.perf_counter()
     campaigns.send_now(campaign, officer)
+    session.commit()  # as the "Send now" request does: its start job is queued after the commit
     last_done, last_change, last_check = -1, time.monotonic(), 0.0
     while True:
         session.rollback()  # a fresh read each time

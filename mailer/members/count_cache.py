@@ -21,6 +21,7 @@ from redis import exceptions as redis_errors
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from mailer import scope
 from mailer.db import session, utcnow
 
 COUNT_TTL = 1800  # seconds: bounds staleness only from writes made outside the app
@@ -46,8 +47,8 @@ def counted(definition: dict, stream, officer, count) -> dict:
     if conn is not None:
         try:
             generation = (conn.get(GENERATION_KEY) or b"0").decode()
-            scope = "all" if officer.sees_all_branches else f"branch:{officer.branch_id}"
-            raw = json.dumps([definition, stream.value, scope, generation], sort_keys=True, default=str)
+            reach = "all" if scope.sees_all(officer) else f"branch:{scope.own_branch_id(officer)}"
+            raw = json.dumps([definition, stream.value, reach, generation], sort_keys=True, default=str)
             key = "mailer:segment-count:" + hashlib.sha256(raw.encode()).hexdigest()
             hit = conn.get(key)
             if hit is not None:

@@ -24,9 +24,13 @@ def export(*rows) -> bytes:
 def _import(data: bytes, officer) -> None:
     from mailer.members import importer
 
+    from mailer import welcome
+
     run = importer.start("export.csv", data, officer)
     session.commit()
     importer.apply(run, officer)
+    welcome.after_import(officer)  # as the page or API that applied it does
+    session.commit()
 
 
 @pytest.fixture
