@@ -57,7 +57,7 @@ def health() -> dict:
         try:
             conn.ping()
             report["redis"] = True
-            report["workers"] = Worker.count(connection=conn)
+            report["workers"] = Worker.count(queue=Queue(current_app.config["QUEUE_NAME"], connection=conn))
             report["queues"] = queue_lengths(conn)
         except (RedisError, OSError):
             pass
@@ -89,9 +89,10 @@ class FailedJob:
 
 
 def workers(conn: Redis) -> list[WorkerInfo]:
-    """Every worker registered in Redis (RQ's worker registry), as the page lists them."""
+    """The workers listening on our queue (RQ's worker registry: a Redis shared with other queues,
+    or the tests', holds theirs too), as the page lists them."""
     out = []
-    for w in Worker.all(connection=conn):
+    for w in Worker.all(queue=Queue(current_app.config["QUEUE_NAME"], connection=conn)):
         out.append(WorkerInfo(w.name, w.hostname or "", str(w.get_state()), w.get_current_job_id() or "",
                               w.last_heartbeat, w.successful_job_count, w.failed_job_count))
     return sorted(out, key=lambda w: w.name)

@@ -40,7 +40,8 @@ def test_replies_flushall_then_a_worker_killed_mid_reply(case, own_redis, make_o
         thread = Thread(subject=f"A question from {address}", correspondent=address)
         session.add(thread)
         session.flush()
-        correspondence.reply(officer, thread, None, "Thank you for writing. We will be in touch.")  # queued
+        correspondence.reply(officer, thread, None, "Thank you for writing. We will be in touch.")
+    session.commit()  # as the reply page does: each reply is queued after the commit
     case.relay.delay = 0.4  # each reply is on the wire a while: the faults strike mid-reply
     started = time.monotonic()
     doomed = case.worker()

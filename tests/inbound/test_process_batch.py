@@ -16,6 +16,7 @@ from tests.inbound.conftest import raw_message
 def _stored(n: int) -> list[int]:
     pairs = store.store_many([raw_message(subject=f"Re: News {i}", body=f"Reply {i}.\n", in_reply_to=f"<x{i}@example.org>")
                               for i in range(n)], "file")
+    session.commit()  # as the command or poll that stored them does (a job reads them in its own session)
     return [m.id for m, _ in pairs]
 
 
