@@ -3,7 +3,6 @@ opening no message file; a message shows its headers, clickable links and saniti
 
 from __future__ import annotations
 
-import asyncio
 import mailbox
 import time
 from email.message import EmailMessage
@@ -55,15 +54,8 @@ def outbox(make_app, make_officer, tmp_path):
     path = tmp_path / "instance" / "outbox"
     with app.app_context():
         email = make_officer().email
-        handler = catcher._KeepInMaildir(path)
-
-        async def keep_all():
-            for n in range(MESSAGES):
-                raw = _quick(n, to="needle@example.org" if n % 500 == 7 else None)
-                await handler.handle_DATA(None, None, SimpleNamespace(mail_from="b@example.org",
-                                                                      rcpt_tos=["x@example.org"], original_content=raw))
-
-        asyncio.run(keep_all())
+        for n in range(MESSAGES):  # as the running catcher keeps them (see catch(): no asyncio.run)
+            catch(path, _quick(n, to="needle@example.org" if n % 500 == 7 else None))
         box = mailbox.Maildir(path)
         for n in range(MESSAGES, MESSAGES + UNINDEXED):
             box.add(_quick(n))
