@@ -478,7 +478,7 @@ def prerender(campaign_id: int, ids: list[int]) -> list[tuple[str, str, bytes]]:
     from mailer.db import session
     from mailer.mail import dkim_signer
     from mailer.models import Campaign, Member
-    from mailer.sending.message import CampaignMessages
+    from mailer.compose.message import CampaignMessages
 
     messages = CampaignMessages(session.get(Campaign, campaign_id))
     sign = dkim_signer() or (lambda data: data)  # as the transport signs them

@@ -274,14 +274,14 @@ def members_export_data(member_id: int, pdf_path: Path | None) -> None:
     """Print everything held about a member (a subject access request) as JSON."""
     import json
 
+    from mailer import story
     from mailer.db import session
-    from mailer.members import service, story
     from mailer.models import Member
 
     member = session.get(Member, member_id)
     if member is None:
         raise click.ClickException(f"There is no member with id {member_id}.")
-    data = service.export_data(None, member)
+    data = story.export_data(None, member)
     if pdf_path is not None:
         pdf_path.write_bytes(story.export_pdf(None, member))
     session.commit()

@@ -5,23 +5,24 @@ A welcome is a campaign from the `welcome` starter sent to the members on the to
 welcomed). With WELCOME_APPROVAL on (the default) an officer prepares it and approves it on the
 confirmation page every mass send has; with it off, it is sent by itself after each import.
 "Once" is kept by the database: when the start job makes a welcome's delivery rows, it takes
-those members (and anyone sharing their address) off the list in the same transaction, so no
-later welcome can pick them again."""
+those members (and anyone sharing their address) off the list in the same transaction
+(`members.service.welcomed_by`), so no later welcome can pick them again."""
 
 from __future__ import annotations
 
 import logging
 
 from flask import current_app
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select
 
-from mailer import audit, scope
+from mailer import scope
 from mailer.compose import drafts
 from mailer.db import session, utcnow
 from mailer.members import segments
-from mailer.models import AuditEvent, Campaign, CampaignStatus, Delivery, Member, Officer
+from mailer.members.service import WELCOME_STARTER
+from mailer.models import Campaign, CampaignStatus, Member, Officer
 
-STARTER = "welcome"
+STARTER = WELCOME_STARTER
 SEGMENT = {"statuses": list(segments.DEFAULT_STATUSES), "to_welcome": True}
 
 
@@ -70,22 +71,3 @@ def after_import(officer: Officer | None) -> Campaign | None:
         logging.getLogger("mailer.welcome").exception("the welcome after an import was not sent")
         return None
     return campaign
-
-
-def mark_welcomed(campaign: Campaign) -> int:
-    """Take the members a welcome's delivery rows reach off the to-welcome list, audited; called by
-    the start job in the snapshot's transaction. Returns how many."""
-    if campaign.starter != STARTER:
-        return 0
-    addresses = select(Delivery.email).where(Delivery.campaign_id == campaign.id)
-    ids = session.scalars(select(Member.id).where(Member.to_welcome.is_(True), Member.email.in_(addresses))).all()
-    if not ids:
-        return 0
-    session.execute(update(Member).where(Member.id.in_(ids)).values(to_welcome=False)
-                    .execution_options(synchronize_session=False))
-    now = utcnow()
-    session.execute(insert(AuditEvent), [
-        {"at": now, "officer_id": None, "actor": audit.SYSTEM, "action": "member.welcomed", "subject_type": "member",
-         "subject_id": member_id, "changes": {"to_welcome": [True, False]}, "note": f"welcome campaign {campaign.id}"}
-        for member_id in ids])
-    return len(ids)

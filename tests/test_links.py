@@ -9,7 +9,7 @@ from werkzeug.routing import Map, Rule
 from mailer.compose import drafts
 from mailer.db import session
 from mailer.links import external_url
-from mailer.sending.message import CampaignMessages
+from mailer.compose.message import CampaignMessages
 
 
 def _links(data: bytes) -> set[str]:

@@ -134,7 +134,7 @@ def test_send(officer: Officer, campaign: Campaign, member: Member | None = None
     """Send the campaign, as `member` would see it, to the officer's own address only (through the
     transport, within the relay's limits); mail.NotSent when it did not go."""
     from mailer.mail import send_now
-    from mailer.sending.message import CampaignMessages
+    from mailer.compose.message import CampaignMessages
 
     envelope = CampaignMessages(campaign).build(member, None, to_address=officer.email)
     send_now(envelope.sender, officer.email, envelope.data, patience=TEST_SEND_PATIENCE)

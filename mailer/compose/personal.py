@@ -10,7 +10,7 @@ from mailer.db import session
 from mailer.links import external_url
 
 from mailer.models import Campaign, Member
-from mailer.sending.tokens import preferences_token
+from mailer.compose.tokens import preferences_token
 
 
 class MemberView:

@@ -38,7 +38,7 @@ from mailer.members import consent
 from mailer.models import (BounceEvent, Campaign, Delivery, EmailHealth, InboundAttachment, InboundKind,
                            InboundMessage, InboundStatus, Member, MessageReference, OutgoingReply, Stream, Suppression,
                            SuppressionReason, Thread, ThreadStatus)
-from mailer.sending.tokens import read_address_token
+from mailer.compose.tokens import read_address_token
 
 _SUBJECT_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|sv|vs|tr|rv|r|ref|antw|odp|pd|vá|ynt|ats)\s*(\[\d+\])?\s*:\s*)+",
                              re.IGNORECASE)

@@ -85,8 +85,6 @@ def circulate(officer: Officer, minutes: Minutes) -> None:
     """Send the approved minutes, with a web copy and a PDF, to the meeting's members (notices
     stream, the normal pipeline). Either they are sent (committed, then queued) or, when the send
     cannot start, the minutes stay approved and nothing is kept (raises): circulate again later."""
-    from mailer.meetings import pdf
-
     if minutes.status is not MinutesStatus.APPROVED:
         raise MeetingError("Minutes are circulated once the chair has approved them.")
     meeting = minutes.meeting
@@ -97,7 +95,7 @@ def circulate(officer: Officer, minutes: Minutes) -> None:
     campaign.subject = f"Minutes: {meeting.title}, {meeting.starts_at.astimezone(LONDON).strftime('%-d %B %Y')}"
     for attachment in list(campaign.attachments):  # minutes carry their PDF, not the meeting's invite
         session.delete(attachment)
-    data = pdf.minutes_pdf(minutes)
+    data = minutes_pdf(minutes)
     session.add(Attachment(campaign_id=campaign.id, filename="minutes.pdf", content_type="application/pdf",
                            size=len(data), data=data))
     minutes.status, minutes.circulated_at, minutes.circulation_campaign_id = (MinutesStatus.CIRCULATED, utcnow(),
@@ -106,6 +104,13 @@ def circulate(officer: Officer, minutes: Minutes) -> None:
     session.flush()
     session.refresh(campaign)
     service.send_or_leave(campaign, officer)  # checks it renders before committing; queues after
+
+
+def minutes_pdf(minutes: Minutes, reader: Officer | None = None) -> bytes:
+    """The minutes, with the correspondence appendix (only what `reader`, an officer, may open)."""
+    from mailer.documents import markdown_pdf  # fpdf is loaded only when a PDF is asked for
+
+    return markdown_pdf(f"Minutes: {minutes.meeting.title}", body_markdown(minutes, reader=reader))
 
 
 def adoption_meetings(meeting: Meeting) -> list[Meeting]:

@@ -1,78 +1,18 @@
-"""Printable documents as PDF (fpdf2: pure Python, nothing to install): the notice, the agenda,
-the minutes with their correspondence appendix, and the sign-in sheet for the day."""
+"""A meeting's printed papers: the notice, the agenda and the sign-in sheet for the day (the
+minutes print from `minutes.minutes_pdf`)."""
 
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
-from fpdf import FPDF
-from markdown_it import MarkdownIt
-
+from mailer.documents import Document, markdown_pdf
 from mailer.meetings import service
 from mailer.meetings.rules import LONDON
-from mailer.models import Meeting, Minutes
-
-_FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
-_md = MarkdownIt("commonmark").enable("table")
-
-
-def _latin1(text: str) -> bool:
-    try:
-        text.encode("latin-1")
-        return True
-    except UnicodeEncodeError:
-        return False
-
-
-class _Document(FPDF):
-    """A4 with Mailer's margins and a footer. `content` is all the text the document will hold:
-    when it is Latin-1 (most agendas and notices) the PDF uses the built-in Helvetica, which
-    costs nothing to load; otherwise DejaVu, where the system has it (reading and subsetting its
-    four TrueType files takes most of a second)."""
-
-    def __init__(self, title: str, content: str = ""):
-        super().__init__(format="A4")
-        self.doc_title = title
-        self.set_margins(18, 18, 18)
-        self.set_auto_page_break(True, margin=18)
-        self.unicode = not _latin1(title + content) and (_FONT_DIR / "DejaVuSans.ttf").exists()
-        if self.unicode:  # names are not all Latin-1: use a Unicode font where the system has one
-            self.add_font("body", "", str(_FONT_DIR / "DejaVuSans.ttf"))
-            self.add_font("body", "B", str(_FONT_DIR / "DejaVuSans-Bold.ttf"))
-            self.add_font("body", "I", str(_FONT_DIR / "DejaVuSans-Oblique.ttf"))
-            self.add_font("body", "BI", str(_FONT_DIR / "DejaVuSans-BoldOblique.ttf"))
-            self.family = "body"
-        else:
-            self.family = "helvetica"
-        self.set_title(title)
-        self.add_page()
-        self.set_font(self.family, size=11)
-
-    def footer(self):
-        self.set_y(-12)
-        self.set_font(self.family, size=8)
-        self.cell(0, 8, self.text(f"{self.doc_title} · page {self.page_no()}"), align="C")
-
-    def text(self, value: str) -> str:
-        return value if self.unicode else value.encode("latin-1", "replace").decode("latin-1")
-
-    def markdown(self, text: str) -> None:
-        self.write_html(self.text(_md.render(text)), font_family=self.family)
+from mailer.models import Meeting
 
 
 def _when(meeting: Meeting) -> str:
     return meeting.starts_at.astimezone(LONDON).strftime("%A %-d %B %Y, %H:%M")
-
-
-def minutes_pdf(minutes: Minutes, reader=None) -> bytes:
-    """The minutes, with the correspondence appendix (only what `reader`, an officer, may open)."""
-    from mailer.meetings.minutes import body_markdown
-
-    text = body_markdown(minutes, reader=reader)
-    doc = _Document(f"Minutes: {minutes.meeting.title}", text)
-    doc.markdown(text)
-    return bytes(doc.output())
 
 
 def notice_markdown(meeting: Meeting) -> str:
@@ -95,10 +35,7 @@ def notice_markdown(meeting: Meeting) -> str:
 
 def notice_pdf(meeting: Meeting) -> bytes:
     """The notice as posted to members without email."""
-    text = notice_markdown(meeting)
-    doc = _Document(f"Notice: {meeting.title}", text)
-    doc.markdown(text)
-    return bytes(doc.output())
+    return markdown_pdf(f"Notice: {meeting.title}", notice_markdown(meeting))
 
 
 def agenda_pdf(meeting: Meeting) -> bytes:
@@ -109,16 +46,13 @@ def agenda_pdf(meeting: Meeting) -> bytes:
             lines += [html.escape(item.notes), ""]
         for paper in item.papers:
             lines += [f"Paper: {html.escape(paper.filename)}", ""]
-    text = "\n".join(lines)
-    doc = _Document(f"Agenda: {meeting.title}", text)
-    doc.markdown(text)
-    return bytes(doc.output())
+    return markdown_pdf(f"Agenda: {meeting.title}", "\n".join(lines))
 
 
 def signin_pdf(meeting: Meeting) -> bytes:
     """The sign-in sheet: every entitled member, with a column to sign."""
     register = service.register(meeting)
-    doc = _Document(f"Sign-in: {meeting.title}", meeting.body_name + "".join(
+    doc = Document(f"Sign-in: {meeting.title}", meeting.body_name + "".join(
         r.member.full_name + (r.member.membership_number or "") for r in register.rows))
     doc.set_font(doc.family, "B", 14)
     doc.multi_cell(0, 8, doc.text(f"Sign-in sheet: {meeting.title}"), new_x="LMARGIN", new_y="NEXT")

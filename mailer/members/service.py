@@ -6,15 +6,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import defer, joinedload
 
 from mailer import audit, scope
-from mailer.db import session
+from mailer.db import session, utcnow
 from mailer.errors import Invalid
 from mailer.members import consent
 from mailer.members.fields import FieldError, clean_bool, clean_date, clean_email, clean_postcode, clean_status, clean_text
-from mailer.models import AuditEvent, Branch, EmailHealth, ImportRun, Member, MemberStatus, MemberTag, Officer, Tag
+from mailer.models import (AuditEvent, Branch, Campaign, Delivery, EmailHealth, ImportRun, Member, MemberStatus, MemberTag,
+                           Officer, Tag)
 from mailer.pagination import Cursor, Key, KeysetPage, paginate
 from mailer.search import contains, member_condition
 
@@ -263,6 +264,28 @@ def mark_welcomed(officer: Officer, member: Member) -> None:
         audit.record("member.welcomed", "member", member.id, {"to_welcome": [True, False]}, officer=officer)
 
 
+WELCOME_STARTER = "welcome"  # the Welcome routine's starter (campaigns/welcome; mailer/welcome.py sends it)
+
+
+def welcomed_by(campaign: Campaign) -> int:
+    """Take the members a welcome's delivery rows reach off the to-welcome list, audited; called by
+    the start job in the snapshot's transaction. Returns how many."""
+    if campaign.starter != WELCOME_STARTER:
+        return 0
+    addresses = select(Delivery.email).where(Delivery.campaign_id == campaign.id)
+    ids = session.scalars(select(Member.id).where(Member.to_welcome.is_(True), Member.email.in_(addresses))).all()
+    if not ids:
+        return 0
+    session.execute(update(Member).where(Member.id.in_(ids)).values(to_welcome=False)
+                    .execution_options(synchronize_session=False))
+    now = utcnow()
+    session.execute(insert(AuditEvent), [
+        {"at": now, "officer_id": None, "actor": audit.SYSTEM, "action": "member.welcomed", "subject_type": "member",
+         "subject_id": member_id, "changes": {"to_welcome": [True, False]}, "note": f"welcome campaign {campaign.id}"}
+        for member_id in ids])
+    return len(ids)
+
+
 def history(member: Member, limit: int = 100) -> list[AuditEvent]:
     """The audit events about this member, newest first."""
     return list(session.scalars(select(AuditEvent).where(AuditEvent.subject_type == "member",
@@ -270,15 +293,12 @@ def history(member: Member, limit: int = 100) -> list[AuditEvent]:
                                 .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)))
 
 
-def export_data(officer: Officer, member: Member) -> dict:
-    """Everything Mailer holds about a member (a subject access request), and log that it was taken."""
+def record_data(member: Member) -> dict:
+    """The member's record as plain data: the first part of a subject access export (the whole
+    export, with their story and the audit entry, is `mailer.story.export_data`)."""
     data = {name: audit.plain(value) for name, value in snapshot(member).items()}
     data.update(id=member.id, email_health=member.email_health.value, to_welcome=member.to_welcome,
                 created_at=member.created_at.isoformat(), updated_at=member.updated_at.isoformat())
-    from mailer.members import story
-
-    data.update(story.export(member))  # the whole story: changes, consent, emails, letters, meetings...
-    audit.record("member.export", "member", member.id, note="personal data exported", officer=officer)
     return data
 
 

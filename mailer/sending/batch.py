@@ -43,7 +43,7 @@ from mailer.mail import Connection, RelayUnavailable, transport
 from mailer.members import segments
 from mailer.models import Branch, Campaign, CampaignStatus, Delivery, DeliveryStatus, EmailHealth, Member, Stream
 from mailer.sending import campaigns
-from mailer.sending.message import CampaignMessages
+from mailer.compose.message import CampaignMessages
 
 HARD_CODES = {550, 551, 553}  # mailbox unknown or not allowed: hold the address
 log = logging.getLogger("mailer.sending")

@@ -19,6 +19,7 @@ from mailer import audit, queue, work
 from mailer.db import session, utcnow
 from mailer.errors import Refusal
 from mailer.members import segments
+from mailer.members import service as members
 from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Member, Officer
 
 ACTIVE_DELIVERY = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED)
@@ -87,9 +88,7 @@ def start(campaign_id: int) -> str:
         if campaign.scheduled_at and campaign.scheduled_at > utcnow() + timedelta(seconds=5):
             return "not yet"  # rescheduled later: its own job will come
         snapshot(campaign)
-        from mailer import welcome
-
-        welcome.mark_welcomed(campaign)  # a welcome's members leave the to-welcome list with their rows made
+        members.welcomed_by(campaign)  # a welcome's members leave the to-welcome list with their rows made
         campaign.status, campaign.started_at = CampaignStatus.SENDING, utcnow()
     if campaign.status is not CampaignStatus.SENDING:
         return campaign.status.value

@@ -331,8 +331,7 @@ def minutes_pdf(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     if meeting.minutes is None:
         abort(404)
-    from mailer.meetings import pdf  # fpdf is loaded only when a PDF is asked for
-    return _pdf(pdf.minutes_pdf(meeting.minutes, reader=current_user), f"minutes-{meeting_id}.pdf")
+    return _pdf(minutes_service.minutes_pdf(meeting.minutes, reader=current_user), f"minutes-{meeting_id}.pdf")
 
 
 # --- the register -----------------------------------------------------------------------------

@@ -91,7 +91,7 @@ def _member_or_404(member_id: int):
 @bp.route("/<int:member_id>")
 def detail(member_id: int):
     member = _member_or_404(member_id)
-    from mailer.members import story
+    from mailer import story
 
     return render_template("web/members/detail.html", member=member, story=story.story(member),
                            sections=story.SECTIONS, form=FlaskForm())
@@ -128,7 +128,9 @@ def export(member_id: int):
     member = _member_or_404(member_id)
     if not FlaskForm().validate_on_submit():
         abort(400)
-    data = service.export_data(current_user, member)
+    from mailer import story
+
+    data = story.export_data(current_user, member)
     return Response(json.dumps(data, indent=2, ensure_ascii=False), mimetype="application/json",
                     headers={"Content-Disposition": f"attachment; filename=member-{member.id}.json"})
 
@@ -136,7 +138,7 @@ def export(member_id: int):
 @bp.route("/<int:member_id>/export.pdf", methods=["POST"])
 def export_pdf(member_id: int):
     """The subject access export as a readable PDF (the same story as the JSON)."""
-    from mailer.members import story
+    from mailer import story
 
     member = _member_or_404(member_id)
     if not FlaskForm().validate_on_submit():

@@ -15,7 +15,7 @@ from mailer.compose.render import compile_campaign, render_subject
 from mailer.db import session
 from mailer.members import consent
 from mailer.models import Stream
-from mailer.sending.tokens import read_preferences_token
+from mailer.compose.tokens import read_preferences_token
 
 bp = Blueprint("public", __name__)
 

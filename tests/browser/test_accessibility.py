@@ -20,7 +20,7 @@ from mailer.db import session, utcnow
 from mailer.meetings import service as meetings
 from mailer.members import importer
 from mailer.models import Campaign, Member, MemberStatus, MeetingKind
-from mailer.sending.tokens import preferences_token
+from mailer.compose.tokens import preferences_token
 from tests.browser.conftest import expect, sign_in
 from tests.security.conftest import app, seed_branch  # noqa: F401 - app: on a real SMTP server
 

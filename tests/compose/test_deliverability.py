@@ -26,7 +26,7 @@ from mailer.compose import drafts, starters
 from mailer.db import session
 from mailer.mail import outbox, transport
 from mailer.models import Member, Officer, Response, Role
-from mailer.sending.message import CampaignMessages
+from mailer.compose.message import CampaignMessages
 from tests.inbound.conftest import raw_message
 from tests.meetings.conftest import make_meeting, secretary  # noqa: F401 (fixtures)
 from tests.sending.conftest import run_queue as _work_the_queue

@@ -10,8 +10,8 @@ from mailer.db import session
 from mailer.inbound import process, store
 from mailer.models import (BounceEvent, ConsentEvent, EmailHealth, InboundKind, InboundMessage, InboundStatus, Member,
                            Suppression, SuppressionReason, Thread)
-from mailer.sending.message import CampaignMessages
-from mailer.sending.tokens import address_token, plus_address
+from mailer.compose.message import CampaignMessages
+from mailer.compose.tokens import address_token, plus_address
 from tests.inbound.conftest import raw_message
 from tests.sending.conftest import run_queue
 

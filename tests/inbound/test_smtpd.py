@@ -20,7 +20,7 @@ from mailer.db import session
 from mailer.inbound import smtpd
 from mailer.inbound import store as store_module
 from mailer.models import InboundKind, InboundMessage, InboundStatus
-from mailer.sending.tokens import address_token, plus_address
+from mailer.compose.tokens import address_token, plus_address
 from tests.conftest import free_port
 from tests.inbound.conftest import raw_message
 from tests.sending.conftest import ScriptedSMTP, _Handler, run_queue

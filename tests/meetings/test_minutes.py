@@ -125,7 +125,7 @@ def test_member_words_cannot_run_as_template_code(held, secretary, make_officer)
 def test_printable_documents_are_pdfs(held, secretary):
     draft = minutes.start(secretary, held)
     session.commit()
-    for data in (pdf.minutes_pdf(draft), pdf.notice_pdf(held), pdf.agenda_pdf(held), pdf.signin_pdf(held)):
+    for data in (minutes.minutes_pdf(draft), pdf.notice_pdf(held), pdf.agenda_pdf(held), pdf.signin_pdf(held)):
         assert data.startswith(b"%PDF") and len(data) > 800
 
 

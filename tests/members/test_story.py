@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import event
 
+from mailer import story
 from mailer.db import Base, session
-from mailer.members import service, story
 from mailer.models import (AgendaItem, AuditEvent, BounceEvent, Campaign, ConsentEvent, CorrespondenceLink, Delivery,
                            DeliveryStatus, InboundAttachment, InboundKind, InboundMessage, Meeting, MeetingKind,
                            MemberTag, MinuteItem, Minutes, OutgoingReply, Response, Stream, Suppression,
@@ -115,7 +115,7 @@ def test_every_item_appears_in_the_timeline_and_the_exports(app, make_member, ma
     for section, text in EXPECTED:
         assert any(text in f"{e.title} {e.detail}" for e in found.entries if e.section == section), (section, text)
 
-    data = service.export_data(None, member)
+    data = story.export_data(None, member)
     session.commit()
     dumped = json.dumps(data, ensure_ascii=False)
     for _section, text in EXPECTED:

@@ -15,7 +15,7 @@ from mailer.meetings import minutes as minutes_service
 from mailer.meetings import service as meetings
 from mailer.models import ConsentEvent, Delivery, EmailHealth, Member, MeetingKind, Suppression
 from mailer.sending import campaigns
-from mailer.sending.tokens import address_token, plus_address
+from mailer.compose.tokens import address_token, plus_address
 from tests.conftest import confirm_and_send
 from tests.inbound.conftest import raw_message
 from tests.security.conftest import FIGURES, client_for, ingest

@@ -8,7 +8,7 @@ import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mailer.sending.message import CampaignMessages
+from mailer.compose.message import CampaignMessages
 
 
 def make_dkim_keys() -> tuple[str, bytes]:

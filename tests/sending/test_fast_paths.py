@@ -10,9 +10,9 @@ from email import message_from_bytes, policy
 
 from mailer.compose import personal
 from mailer.db import session
-from mailer.sending import tokens
+from mailer.compose import tokens
 from mailer.mail.smtp import dot_stuffed as _dot_stuffed, smtp_address as _smtp_address
-from mailer.sending.message import CampaignMessages
+from mailer.compose.message import CampaignMessages
 from mailer.mail.mime import QuotedPrintable, Skeleton, _qp
 
 

@@ -82,7 +82,7 @@ def test_dropped_connection_resumes_without_duplicates(make_campaign, make_membe
 
 def test_unsubscribe_during_a_send_is_honoured_by_later_batches(make_campaign, make_member, scripted_smtp, app):
     from mailer import jobs
-    from mailer.sending.tokens import preferences_token
+    from mailer.compose.tokens import preferences_token
 
     people = [make_member(email=f"mid{i}@example.org") for i in range(8)]  # two batches of four
     campaign = make_campaign()

@@ -14,7 +14,7 @@ from mailer.db import session
 from mailer.models import (CampaignStatus, Delivery, DeliveryStatus, EmailHealth, MemberStatus, Stream, Suppression,
                            SuppressionReason)
 from mailer.sending import campaigns
-from mailer.sending.tokens import read_address_token
+from mailer.compose.tokens import read_address_token
 from tests.sending.conftest import run_queue, status_of
 
 
@@ -70,7 +70,7 @@ def test_envelope_sender_carries_a_bounce_token(make_campaign, make_member):
     campaign = make_campaign()
     _send(campaign)
     delivery = session.scalar(select(Delivery).where(Delivery.member_id == member.id))
-    from mailer.sending.message import CampaignMessages
+    from mailer.compose.message import CampaignMessages
 
     envelope = CampaignMessages(campaign).build(member, delivery.id)
     local = envelope.sender.split("@")[0]

@@ -17,7 +17,7 @@ from mailer.models import (AuditEvent, BounceEvent, InboundMessage, InboundStatu
                            ThreadNote, ThreadStatus)
 from tests.conftest import login, next_page
 from tests.inbound.conftest import raw_message, sent  # noqa: F401 (fixture)
-from mailer.sending.tokens import address_token, plus_address
+from mailer.compose.tokens import address_token, plus_address
 from tests.inbound.test_process import _dsn, ingest, reply_address
 from tests.sending.conftest import app, make_campaign, run_queue, scripted_smtp  # noqa: F401 (fixtures)
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from mailer.compose import drafts
 from mailer.db import session
 from mailer.models import CampaignStatus, ConsentEvent, Member, Stream
-from mailer.sending.tokens import preferences_token
+from mailer.compose.tokens import preferences_token
 
 
 @pytest.fixture

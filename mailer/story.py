@@ -1,6 +1,9 @@
 """A member's whole story: everything Mailer holds about one member, as sections (for the subject
 access export) and as one timeline (for the member page).
 
+It reads what every service keeps (letters, meetings, emails as each member read them), so it sits
+above the services, beside the pages and the command line that show it.
+
 One query per section whatever the member's history: no per-row loading. The member page asks
 for the latest `limit` of each section; the export asks for everything (limit=None).
 """
@@ -13,11 +16,14 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import func, or_, select
 
-from mailer import words
+from mailer import audit, words
+from mailer.compose.personal import MemberView, PlaceholderMeeting
+from mailer.compose.render import render_subject
 from mailer.db import session
+from mailer.members import service
 from mailer.models import (AgendaItem, AuditEvent, BounceEvent, Campaign, ConsentEvent, CorrespondenceLink, Delivery,
-                           InboundAttachment, InboundMessage, Meeting, Member, MinuteItem, Minutes, OutgoingReply,
-                           Suppression, Thread, ThreadNote)
+                           InboundAttachment, InboundMessage, Meeting, Member, MinuteItem, Minutes, Officer,
+                           OutgoingReply, Suppression, Thread, ThreadNote)
 from mailer.models.meetings import Attendance
 
 PAGE_LIMIT = 50  # per section on the member page; the export has no limit
@@ -244,9 +250,6 @@ def _opening(text: str | None, size: int = 200) -> str:
 
 
 def _subject(campaign: Campaign, member: Member) -> str:
-    from mailer.compose.personal import MemberView, PlaceholderMeeting
-    from mailer.compose.render import render_subject
-
     return render_subject(campaign, {"member": MemberView.of(member), "org_name": current_app.config["ORG_NAME"],
                                      "meeting": PlaceholderMeeting})
 
@@ -262,10 +265,17 @@ def export(member: Member) -> dict:
     }
 
 
-def export_pdf(officer, member: Member) -> bytes:
-    """The PDF export, logged as taken (as export_data logs the JSON). Not committed."""
-    from mailer import audit
+def export_data(officer: Officer | None, member: Member) -> dict:
+    """Everything Mailer holds about a member (a subject access request): their record and their
+    whole story (changes, consent, emails, letters, meetings...), logged as taken. Not committed."""
+    data = service.record_data(member)
+    data.update(export(member))
+    audit.record("member.export", "member", member.id, note="personal data exported", officer=officer)
+    return data
 
+
+def export_pdf(officer: Officer | None, member: Member) -> bytes:
+    """The PDF export, logged as taken (as export_data logs the JSON). Not committed."""
     data = pdf(member)
     audit.record("member.export", "member", member.id, note="personal data exported (PDF)", officer=officer)
     return data
@@ -275,7 +285,7 @@ def pdf(member: Member) -> bytes:
     """The subject access export as a readable PDF: the record, then each section in full."""
     import html
 
-    from mailer.meetings.pdf import _Document
+    from mailer.documents import markdown_pdf  # fpdf is loaded only when a PDF is asked for
 
     found = story(member, limit=None)
     esc = html.escape
@@ -307,7 +317,4 @@ def pdf(member: Member) -> bytes:
                 lines += [f"**{esc(r.get('subject') or '(no subject)')}** "
                           f"({esc(r.get('received_at') or r.get('at') or '')})", "",
                           esc(r["text"]).replace("\n", "  \n"), ""]
-    text = "\n".join(lines)
-    doc = _Document(f"Personal data held: {member.full_name}", text)
-    doc.markdown(text)
-    return bytes(doc.output())
+    return markdown_pdf(f"Personal data held: {member.full_name}", "\n".join(lines))

@@ -14,7 +14,7 @@ from mailer.compose import personal
 from mailer.mail import domain_of
 from mailer.compose.render import CompiledCampaign, compile_campaign
 from mailer.models import Campaign, Member
-from mailer.sending import tokens
+from mailer.compose import tokens
 from mailer.mail.mime import Skeleton, address
 
 
