@@ -7,6 +7,7 @@ app (and with it the database and the views) is built only by a command that nee
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 from pathlib import Path
@@ -15,9 +16,44 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, ScriptInfo, with_appcontext
 
-db_cli = AppGroup("db", help="Database schema migrations (Alembic).")
-officers_cli = AppGroup("officers", help="Officer accounts.")
-members_cli = AppGroup("members", help="Members and the membership export.")
+from mailer.errors import Refusal
+
+
+class Refused(click.ClickException):
+    """A command's request that a rule does not allow: `Error: <the reason>` and exit status 1."""
+
+
+def handles_refusals(f):
+    """The one place a command's refusal is handled: a `mailer.errors.Refusal` (or `Invalid`) raised
+    by the services rolls the session back and ends the command with the reason. A command
+    therefore catches no domain error itself, and commits once, when its work is done."""
+
+    @functools.wraps(f)
+    def run(*args, **kwargs):
+        try:
+            return f(*args, **kwargs)
+        except Refusal as exc:
+            if current_app:  # a command run without the app has no session to roll back
+                from mailer.db import session
+
+                session.rollback()
+            raise Refused(str(exc) or type(exc).__name__) from None
+
+    return run
+
+
+class Commands(AppGroup):
+    """A group of Mailer's commands: each command runs in the app context (as Flask's AppGroup
+    does) and its refusals are handled by `handles_refusals`."""
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+        return lambda f: register(handles_refusals(f))
+
+
+db_cli = Commands("db", help="Database schema migrations (Alembic).")
+officers_cli = Commands("officers", help="Officer accounts.")
+members_cli = Commands("members", help="Members and the membership export.")
 
 # Every command of `mailer`: where it lives, and the line `mailer --help` shows for it (a test
 # checks each line against the command's own help, so the two cannot drift apart).
@@ -186,15 +222,11 @@ def officers_create(email: str, role: str, branch: str | None, name: str) -> Non
     from mailer.models import Role
     from mailer.officers import service
 
-    try:
-        branch_row = branch_by_name(branch, create=False) if branch else None
-        if branch and branch_row is None:
-            raise service.OfficerError(f"There is no branch called {branch!r}.")
-        officer, password = service.create_officer(email, Role(role), branch_row, name)
-        session.commit()
-    except service.OfficerError as exc:
-        session.rollback()
-        raise click.ClickException(str(exc)) from None
+    branch_row = branch_by_name(branch, create=False) if branch else None
+    if branch and branch_row is None:
+        raise service.OfficerError(f"There is no branch called {branch!r}.")
+    officer, password = service.create_officer(email, Role(role), branch_row, name)
+    session.commit()
     click.echo(f"Created {officer.email} ({officer.role.label}). Password, shown once: {password}")
 
 
@@ -210,12 +242,8 @@ def officers_token(email: str, name: str, days: int | None) -> None:
     officer = service.find_by_email(email)
     if officer is None or not officer.active:
         raise click.ClickException(f"There is no active officer {email}.")
-    try:
-        _token, text = tokens.create(officer, name, days)
-        session.commit()
-    except tokens.TokenError as exc:
-        session.rollback()
-        raise click.ClickException(str(exc)) from None
+    _token, text = tokens.create(officer, name, days)
+    session.commit()
     click.echo(text)
 
 
@@ -251,9 +279,8 @@ def members_import(file: Path, dry_run: bool, full_export: bool) -> None:
         click.echo("Columns: " + ", ".join(f"{h} -> {exportfile.FIELDS.get(f, 'not imported')}"
                                           for h, f in mapping.items()))
         result = importer.plan(data, mapping, full_export) if dry_run else importer.apply(run, officer=None)
-    except exportfile.ExportFileError as exc:
-        session.rollback()
-        raise click.ClickException(str(exc)) from None
+    except Refusal:
+        raise  # handled with every command's (handles_refusals)
     except Exception as exc:  # the import is one transaction: say so, rather than show a traceback
         session.rollback()
         raise click.ClickException(f"The import failed and nothing was changed: {exc}") from None

@@ -40,7 +40,7 @@ def test_help_imports_no_command_and_no_view():
     loaded = loaded_modules_after(
         "import sys\nsys.argv = ['mailer', '--help']\nfrom mailer.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass")
-    assert loaded == {"mailer", "mailer.cli"}, loaded
+    assert loaded == {"mailer", "mailer.cli", "mailer.errors"}, loaded  # errors: the refusal base, no imports
 
 
 def test_inbound_parse_never_builds_the_app(tmp_path):
@@ -139,3 +139,33 @@ def test_configured_settings_win_over_a_running_mailer_up(tmp_path, monkeypatch)
 def test_help_works_without_an_instance(tmp_path, args):
     result = run_mailer(*args, env={**os.environ, "MAILER_INSTANCE_PATH": str(tmp_path / "nowhere")})
     assert result.returncode == 0 and "Usage: mailer" in result.stdout, result.stderr
+
+
+def test_a_refusal_is_handled_once_rolled_back_with_its_reason(app, tmp_path):
+    """A service's refusal reaches the one handler of every command group: the session is rolled
+    back (the import run `importer.start` had flushed before the plan was refused is gone from this
+    very session), the reason is the command's error, and the exit status is 1."""
+    from sqlalchemy import func, select
+
+    from mailer.db import session
+    from mailer.models import ImportRun
+
+    path = tmp_path / "no-key.csv"
+    path.write_bytes(b"First name,Last name\nAnn,Lee\n")
+    result = app.test_cli_runner().invoke(args=["members", "import", str(path), "--dry-run"])
+    assert result.exit_code == 1, result.output
+    assert "\nError: Map a column to Membership number or Email" in result.output
+    assert "The import failed" not in result.output  # a refusal, not a failure
+    assert session.scalar(select(func.count()).select_from(ImportRun)) == 0
+
+
+def test_every_mailer_command_group_handles_refusals(app):
+    """Each command of Mailer's groups is wrapped by the one handler, so none catches refusals itself."""
+    for name in ("db", "officers", "members", "inbound"):
+        group = cli.load_command(name)
+        assert isinstance(group, cli.Commands), name
+        for command in group.commands.values():
+            assert getattr(command.callback, "__wrapped__", None) is not None, f"{name} {command.name}"
+    result = app.test_cli_runner().invoke(args=["officers", "create", "x@example.org", "--role", "branch_secretary",
+                                                "--branch", "Nowhere"])
+    assert (result.exit_code, result.output) == (1, "Error: There is no branch called 'Nowhere'.\n")

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
 
-inbound_cli = AppGroup("inbound", help="Inbound mail: replies, bounces, auto-replies.")
+from mailer.cli import Commands
+
+inbound_cli = Commands("inbound", help="Inbound mail: replies, bounces, auto-replies.")
 
 
 def _message_files(paths: tuple[Path, ...]):
