@@ -472,13 +472,20 @@ def _reconcile_logged(wlog) -> bool:
         return False
 
 
+def _once_per(name: str, seconds: int) -> bool:
+    """True for the first caller, of all the workers sharing the Redis, in each period of `seconds`:
+    it takes the key `mailer:<queue>:<name>` (SET NX, expiring after the period); the others find
+    it taken until then. A period of 0 or less never comes."""
+    if seconds <= 0:
+        return False
+    key = f"mailer:{current_app.config['QUEUE_NAME']}:{name}"
+    return bool(queue.redis_connection().set(key, os.getpid(), nx=True, ex=seconds))
+
+
 def schedule_retention() -> str | None:
     """Queue the retention job when a day (RETENTION_SECONDS) has passed since it was last queued,
-    by whichever worker's reconcile tick gets there first (a Redis key, SET NX expiring after the
-    period, as the reconcile schedule does). Returns the job id when queued."""
-    every = int(current_app.config["RETENTION_SECONDS"])
-    key = f"mailer:{current_app.config['QUEUE_NAME']}:retention"
-    if every <= 0 or not queue.redis_connection().set(key, os.getpid(), nx=True, ex=every):
+    by whichever worker's reconcile tick gets there first. Returns the job id when queued."""
+    if not _once_per("retention", int(current_app.config["RETENTION_SECONDS"])):
         return None
     job_id = f"retention-{utcnow():%Y%m%d%H%M}"
     queue.get_queue().enqueue(apply_retention, job_id=job_id)
@@ -487,7 +494,7 @@ def schedule_retention() -> str | None:
 
 def start_reconciler(app: Flask) -> threading.Thread:
     """A thread that, every RECONCILE_SECONDS, rebuilds lost work from the database, in one
-    worker at a time: the first to take a Redis key (SET NX, expiring after the interval) does it."""
+    worker at a time: the first to claim the interval does it."""
     interval = max(1, int(app.config["RECONCILE_SECONDS"]))
     wlog = logging.getLogger("mailer.worker")
 
@@ -496,8 +503,7 @@ def start_reconciler(app: Flask) -> threading.Thread:
             time.sleep(interval)
             try:
                 with app.app_context():
-                    key = f"mailer:{current_app.config['QUEUE_NAME']}:reconcile"
-                    if queue.redis_connection().set(key, os.getpid(), nx=True, ex=interval):
+                    if _once_per("reconcile", interval):
                         found = reconcile_all()
                         if any(found.values()):
                             wlog.info("reconciled: %s", found)
