@@ -20,6 +20,7 @@ from rq.job import Job
 from sqlalchemy import text
 
 from mailer.db import session
+from mailer.mail import NotSent
 
 HEALTH_TIMEOUT = 2  # seconds: a monitor asking must get an answer, not wait on a dead Redis
 
@@ -138,19 +139,16 @@ def mail_settings() -> dict:
 
 
 def send_test(to: str) -> None:
-    """A test message to `to`, through the mail transport every message takes. Raises on failure:
-    the relay's own exception when it cannot be reached (RelayUnavailable, raised from it, for
-    `diagnose`), NotSent when it refused the message."""
-    from mailer.mail import NotSent, envelope_sender, service_message, transport
+    """A test message to `to`, through the mail transport every message takes (its limits, DKIM);
+    NotSent when it did not go, raised from the relay's own exception when it could not be
+    reached, so that `diagnose` can name the cause."""
+    from mailer.mail import PAGE_PATIENCE, envelope_sender, send_now, service_message
 
     org = current_app.config["ORG_NAME"]
     message = service_message(to, f"{org}: test message from Mailer",
                               "This is a test message from Mailer's operations page.\n\n"
                               "It reached you, so the outgoing mail settings work.\n")
-    with transport().connect(patience=10) as conn:
-        result = conn.send(envelope_sender(), [to], message.as_bytes())[to]
-    if not result.accepted:
-        raise NotSent(result)
+    send_now(envelope_sender(), to, message.as_bytes(), patience=PAGE_PATIENCE)
 
 
 # --- diagnosis ------------------------------------------------------------------------------
@@ -162,11 +160,12 @@ class Diagnosis:
 
 
 def _chain(exc: BaseException):
+    """`exc`, then what it was raised from: a transport's NotSent names its cause."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         yield exc
-        exc = exc.__cause__ or exc.__context__
+        exc = getattr(exc, "cause", None) or exc.__cause__ or exc.__context__
 
 
 def diagnose(exc: BaseException, service: str = "SMTP") -> Diagnosis:
@@ -212,6 +211,9 @@ def diagnose(exc: BaseException, service: str = "SMTP") -> Diagnosis:
                              "address is one the relay lets this account send from.")
         if isinstance(e, smtplib.SMTPResponseException):
             return Diagnosis("other", f"The {server} answered with an error: {_said(e)}.")
+        if isinstance(e, NotSent) and e.result.code is not None:  # the relay took the connection, not the message
+            return Diagnosis("rejected", f"The {server} refused the message: {e.result}. Check that the sender "
+                             "address is one the relay lets this account send from.")
     return Diagnosis("other", f"The {server} could not be used: {type(exc).__name__}: {str(exc)[:200]}")
 
 

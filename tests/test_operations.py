@@ -4,11 +4,14 @@ goes through the path test sends and password resets use (mailer.mail.send_messa
 
 from __future__ import annotations
 
+import smtplib
+
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from mailer import operations
+from mailer.mail import NotSent, RelayUnavailable
 from tests.conftest import free_port
 
 
@@ -42,6 +45,37 @@ def _failure(make_app, **settings) -> operations.Diagnosis:
         with pytest.raises(Exception) as caught:
             operations.send_test("secretary@example.org")
         return operations.diagnose(caught.value, "SMTP")
+
+
+class _RefuseRecipients(_Keep):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return "550 5.7.1 relaying denied for this sender"
+
+
+@pytest.fixture
+def recipient_refusing_relay():
+    """A real SMTP server that takes the connection but refuses every recipient."""
+    controller = Controller(_RefuseRecipients(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port
+    controller.stop()
+
+
+def test_the_test_send_keeps_the_relays_exception_as_its_cause(make_app, refusing_relay):
+    """The test send goes through the transport's one `send_now`; what the relay raised is kept as
+    the NotSent's cause (and raised from), for the diagnosis to read."""
+    app = make_app(SMTP_TIMEOUT=5, MAIL_PORT=refusing_relay, MAIL_USERNAME="secretary", MAIL_PASSWORD="wrong")
+    with app.app_context():
+        with pytest.raises(NotSent) as caught:
+            operations.send_test("secretary@example.org")
+    assert isinstance(caught.value.cause, RelayUnavailable) and caught.value.__cause__ is caught.value.cause
+    assert isinstance(caught.value.cause.__cause__, smtplib.SMTPAuthenticationError)
+    assert caught.value.result.cause is caught.value.cause
+
+
+def test_a_refused_recipient_is_a_rejected_message(make_app, recipient_refusing_relay):
+    found = _failure(make_app, MAIL_PORT=recipient_refusing_relay)
+    assert found.kind == "rejected" and "refused the message: 550" in found.sentence
 
 
 def test_a_wrong_password_is_named_as_such(make_app, refusing_relay):

@@ -9,9 +9,11 @@ from flask import current_app
 
 from mailer import audit, scope
 from mailer.compose import personal, starters
+from mailer.compose.message import CampaignMessages
 from mailer.compose.render import TemplateError, compile_campaign, find_line
 from mailer.db import session
 from mailer.errors import Refusal
+from mailer.mail import PAGE_PATIENCE, send_now
 from mailer.members import segments
 from mailer.models import Attachment, BodyFormat, Campaign, CampaignStatus, Member, Officer, Stream
 from mailer.pagination import Cursor, Key, KeysetPage, paginate
@@ -127,17 +129,11 @@ def sample_subject(campaign: Campaign) -> str:
                                      "meeting": PlaceholderMeeting})
 
 
-TEST_SEND_PATIENCE = 10  # seconds a page waits for the relay's rate limit before saying "not now"
-
-
 def test_send(officer: Officer, campaign: Campaign, member: Member | None = None) -> str:
     """Send the campaign, as `member` would see it, to the officer's own address only (through the
     transport, within the relay's limits); mail.NotSent when it did not go."""
-    from mailer.mail import send_now
-    from mailer.compose.message import CampaignMessages
-
     envelope = CampaignMessages(campaign).build(member, None, to_address=officer.email)
-    send_now(envelope.sender, officer.email, envelope.data, patience=TEST_SEND_PATIENCE)
+    send_now(envelope.sender, officer.email, envelope.data, patience=PAGE_PATIENCE)
     audit.record("campaign.test_send", "campaign", campaign.id, note=officer.email, officer=officer)
     return officer.email
 

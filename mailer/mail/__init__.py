@@ -14,7 +14,7 @@ accepted or refused for now or for good. MAIL_TRANSPORT chooses the implementati
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formatdate, make_msgid
@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from mailer.mail.ratelimit import Limits, RelayLimiter
 
 mail = Mail()  # Flask-Mail's settings object (MAIL_*): the names its documentation gives
+PAGE_PATIENCE = 10  # seconds a page's send (a test send) waits for the relay's limits before saying "not now"
 
 
 def init_app(app: Flask) -> None:
@@ -46,11 +47,12 @@ class RelayUnavailable(RuntimeError):
 
 
 class NotSent(Exception):
-    """A message that must go now (a test send) did not: the result says why."""
+    """A message that must go now (a test send) did not: the result says why, and `cause` is the
+    exception behind it when there was one (the relay could not be reached: a diagnosis reads it)."""
 
     def __init__(self, result: Result):
         super().__init__(str(result))
-        self.result = result
+        self.result, self.cause = result, result.cause
 
 
 class Verdict(Enum):
@@ -61,27 +63,28 @@ class Verdict(Enum):
 
 @dataclass(frozen=True)
 class Result:
-    """What became of one recipient: the verdict, the relay's code (None when it never answered)
-    and its words."""
+    """What became of one recipient: the verdict, the relay's code (None when it never answered),
+    its words, and the exception behind a failure when there was one (not compared)."""
 
     verdict: Verdict
     code: int | None = None
     reply: str = ""
+    cause: BaseException | None = field(default=None, compare=False, repr=False)
 
     @property
     def accepted(self) -> bool:
         return self.verdict is Verdict.ACCEPTED
 
     @classmethod
-    def of(cls, code: int, reply: bytes | str = "") -> Result:
+    def of(cls, code: int, reply: bytes | str = "", cause: BaseException | None = None) -> Result:
         text = reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
         verdict = (Verdict.ACCEPTED if 200 <= code < 300 else Verdict.TEMPORARY if 400 <= code < 500
                    else Verdict.PERMANENT)
-        return cls(verdict, code, text)
+        return cls(verdict, code, text, cause)
 
     @classmethod
-    def lost(cls, why: str) -> Result:
-        return cls(Verdict.TEMPORARY, None, why)
+    def lost(cls, why: str, cause: BaseException | None = None) -> Result:
+        return cls(Verdict.TEMPORARY, None, why, cause)
 
     def __str__(self) -> str:
         return f"{self.code} {self.reply}" if self.code is not None else self.reply
@@ -131,15 +134,16 @@ class Transport:
     def send(self, sender: str, recipients: list[str], data: bytes, patience: float | None = None) -> dict[str, Result]:
         """One message on a connection of its own; a relay that cannot be reached is a temporary
         failure (or permanent, when it refused with a 5xx) for every recipient, and so is a Redis
-        that cannot say what the relay's limits allow."""
+        that cannot say what the relay's limits allow. The result keeps the exception as its cause."""
         try:
             with self.connect(patience) as conn:
                 return conn.send(sender, recipients, data)
         except RelayUnavailable as exc:
             why = str(exc)
-            result = Result.of(exc.code, why.removeprefix(f"{exc.code} ")) if exc.code else Result.lost(why)
+            result = (Result.of(exc.code, why.removeprefix(f"{exc.code} "), cause=exc) if exc.code
+                      else Result.lost(why, cause=exc))
         except RedisError as exc:
-            result = Result.lost(f"the relay's limits could not be read from Redis: {exc}")
+            result = Result.lost(f"the relay's limits could not be read from Redis: {exc}", cause=exc)
         return dict.fromkeys(recipients, result)
 
     def _connection(self, limiter, sign, patience) -> Connection:
@@ -262,10 +266,11 @@ def service_message(to: str, subject: str, body: str, message_id: str | None = N
 
 
 def send_now(sender: str, to: str, data: bytes, patience: float | None = None) -> None:
-    """Send one message to one recipient, or raise NotSent with the relay's answer."""
+    """Send one message to one recipient, or raise NotSent with the relay's answer (raised from the
+    exception behind it, when there was one)."""
     result = transport().send(sender, [to], data, patience=patience)[to]
     if not result.accepted:
-        raise NotSent(result)
+        raise NotSent(result) from result.cause
 
 
 def send_message(to: str, subject: str, body: str) -> None:
