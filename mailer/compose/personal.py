@@ -93,7 +93,7 @@ def context(campaign: Campaign, member: Member | None, reader: MemberView = SAMP
 
 
 def response_serializer() -> URLSafeSerializer:
-    """Signs a meeting notice's answer links (read back by mailer.meetings.service)."""
+    """Signs a meeting notice's answer links (read back by mailer.meetings.attendance)."""
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="mailer.attendance")
 
 

@@ -2,7 +2,7 @@
 go: a transient copy of the campaign the send will create, never saved, to preview and count,
 and the fingerprint the confirmation token is tied to.
 
-The copies are built from the same starters and the same fill as service._meeting_campaign and
+The copies are built from the same starters and the same fill as noticing.meeting_campaign and
 minutes.circulate; the send itself is unchanged and still builds its own campaign.
 """
 
@@ -15,7 +15,7 @@ from flask import current_app
 from mailer.compose import starters
 from mailer.members import segments
 from mailer.meetings import minutes as minutes_service
-from mailer.meetings import service
+from mailer.meetings import noticing
 from mailer.meetings.rules import LONDON, MeetingError
 from mailer.models import Campaign, Meeting, MeetingKind, MeetingStatus, Minutes, MinutesStatus, Officer, Stream
 from mailer.sending import audience
@@ -40,9 +40,9 @@ def _draft(meeting: Meeting, purpose: str, starter_slug: str, subject_prefix: st
     campaign = Campaign(stream=Stream.NOTICES, name=f"{meeting.title}: {purpose}",
                         from_name=current_app.config["SENDER_NAME"], branch_id=meeting.branch_id,
                         starter=starter.slug, segment=segments.clean(meeting.entitled),
-                        subject=subject_prefix + service._fill(starter.subject, meeting),
-                        preheader=service._fill(starter.preheader, meeting), body_format=starter.body_format,
-                        body=service._fill(starter.body, meeting), web_token="preview")
+                        subject=subject_prefix + noticing.fill(starter.subject, meeting),
+                        preheader=noticing.fill(starter.preheader, meeting), body_format=starter.body_format,
+                        body=noticing.fill(starter.body, meeting), web_token="preview")
     campaign._mailer_meeting_id = meeting.id  # the preview carries the member's real RSVP links
     return campaign
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from mailer import audit, scope
 from mailer.db import session, utcnow
 from mailer.links import external_url
-from mailer.meetings import service
+from mailer.meetings import attendance, noticing
 from mailer.meetings.rules import LONDON, MeetingError
 from mailer.models import (AgendaItem, Attachment, CorrespondenceLink, InboundMessage, Meeting, MeetingStatus,
                            MinuteItem, Minutes, MinutesStatus, Officer, Response, Role, Thread)
@@ -32,7 +32,7 @@ def start(officer: Officer, meeting: Meeting) -> Minutes:
         return existing
     if meeting.status is MeetingStatus.CANCELLED:
         raise MeetingError("A cancelled meeting has no minutes.")
-    register = service.register(meeting)
+    register = attendance.register(meeting)
     minutes = Minutes(meeting_id=meeting.id, present_text=_names(register.rows, lambda r: r.present))
     session.add(minutes)
     session.flush()
@@ -88,7 +88,7 @@ def circulate(officer: Officer, minutes: Minutes) -> None:
     if minutes.status is not MinutesStatus.APPROVED:
         raise MeetingError("Minutes are circulated once the chair has approved them.")
     meeting = minutes.meeting
-    campaign = service._meeting_campaign(officer, meeting, "minutes", "minutes")
+    campaign = noticing.meeting_campaign(officer, meeting, "minutes", "minutes")
     # The minutes quote members and correspondents: their words are data the body shows, never template source.
     campaign.body = "Dear {{ member.first_name }},\n\n{{ minutes }}\n"
     campaign.body_data = {"minutes": body_markdown(minutes, web_link=True)}
@@ -103,7 +103,7 @@ def circulate(officer: Officer, minutes: Minutes) -> None:
     audit.record("minutes.circulate", "minutes", minutes.id, {"status": ["approved", "circulated"]}, officer=officer)
     session.flush()
     session.refresh(campaign)
-    service.send_or_leave(campaign, officer)  # checks it renders before committing; queues after
+    noticing.send_or_leave(campaign, officer)  # checks it renders before committing; queues after
 
 
 def minutes_pdf(minutes: Minutes, reader: Officer | None = None) -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 
 from mailer.documents import Document, markdown_pdf
-from mailer.meetings import service
+from mailer.meetings import attendance, noticing
 from mailer.meetings.rules import LONDON
 from mailer.models import Meeting
 
@@ -22,7 +22,7 @@ def notice_markdown(meeting: Meeting) -> str:
     from mailer.words import meeting_name
 
     config = current_app.config
-    view = service.MeetingView.of(meeting)
+    view = noticing.MeetingView.of(meeting)
     return (f"# Notice of meeting\n\n{html.escape(config['ORG_NAME'])}\n\n"
             f"**{html.escape(meeting_name(meeting.title, meeting.body_name))}**\n\n"
             f"**When:** {html.escape(view.when)}\n\n**Where:** {html.escape(view.where)}\n\n"
@@ -51,7 +51,7 @@ def agenda_pdf(meeting: Meeting) -> bytes:
 
 def signin_pdf(meeting: Meeting) -> bytes:
     """The sign-in sheet: every entitled member, with a column to sign."""
-    register = service.register(meeting)
+    register = attendance.register(meeting)
     doc = Document(f"Sign-in: {meeting.title}", meeting.body_name + "".join(
         r.member.full_name + (r.member.membership_number or "") for r in register.rows))
     doc.set_font(doc.family, "B", 14)
