@@ -16,6 +16,11 @@ The sink is postfix's C `smtp-sink` (fast enough not to be what is measured), fe
 this process (it tops out near 460 messages/s, so the ratios then say little).
 
 The last line printed is one JSON object (see `_result`).
+
+(Over 400 lines with a reason: one command, read top to bottom as one experiment (scratch parts,
+seed, the timed pipeline, the two baselines over the same sink, the report); it is a tool run by
+hand and in CI, loaded only when `mailer bench` runs, and splitting it would part each baseline from
+the measurement it is compared with.)
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ requests every page once to warm up, then each page `--repeat` times, the databa
 The last line printed is one JSON object:
     {"sizes": {...}, "load_average": [1, 5, 15], "seed_seconds": {db: s},
      "databases": {db: {page: {"p50_ms", "p95_ms", "queries", "status"}}}, "slowest_p95": {db: [page, ms]}}
+
+(Over 400 lines with a reason: most of it is the bulk seed, table by table, kept beside the list of
+pages it feeds so that a page added is seeded in the same change; a tool run by hand and in CI,
+loaded only when `mailer bench` runs.)
 """
 
 from __future__ import annotations
