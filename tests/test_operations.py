@@ -5,6 +5,7 @@ goes through the path test sends and password resets use (mailer.mail.send_messa
 from __future__ import annotations
 
 import smtplib
+from contextlib import contextmanager
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -20,31 +21,29 @@ class _Keep:
         return "250 OK"
 
 
+@contextmanager
+def _relay(handler=None, **options):
+    """A real SMTP server on a free port of this machine, for the length of the block."""
+    controller = Controller(handler or _Keep(), hostname="127.0.0.1", port=free_port(), **options)
+    controller.start()
+    try:
+        yield controller.port
+    finally:
+        controller.stop()
+
+
 @pytest.fixture
 def refusing_relay():
     """A real SMTP server offering AUTH (over plain SMTP, for the test) that refuses every password."""
-    controller = Controller(_Keep(), hostname="127.0.0.1", port=free_port(), auth_require_tls=False,
-                            authenticator=lambda *args: AuthResult(success=False, handled=False))
-    controller.start()
-    yield controller.port
-    controller.stop()
+    with _relay(auth_require_tls=False, authenticator=lambda *args: AuthResult(success=False, handled=False)) as port:
+        yield port
 
 
 @pytest.fixture
 def plain_relay():
     """A real SMTP server without TLS: no STARTTLS, and not TLS from the first byte either."""
-    controller = Controller(_Keep(), hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port
-    controller.stop()
-
-
-def _failure(make_app, **settings) -> operations.Diagnosis:
-    app = make_app(**{"SMTP_TIMEOUT": 5, **settings})
-    with app.app_context():
-        with pytest.raises(Exception) as caught:
-            operations.send_test("secretary@example.org")
-        return operations.diagnose(caught.value, "SMTP")
+    with _relay() as port:
+        yield port
 
 
 class _RefuseRecipients(_Keep):
@@ -55,10 +54,16 @@ class _RefuseRecipients(_Keep):
 @pytest.fixture
 def recipient_refusing_relay():
     """A real SMTP server that takes the connection but refuses every recipient."""
-    controller = Controller(_RefuseRecipients(), hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port
-    controller.stop()
+    with _relay(_RefuseRecipients()) as port:
+        yield port
+
+
+def _failure(make_app, **settings) -> operations.Diagnosis:
+    app = make_app(**{"SMTP_TIMEOUT": 5, **settings})
+    with app.app_context():
+        with pytest.raises(Exception) as caught:
+            operations.send_test("secretary@example.org")
+        return operations.diagnose(caught.value, "SMTP")
 
 
 def test_the_test_send_keeps_the_relays_exception_as_its_cause(make_app, refusing_relay):

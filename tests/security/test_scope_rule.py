@@ -8,11 +8,9 @@ meaning (Officer.sees_all_branches); templates only show it."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-import mailer
+from tests.source_scan import PACKAGE, nodes, scan
 
-PACKAGE = Path(mailer.__file__).parent
 HOME = PACKAGE / "scope.py"
 OFFICERS = {"officer", "current_user", "me", "reader", "who"}  # names an officer goes by in the code
 
@@ -26,7 +24,7 @@ def _officer(node: ast.AST) -> bool:
 
 def offences(source: str, filename: str) -> list[str]:
     found = []
-    for node in ast.walk(ast.parse(source, filename)):
+    for node in nodes(source, filename):
         if isinstance(node, ast.Attribute) and node.attr == "sees_all_branches":
             found.append(f"{filename}:{node.lineno}: asks sees_all_branches")
         if isinstance(node, ast.Compare):
@@ -37,10 +35,7 @@ def offences(source: str, filename: str) -> list[str]:
 
 
 def test_no_module_but_scope_decides_branch_scope():
-    found = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        if path != HOME:
-            found += offences(path.read_text(encoding="utf-8"), str(path.relative_to(PACKAGE.parent)))
+    found = scan((path for path in sorted(PACKAGE.rglob("*.py")) if path != HOME), offences)
     assert found == [], "branch scope belongs in mailer/scope.py:\n" + "\n".join(found)
 
 

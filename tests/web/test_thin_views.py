@@ -7,11 +7,9 @@ A source scan (the AST, so comments and docstrings do not count) for the query c
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-import mailer
+from tests.source_scan import PACKAGE, nodes, scan
 
-PACKAGE = Path(mailer.__file__).parent
 VIEWS = sorted([*(PACKAGE / "web").glob("*.py"), *(PACKAGE / "api").glob("*.py")])
 SESSION_QUERIES = {"execute", "scalar", "scalars", "get", "query"}
 
@@ -19,7 +17,7 @@ SESSION_QUERIES = {"execute", "scalar", "scalars", "get", "query"}
 def queries(source: str, filename: str) -> list[str]:
     """`select(...)`, `session.execute/scalar/scalars/get(...)` and `.query(...)` calls in `source`."""
     found = []
-    for node in ast.walk(ast.parse(source, filename)):
+    for node in nodes(source, filename):
         if not isinstance(node, ast.Call):
             continue
         func = node.func
@@ -34,9 +32,7 @@ def queries(source: str, filename: str) -> list[str]:
 
 
 def test_no_view_queries_the_database():
-    found = []
-    for path in VIEWS:
-        found += queries(path.read_text(encoding="utf-8"), str(path.relative_to(PACKAGE.parent)))
+    found = scan(VIEWS, queries)
     assert found == [], "move these into a service (or mailer/scope.py):\n" + "\n".join(found)
 
 
