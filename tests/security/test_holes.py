@@ -205,9 +205,9 @@ def test_3_a_notice_that_cannot_be_sent_leaves_the_meeting_as_it_was_and_can_be_
 # --- 4. another branch's thread in the minutes ----------------------------------------------------
 
 def test_4_minutes_never_show_a_thread_the_reader_could_not_open(app, officers, make_member, monkeypatch):
-    from mailer.meetings import pdf
+    from mailer import documents
 
-    monkeypatch.setattr(pdf, "_FONT_DIR", pdf._FONT_DIR / "absent")  # core font: the PDF's text is searchable
+    monkeypatch.setattr(documents, "_FONT_DIR", documents._FONT_DIR / "absent")  # core font: the PDF's text is searchable
     make_member(first_name="Bea", email="bea@example.org", branch_id=officers.branch_b.id)
     letter = _letter(f"Private matter {MARKER}", sender="Bea <bea@example.org>", subject=f"Complaint {MARKER}")
     assert letter.thread.branch_id == officers.branch_b.id
