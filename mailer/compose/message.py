@@ -10,12 +10,11 @@ from dataclasses import dataclass
 
 from flask import current_app
 
-from mailer.compose import personal
-from mailer.mail import domain_of
+from mailer.compose import personal, tokens
 from mailer.compose.render import CompiledCampaign, compile_campaign
-from mailer.models import Campaign, Member
-from mailer.compose import tokens
+from mailer.mail import domain_of
 from mailer.mail.mime import Skeleton, address
+from mailer.models import Campaign, Member
 
 
 @dataclass
