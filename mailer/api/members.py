@@ -6,7 +6,8 @@ from flask import abort
 
 from mailer import scope
 from mailer.api import bp, cursor, etag_of, officer, page_links, problem, require_match, responses, spec, with_etag
-from mailer.api.schemas import MemberList, MemberOut, MemberPatch, MemberQuery
+from mailer.api.schemas import MemberList, MemberOut
+from mailer.inputs import MemberPatch, MemberQuery
 from mailer.db import session
 from mailer.members import service
 from mailer.models import Member, MemberStatus

@@ -1,0 +1,230 @@
+"""What each action takes as input, one pydantic schema per action, for the pages and the API alike.
+
+The JSON API validates its request bodies and queries with these (spectree documents them in the
+OpenAPI document), and the pages read their forms into the same schemas (`mailer.web.forms.parse`),
+so the same bad input is refused with the same words whichever way it came. A refusal names each
+field at fault in one shape, `[{"field": ..., "message": ...}]` (`field_problems`).
+
+Below the pages, the API and the command line, above the services: it may read the services'
+constants (the starters, the cursor's size) but never imports mailer.web or mailer.api.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic_core import PydanticCustomError
+
+from mailer.compose.starters import all_starters
+from mailer.errors import Invalid
+from mailer.pagination import MAX_CURSOR
+from mailer.words import parse_datetime
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def _read_when(value):
+    """A date and time as an aware UTC datetime: ISO 8601 with its zone, or as officers type it
+    ("03/12/2026 19:30", read as UK time, as is an ISO time without a zone)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise PydanticCustomError("when_missing", "Give a date and time (dd/mm/yyyy hh:mm).")
+        value = parse_datetime(text)
+        if value is None:
+            raise PydanticCustomError("when", "“{text}” is not a date and time: write it as dd/mm/yyyy hh:mm.",
+                                      {"text": text[:40]})
+    if isinstance(value, datetime):
+        return (value if value.tzinfo is not None else value.replace(tzinfo=LONDON)).astimezone(timezone.utc)
+    return value
+
+
+When = Annotated[datetime, BeforeValidator(_read_when)]
+
+
+def field_problems(error: ValidationError) -> list[dict]:
+    """A schema's refusal, field by field: the one shape of field errors (pages and API)."""
+    return [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "__root__") or None,
+             "message": e.get("msg", "invalid")} for e in error.errors(include_url=False)]
+
+
+class InputInvalid(Invalid):
+    """Input its schema refuses: `errors` is the list of field problems (`field_problems`)."""
+
+    def __init__(self, errors: list[dict]):
+        super().__init__("; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors),
+                         field=errors[0]["field"] if errors else None)
+        self.errors = errors
+
+    def field_errors(self) -> list[dict]:
+        return self.errors
+
+
+def validate(schema: type[BaseModel], data: dict) -> BaseModel:
+    """`data` read into `schema`, or InputInvalid (422) naming each field at fault."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise InputInvalid(field_problems(exc)) from None
+
+
+# --- shared -----------------------------------------------------------------------------------
+
+MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; a larger one names nothing
+Text = Annotated[str, StringConstraints(max_length=250)]
+Status = Literal["new", "active", "arrears", "lapsed", "resigned"]
+StreamName = Literal["notices", "bulletins"]
+StarterName = Literal[tuple(s.slug for s in all_starters())]  # the folders of campaigns/
+
+
+class Strict(BaseModel):
+    """Input: unknown fields are refused, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PageQuery(Strict):
+    limit: int = Field(50, ge=1, le=200, description="Items per page.")
+    after: str | None = Field(None, min_length=1, max_length=MAX_CURSOR, pattern=r"^[A-Za-z0-9_-]+$",
+                              description="The cursor from the previous page's Link: rel=next (opaque).")
+
+
+class MemberQuery(PageQuery):
+    q: Annotated[str, StringConstraints(max_length=200)] = Field("", description="Name, email or membership number.")
+    status: Status | None = None
+    branch_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+class MemberPatch(Strict):
+    """The fields to change; those left out stay as they are. Values are read as the membership
+    export's are (dates as YYYY-MM-DD or DD/MM/YYYY; consent as yes/no)."""
+
+    membership_number: Annotated[str, StringConstraints(max_length=40)] | None = None
+    first_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    last_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    postcode: Annotated[str, StringConstraints(max_length=12)] | None = None
+    ward: Annotated[str, StringConstraints(max_length=120)] | None = None
+    polling_district: Annotated[str, StringConstraints(max_length=40)] | None = None
+    branch: Annotated[str, StringConstraints(max_length=120)] | None = None
+    status: Status | None = None
+    joined_on: date | None = None
+    notices_consent: bool | None = None
+    bulletins_consent: bool | None = None
+    tags: list[Annotated[str, StringConstraints(max_length=60)]] | None = Field(None, max_length=50)
+
+
+class Segment(Strict):
+    """Who a campaign goes to; every filter left out matches everyone."""
+
+    statuses: list[Status] | None = Field(None, max_length=5)
+    branches: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, max_length=100)
+    wards: list[Annotated[str, StringConstraints(max_length=120)]] | None = Field(None, max_length=200)
+    polling_districts: list[Annotated[str, StringConstraints(max_length=40)]] | None = Field(None, max_length=200)
+    tags: list[Annotated[str, StringConstraints(max_length=60)]] | None = Field(None, max_length=50)
+    officer_roles: list[Literal["clp_secretary", "clp_officer", "branch_secretary", "chair"]] | None = None
+    joined_after: date | None = None
+    joined_before: date | None = None
+
+
+class SegmentCountIn(Strict):
+    segment: Segment = Field(default_factory=Segment)
+    stream: StreamName = "bulletins"
+
+
+class CampaignIn(Strict):
+    starter: StarterName | None = Field(None, description="A starter from campaigns/.")
+    stream: StreamName = "bulletins"
+    name: Text | None = None
+    subject: Text | None = None
+    preheader: Text | None = None
+    body: Annotated[str, StringConstraints(max_length=200_000)] | None = None
+    body_format: Literal["markdown", "mjml"] | None = None
+    segment: Segment | None = None
+
+
+class CampaignPatch(Strict):
+    name: Text | None = None
+    subject: Text | None = None
+    preheader: Text | None = None
+    from_name: Annotated[str, StringConstraints(max_length=120)] | None = None
+    body: Annotated[str, StringConstraints(max_length=200_000)] | None = None
+    body_format: Literal["markdown", "mjml"] | None = None
+    stream: StreamName | None = None
+    segment: Segment | None = None
+
+
+class ScheduleIn(Strict):
+    at: When = Field(description="When to send, with its time zone (e.g. 2026-12-03T18:00:00+00:00); without one, UK time.")
+
+
+ThreadStatusName = Literal["needs_action", "actioned"]
+
+
+class ThreadQuery(PageQuery):
+    status: ThreadStatusName | None = None
+    q: Annotated[str, StringConstraints(max_length=200)] = Field("", description="Words in the subject, sender or text.")
+    assigned_to_me: bool = False
+
+
+class ReplyIn(Strict):
+    body: Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
+    with_quote: bool = False
+    in_reply_to: int | None = Field(None, ge=1, le=MAX_ID, description="The message answered (default: the newest).")
+
+
+class StatusIn(Strict):
+    status: ThreadStatusName
+
+
+class AssignIn(Strict):
+    officer_id: int | None = Field(None, ge=1, le=MAX_ID, description="None: give it to nobody.")
+
+
+class ImportIn(Strict):
+    filename: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    csv: Annotated[str, StringConstraints(min_length=1, max_length=20_000_000)] = Field(
+        description="The export as exported from the membership system (CSV text).")
+    full_export: bool = Field(False, description="The file lists every member: report those missing.")
+
+
+MeetingKindName = Literal["general", "agm", "special", "executive", "branch"]
+
+
+class MeetingIn(Strict):
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    kind: MeetingKindName
+    starts_at: When = Field(description="With its time zone; without one, UK time.")
+    ends_at: When | None = None
+    branch_id: int | None = Field(None, ge=1, le=MAX_ID, description="None: a CLP meeting.")
+    venue_name: Annotated[str, StringConstraints(max_length=200)] = ""
+    venue_address: Annotated[str, StringConstraints(max_length=500)] = ""
+    online_url: Annotated[str, StringConstraints(max_length=500)] = ""
+    dial_in: Annotated[str, StringConstraints(max_length=500)] = ""
+    accessibility: Annotated[str, StringConstraints(max_length=5000)] = ""
+    quorum: int | None = Field(None, ge=0, le=100_000)
+
+
+class AgendaItemIn(Strict):
+    id: int | None = Field(None, ge=1, le=MAX_ID, description="An existing item's id, to keep its papers.")
+    title: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    notes: Annotated[str, StringConstraints(max_length=5000)] = ""
+
+
+class AgendaIn(Strict):
+    items: list[AgendaItemIn] = Field(max_length=100)
+
+
+class NoticeIn(Strict):
+    override: Annotated[str, StringConstraints(max_length=500)] = Field(
+        "", description="Why a notice shorter than the rules' period is allowed (audited); empty: keep to the rules.")
+
+
+class PresentIn(Strict):
+    present: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(max_length=100_000,
+                                                                   description="Every member present (the whole list).")
+
