@@ -21,7 +21,8 @@ from pydantic_core import PydanticCustomError
 from mailer.compose.starters import all_starters
 from mailer.errors import Invalid
 from mailer.pagination import MAX_CURSOR
-from mailer.words import parse_datetime
+from mailer.members.fields import FieldError, clean_date, clean_email, clean_status
+from mailer.words import parse_date, parse_datetime
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -42,7 +43,40 @@ def _read_when(value):
     return value
 
 
+def _read_day(value):
+    """A date: ISO (2026-12-03) or as typed in the UK (03/12/2026); never month first."""
+    if isinstance(value, str):
+        found = parse_date(value)
+        if found is None:
+            raise PydanticCustomError("day", "“{text}” is not a date: write it as dd/mm/yyyy.", {"text": value[:40]})
+        return found
+    return value
+
+
+def _read_words(value):
+    """A list of words (tags): each item may hold several, separated by commas, as typed in a box."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [word.strip() for v in value for word in v.split(",") if word.strip()]
+    return value
+
+
+def _by(cleaner, then=lambda found: found):
+    """A before-validator from one of the member fields' cleaners (mailer.members.fields): the same
+    rule and words as an import's, for the pages and the API. Blank text is left to the schema."""
+    def check(value):
+        if not isinstance(value, str) or not value.strip():
+            return value
+        try:
+            return then(cleaner(value))
+        except FieldError as exc:
+            raise PydanticCustomError("member_field", "{reason}", {"reason": str(exc)}) from None
+    return BeforeValidator(check)
+
+
 When = Annotated[datetime, BeforeValidator(_read_when)]
+Day = Annotated[date, BeforeValidator(_read_day)]
 
 
 def field_problems(error: ValidationError) -> list[dict]:
@@ -105,21 +139,40 @@ class MemberPatch(Strict):
     membership_number: Annotated[str, StringConstraints(max_length=40)] | None = None
     first_name: Annotated[str, StringConstraints(max_length=100)] | None = None
     last_name: Annotated[str, StringConstraints(max_length=100)] | None = None
-    email: Annotated[str, StringConstraints(max_length=254)] | None = None
+    email: Annotated[str, StringConstraints(max_length=254), _by(clean_email)] | None = None
     phone: Annotated[str, StringConstraints(max_length=40)] | None = None
     postcode: Annotated[str, StringConstraints(max_length=12)] | None = None
     ward: Annotated[str, StringConstraints(max_length=120)] | None = None
     polling_district: Annotated[str, StringConstraints(max_length=40)] | None = None
     branch: Annotated[str, StringConstraints(max_length=120)] | None = None
-    status: Status | None = None
-    joined_on: date | None = None
+    status: Annotated[Status, _by(clean_status, lambda found: found.value)] | None = None
+    joined_on: Annotated[date, _by(clean_date)] | None = None
     notices_consent: bool | None = None
     bulletins_consent: bool | None = None
-    tags: list[Annotated[str, StringConstraints(max_length=60)]] | None = Field(None, max_length=50)
+    tags: Annotated[list[Annotated[str, StringConstraints(max_length=60)]] | None,
+                    BeforeValidator(_read_words)] = Field(None, max_length=50, description="Also: one text, comma-separated.")
+
+    def raw(self) -> dict[str, str]:
+        """The fields given, as the member service reads them (the membership export's words)."""
+        raw = {}
+        for name, value in self.model_dump(exclude_unset=True).items():
+            if name == "tags":
+                raw["tags"] = ", ".join(value or [])
+            elif isinstance(value, bool):
+                raw[name] = "yes" if value else "no"
+            else:
+                raw[name] = "" if value is None else str(value)
+        return raw
 
 
-class Segment(Strict):
-    """Who a campaign goes to; every filter left out matches everyone."""
+class EraseIn(Strict):
+    """Erasing a member's personal data (pages only): why, for the audit log."""
+
+    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class ListFilters(Strict):
+    """Members matching every filter given; a filter left out matches everyone."""
 
     statuses: list[Status] | None = Field(None, max_length=5)
     branches: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, max_length=100)
@@ -127,8 +180,14 @@ class Segment(Strict):
     polling_districts: list[Annotated[str, StringConstraints(max_length=40)]] | None = Field(None, max_length=200)
     tags: list[Annotated[str, StringConstraints(max_length=60)]] | None = Field(None, max_length=50)
     officer_roles: list[Literal["clp_secretary", "clp_officer", "branch_secretary", "chair"]] | None = None
-    joined_after: date | None = None
-    joined_before: date | None = None
+
+
+class Segment(ListFilters):
+    """Who a campaign goes to; every filter left out matches everyone."""
+
+    joined_after: Day | None = None
+    joined_before: Day | None = None
+    exclude: ListFilters | None = Field(None, description="Members to leave out: those matching any of these.")
 
 
 class SegmentCountIn(Strict):
