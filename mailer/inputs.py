@@ -43,12 +43,13 @@ def _read_when(value):
     return value
 
 
-def _read_day(value):
+def _read_day(value, info):
     """A date: ISO (2026-12-03) or as typed in the UK (03/12/2026); never month first."""
     if isinstance(value, str):
         found = parse_date(value)
-        if found is None:
-            raise PydanticCustomError("day", "“{text}” is not a date: write it as dd/mm/yyyy.", {"text": value[:40]})
+        if found is None:  # in the words of mailer.members.segments
+            raise PydanticCustomError("day", "{label} must be a date (dd/mm/yyyy)",
+                                      {"label": (info.field_name or "it").replace("_", " ")})
         return found
     return value
 
@@ -79,18 +80,40 @@ When = Annotated[datetime, BeforeValidator(_read_when)]
 Day = Annotated[date, BeforeValidator(_read_day)]
 
 
+# pydantic's words for the commonest refusals, as an officer reads them ({label}: the field's name).
+MESSAGES = {
+    "missing": "Give the {label}.",
+    "string_too_long": "The {label} is longer than {max_length} characters.",
+    "string_too_short": "Give the {label}.",
+    "too_long": "The {label} has more than {max_length} entries.",
+    "int_parsing": "The {label} must be a whole number.",
+    "int_type": "The {label} must be a whole number.",
+    "greater_than_equal": "The {label} must be at least {ge}.",
+    "less_than_equal": "The {label} must be at most {le}.",
+    "literal_error": "The {label} must be one of {expected}.",
+    "enum": "The {label} must be one of {expected}.",
+    "extra_forbidden": "There is no field called {label}.",
+}
+
+
 def field_problems(error: ValidationError) -> list[dict]:
     """A schema's refusal, field by field: the one shape of field errors (pages and API)."""
-    return [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "__root__") or None,
-             "message": e.get("msg", "invalid")} for e in error.errors(include_url=False)]
+    problems = []
+    for e in error.errors(include_url=False):
+        loc = [str(p) for p in e.get("loc", ()) if p != "__root__"]
+        names = [p for p in loc if not p.isdigit()]
+        label = names[-1].replace("_", " ") if names else "value"
+        template = MESSAGES.get(e.get("type", ""))
+        message = template.format(label=label, **(e.get("ctx") or {})) if template else e.get("msg", "invalid")
+        problems.append({"field": ".".join(loc) or None, "message": message})
+    return problems
 
 
 class InputInvalid(Invalid):
     """Input its schema refuses: `errors` is the list of field problems (`field_problems`)."""
 
     def __init__(self, errors: list[dict]):
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors),
-                         field=errors[0]["field"] if errors else None)
+        super().__init__(" ".join(e["message"] for e in errors), field=errors[0]["field"] if errors else None)
         self.errors = errors
 
     def field_errors(self) -> list[dict]:
@@ -111,7 +134,14 @@ MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; a larger one names nothing
 Text = Annotated[str, StringConstraints(max_length=250)]
 Status = Literal["new", "active", "arrears", "lapsed", "resigned"]
 StreamName = Literal["notices", "bulletins"]
-StarterName = Literal[tuple(s.slug for s in all_starters())]  # the folders of campaigns/
+def _known_starter(value):
+    if isinstance(value, str) and value not in {s.slug for s in all_starters()}:
+        raise PydanticCustomError("starter", "There is no starter called {name!r}.", {"name": value[:80]})
+    return value
+
+
+StarterName = Annotated[Literal[tuple(s.slug for s in all_starters())],  # the folders of campaigns/
+                        BeforeValidator(_known_starter)]
 
 
 class Strict(BaseModel):
@@ -215,6 +245,24 @@ class CampaignPatch(Strict):
     body_format: Literal["markdown", "mjml"] | None = None
     stream: StreamName | None = None
     segment: Segment | None = None
+
+
+class ConfirmIn(Strict):
+    """The token of a confirmation page's "yes" (pages only: mailer.sending.audience)."""
+
+    confirm: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class SegmentNameIn(Strict):
+    """Saving the composer's filters under a name (pages only)."""
+
+    segment_name: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class SavedSegmentIn(Strict):
+    """Using saved filters in the composer (pages only)."""
+
+    saved_segment: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class ScheduleIn(Strict):

@@ -19,6 +19,8 @@ from mailer import audit, scope, words
 from mailer.compose import drafts, starters
 from mailer.compose.render import TemplateError
 from mailer.db import session
+from mailer.errors import Invalid
+from mailer.inputs import CampaignIn, CampaignPatch, ConfirmIn, SavedSegmentIn, ScheduleIn, SegmentNameIn
 from mailer.mail import NotSent
 from mailer.members import count_cache, segments
 from mailer.members import service as members
@@ -26,7 +28,7 @@ from mailer.models import Campaign, CampaignStatus, MemberStatus, Role, Segment,
 from mailer.pagination import Cursor
 from mailer.sending import audience
 from mailer.sending import campaigns as sending
-from mailer.web import LONDON
+from mailer.web import LONDON, forms
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -57,37 +59,38 @@ def _checked_form() -> None:
         abort(400)
 
 
-def _segment_from_form() -> dict:
-    """The segment builder's fields as a definition (not yet cleaned)."""
-    form = request.form
+SEGMENT_FORM = {"segment": "seg_", "segment.exclude": "ex_"}  # the segment builder's inputs
 
-    def lists(prefix: str) -> dict:
-        return {key: form.getlist(prefix + key) for key in segments.LIST_KEYS}
 
-    definition = lists("seg_")
-    for key in ("joined_after", "joined_before"):
-        definition[key] = form.get("seg_" + key, "").strip()
-    definition["exclude"] = lists("ex_")
-    return definition
+def _segment_prefixes(with_segment: bool) -> dict | None:
+    return SEGMENT_FORM if with_segment and forms.sent("segment_form") else None
 
 
 def _composer_values(with_segment: bool = True) -> dict:
-    """What the composer sent, for drafts.update. Only fields present are included, so a form
-    without them (the confirmation step, a button elsewhere) changes nothing."""
-    values = {name: request.form[name] for name in TEXT_FIELDS if name in request.form}
-    if with_segment and request.form.get("segment_form"):
-        values["segment"] = _segment_from_form()
+    """What the composer sent, read by the API's CampaignPatch, for drafts.update. Only fields
+    present are included, so a form without them (the confirmation step, a button elsewhere)
+    changes nothing; a box left empty is saved empty. Raises InputInvalid."""
+    patch = forms.parse(CampaignPatch, _segment_prefixes(with_segment))
+    values = {k: ("" if v is None else v) for k, v in patch.model_dump(exclude_unset=True, exclude={"segment"}).items()}
+    if patch.segment is not None:
+        values["segment"] = patch.segment.model_dump(mode="json", exclude_none=True)
     return values
+
+
+def _typed(with_segment: bool = True) -> dict:
+    """What the composer sent, as typed (to show again after a refusal)."""
+    raw = forms.read(CampaignPatch, _segment_prefixes(with_segment))
+    return {k: ("" if v is None else v) for k, v in raw.items()}
 
 
 def _save(campaign: Campaign, values: dict | None = None) -> str | None:
     """Save the composer's fields; the refusal's message, or None when saved."""
-    values = _composer_values() if values is None else values
-    if not values:
-        return None
     try:  # the composer shows the refusal beside what was typed (not the page-wide handler)
+        values = _composer_values() if values is None else values
+        if not values:
+            return None
         drafts.update(current_user, campaign, values)
-    except drafts.DraftError as exc:
+    except Invalid as exc:
         session.rollback()
         return str(exc)
     return None
@@ -172,7 +175,7 @@ def _composer(campaign: Campaign, error: str | None = None, submitted: dict | No
 
 
 def _after_save_failure(campaign: Campaign, error: str):
-    return _composer(campaign, error=error, submitted=_composer_values(), status=400)
+    return _composer(campaign, error=error, submitted=_typed(), status=400)
 
 
 def _preview_response(body: str, mimetype: str = "text/html") -> Response:
@@ -195,9 +198,8 @@ def index():
 @bp.route("/new", methods=["POST"])
 def create():
     _checked_form()
-    stream_value = request.form.get("stream", Stream.BULLETINS.value)
-    stream = Stream(stream_value) if stream_value in Stream._value2member_map_ else Stream.BULLETINS
-    campaign = drafts.create(current_user, request.form.get("starter") or None, stream)
+    new = forms.parse(CampaignIn)  # as POST /api/v1/campaigns reads it
+    campaign = drafts.create(current_user, new.starter, Stream(new.stream))
     flash(f"{campaign.name}: a new draft. Nothing is sent until you choose Send now or Schedule.", "info")
     return redirect(url_for(".edit", campaign_id=campaign.id))
 
@@ -269,7 +271,7 @@ def _unsaved_copy(campaign: Campaign, with_segment: bool = False) -> tuple[Campa
                     **{name: getattr(campaign, name) for name in TEXT_FIELDS})
     try:
         drafts.update(current_user, copy, _composer_values(with_segment))
-    except drafts.DraftError as exc:
+    except Invalid as exc:
         return copy, str(exc)
     return copy, None
 
@@ -356,7 +358,7 @@ def save_segment(campaign_id: int):
     error = _save(campaign)
     if error:
         return _after_save_failure(campaign, error)
-    name = " ".join(request.form.get("segment_name", "").split())[:120]
+    name = " ".join(forms.parse(SegmentNameIn).segment_name.split())[:120]
     if not name:
         flash("Give the filters a name to save them.", "error")
     else:
@@ -370,7 +372,7 @@ def load_segment(campaign_id: int):
     """Save the campaign with a saved segment's filters in place of those on screen."""
     campaign = _campaign_or_404(campaign_id)
     _checked_form()
-    chosen = request.form.get("saved_segment", type=int)
+    chosen = forms.parse(SavedSegmentIn).saved_segment
     segment = next((s for s in _saved_segments() if s.id == chosen), None)
     if segment is None:
         flash("Choose saved filters to use.", "error")
@@ -423,7 +425,7 @@ def _confirmation(campaign: Campaign, action: str, when: datetime | None = None,
 
 
 def _is_confirmed(campaign: Campaign, action: str) -> bool:
-    return audience.confirmed(request.form.get("confirm"), action, campaign.id, audience.fingerprint(campaign),
+    return audience.confirmed(forms.parse(ConfirmIn).confirm, action, campaign.id, audience.fingerprint(campaign),
                               current_user)
 
 
@@ -448,9 +450,11 @@ def schedule(campaign_id: int):
         error = _save(campaign)
         if error:
             return _after_save_failure(campaign, error)
-    when = _parse_local(request.form.get("send_at", ""))
-    if when is None:
-        flash("Choose the date and time to send it.", "error")
+    try:  # as POST /api/v1/campaigns/{id}/schedule reads it: the same refusal, in the same words
+        when = forms.parse(ScheduleIn, names={"at": "send_at"}).at
+    except Invalid as exc:
+        session.rollback()
+        flash(f"Choose the date and time to send it. {exc}", "error")
         return redirect(url_for(".edit", campaign_id=campaign.id) + "#send")
     if not confirmed and campaign.status in drafts.EDITABLE_STATUSES:
         return _confirmation(campaign, "schedule", when)
@@ -474,7 +478,7 @@ def send_now(campaign_id: int):
         error = _save(campaign)
         if error:
             return _after_save_failure(campaign, error)
-        if request.form.get("confirm"):
+        if forms.parse(ConfirmIn).confirm:
             flash("The campaign changed after the confirmation was shown: check it again.", "warning")
         return _confirmation(campaign, "send")
     sending.send_now(campaign, current_user)

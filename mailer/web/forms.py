@@ -22,11 +22,13 @@ from pydantic import BaseModel
 from mailer.inputs import validate
 
 
-def parse(schema: type[BaseModel], prefixes: dict[str, str] | None = None, **given):
+def parse(schema: type[BaseModel], prefixes: dict[str, str] | None = None, names: dict[str, str] | None = None,
+          **given):
     """The submitted form as `schema` (or InputInvalid). `prefixes` maps a nested schema's field
-    (e.g. "segment", "segment.exclude") to its inputs' prefix ("seg_", "ex_"); `given` adds
-    values the page knows (a route's id), which the form cannot override."""
-    return validate(schema, read(schema, prefixes) | given)
+    (e.g. "segment", "segment.exclude") to its inputs' prefix ("seg_", "ex_"); `names` maps a
+    field to its input's name where the page's differs (the API's "at" is the form's "send_at");
+    `given` adds values the page knows, which the form cannot override."""
+    return validate(schema, read(schema, prefixes, names=names) | given)
 
 
 def submitted(*names: str) -> dict[str, str]:
@@ -39,12 +41,13 @@ def sent(name: str) -> bool:
     return name in request.form
 
 
-def read(schema: type[BaseModel], prefixes: dict[str, str] | None = None, prefix: str = "", path: str = "") -> dict:
+def read(schema: type[BaseModel], prefixes: dict[str, str] | None = None, prefix: str = "", path: str = "",
+         names: dict[str, str] | None = None) -> dict:
     """The form's values for `schema`'s fields, as the schema reads them (not yet validated)."""
-    form, prefixes, data = request.form, prefixes or {}, {}
+    form, prefixes, names, data = request.form, prefixes or {}, names or {}, {}
     for name, info in schema.model_fields.items():
         core, optional = _core(info.annotation)
-        key = prefix + name
+        key = prefix + names.get(path + name, name)
         if isinstance(core, type) and issubclass(core, BaseModel):
             nested = prefixes.get(path + name)
             if nested is not None:
