@@ -12,7 +12,7 @@ constants (the starters, the cursor's size) but never imports mailer.web or mail
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
@@ -27,17 +27,20 @@ from mailer.words import parse_date, parse_datetime
 LONDON = ZoneInfo("Europe/London")
 
 
-def _read_when(value):
+WHEN_MISSING = {"starts_at": "Give the date and time the meeting starts."}
+
+
+def _read_when(value, info):
     """A date and time as an aware UTC datetime: ISO 8601 with its zone, or as officers type it
     ("03/12/2026 19:30", read as UK time, as is an ISO time without a zone)."""
     if isinstance(value, str):
         text = value.strip()
         if not text:
-            raise PydanticCustomError("when_missing", "Give a date and time (dd/mm/yyyy hh:mm).")
+            raise PydanticCustomError("when_missing", WHEN_MISSING.get(info.field_name, "Give the date and time."))
         value = parse_datetime(text)
         if value is None:
-            raise PydanticCustomError("when", "“{text}” is not a date and time: write it as dd/mm/yyyy hh:mm.",
-                                      {"text": text[:40]})
+            raise PydanticCustomError("when", "{text} is not a date and time: write it as dd/mm/yyyy hh:mm.",
+                                      {"text": repr(text[:40])})
     if isinstance(value, datetime):
         return (value if value.tzinfo is not None else value.replace(tzinfo=LONDON)).astimezone(timezone.utc)
     return value
@@ -52,6 +55,16 @@ def _read_day(value, info):
                                       {"label": (info.field_name or "it").replace("_", " ")})
         return found
     return value
+
+
+def _refused_unless(check, message: str):
+    """A before-validator refusing, in `message`, what `check` does not accept (what it accepts is
+    then read by the field's type)."""
+    def read(value):
+        if not check(value):
+            raise PydanticCustomError("refused", message)
+        return value
+    return BeforeValidator(read)
 
 
 def _read_words(value):
@@ -303,8 +316,9 @@ MeetingKindName = Literal["general", "agm", "special", "executive", "branch"]
 
 
 class MeetingIn(Strict):
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    kind: MeetingKindName
+    title: Annotated[str, StringConstraints(max_length=200),
+                     _refused_unless(lambda v: not isinstance(v, str) or v.strip(), "Give the meeting a title.")]
+    kind: Annotated[MeetingKindName, _refused_unless(lambda v: v in get_args(MeetingKindName), "Choose the kind of meeting.")]
     starts_at: When = Field(description="With its time zone; without one, UK time.")
     ends_at: When | None = None
     branch_id: int | None = Field(None, ge=1, le=MAX_ID, description="None: a CLP meeting.")
@@ -313,7 +327,22 @@ class MeetingIn(Strict):
     online_url: Annotated[str, StringConstraints(max_length=500)] = ""
     dial_in: Annotated[str, StringConstraints(max_length=500)] = ""
     accessibility: Annotated[str, StringConstraints(max_length=5000)] = ""
-    quorum: int | None = Field(None, ge=0, le=100_000)
+    quorum: Annotated[int, _refused_unless(
+        lambda v: not isinstance(v, str) or v.strip().isdigit(),
+        "The quorum is a number of members (leave it empty for the usual rule).")] | None = Field(None, ge=0, le=100_000)
+    entitled_tags: Annotated[list[Annotated[str, StringConstraints(max_length=60)]] | None,
+                             BeforeValidator(_read_words)] = Field(
+        None, max_length=50, description="Who may attend: members with one of these tags (delegates, a committee); "
+                                         "left out: the body's members.")
+
+    def values(self) -> dict:
+        """The meeting's values as the meetings service takes them (one line for each line of text)."""
+        values = self.model_dump(exclude={"entitled_tags"})
+        for name in ("title", "venue_name", "venue_address", "online_url", "dial_in"):
+            values[name] = " ".join(values[name].split())
+        values["accessibility"] = values["accessibility"].strip()
+        values["entitled"] = {"tags": self.entitled_tags} if self.entitled_tags else None
+        return values
 
 
 class AgendaItemIn(Strict):

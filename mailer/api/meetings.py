@@ -54,7 +54,7 @@ def list_meetings(query: PageQuery):
 @spec.validate(json=MeetingIn, resp=responses(MeetingOut, 409, status=201), tags=["meetings"])
 def create_meeting(json: MeetingIn):
     """Plan a meeting, with the default agenda for its kind; a clash with another is a warning."""
-    meeting, warnings = service.create(officer(), json.model_dump())
+    meeting, warnings = service.create(officer(), json.values())
     session.flush()
     return _out(meeting, warnings), 201
 

@@ -15,12 +15,14 @@ from flask_wtf import FlaskForm
 
 from mailer import audit, scope, words
 from mailer.db import session
+from mailer.errors import Invalid
+from mailer.inputs import MeetingIn
 from mailer.meetings import feeds, rules, service
 from mailer.meetings import minutes as minutes_service
 from mailer.meetings.rules import LONDON, MeetingError
 from mailer.models import Meeting, MeetingKind, MeetingStatus, Response as Answer, Role
 from mailer.pagination import Cursor
-from mailer.web import downloads
+from mailer.web import downloads, forms
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 
@@ -76,39 +78,21 @@ def _form_values(meeting: Meeting | None = None) -> dict:
 
 
 def _submitted() -> dict:
-    return {name: request.form.get(name, "") for name in FORM_FIELDS}
+    """What was typed, to show again beside what is wrong with it."""
+    return forms.submitted(*FORM_FIELDS)
 
 
-def _meeting_values(form: dict) -> dict:
-    """The details form as service values. Raises MeetingError for what cannot be read."""
-    values = {k: " ".join(form[k].split()) if k != "accessibility" else form[k].strip() for k in TEXT_FIELDS}
-    problems = []
-    if form["kind"] not in MeetingKind._value2member_map_:
-        problems.append("Choose the kind of meeting.")
-    values["kind"] = form["kind"]
-    body = form["body"]
-    if body == "clp" or not body:
-        values["branch_id"] = None
-    elif body.isdigit() and body in {v for v, _ in _bodies()}:
-        values["branch_id"] = int(body)
+def _meeting_values() -> dict:
+    """The details form read by the API's MeetingIn, as service values (or Invalid). The form's
+    "body" is the CLP or one of the officer's branches; the schema's branch_id follows from it."""
+    body = forms.submitted("body")["body"]
+    if body in ("clp", ""):
+        branch_id = None
+    elif body in {v for v, _ in _bodies()}:
+        branch_id = int(body)
     else:
-        problems.append("Choose the CLP or one of your branches.")
-    for name in ("starts_at", "ends_at"):
-        try:
-            values[name] = rules.parse_local(form[name])
-        except MeetingError as exc:
-            problems.append(str(exc))
-            values[name] = None
-    quorum = form["quorum"].strip()
-    if quorum and not quorum.isdigit():
-        problems.append("The quorum is a number of members (leave it empty for the usual rule).")
-    values["quorum"] = int(quorum) if quorum.isdigit() else None
-    # Who may attend: the body's members, or those with a tag (delegates, a committee).
-    tags = [t.strip() for t in form.get("entitled_tag", "").split(",") if t.strip()]
-    values["entitled"] = {"tags": tags} if tags else None
-    if problems:
-        raise MeetingError(" ".join(problems))
-    return values
+        raise Invalid("Choose the CLP or one of your branches.", field="branch_id")
+    return forms.parse(MeetingIn, names={"entitled_tags": "entitled_tag"}, branch_id=branch_id).values()
 
 
 def _details_form(template: str, **context):
@@ -139,8 +123,8 @@ def create():
     _checked_form()
     submitted = _submitted()
     try:
-        meeting, warnings = service.create(current_user, _meeting_values(submitted))
-    except MeetingError as exc:
+        meeting, warnings = service.create(current_user, _meeting_values())
+    except (Invalid, MeetingError) as exc:  # the schema's (as POST /api/v1/meetings) or the rules': shown as typed
         session.rollback()
         return _details_form("web/meetings/list.html", values=submitted, error=str(exc), **_listing()), 400
     flash(f"{meeting.title} is planned, with the standard agenda. Check the agenda, then send the notice.", "info")
@@ -170,7 +154,7 @@ def edit(meeting_id: int):
         _checked_form()
         values = _submitted()
         try:
-            changes, warnings = service.update(current_user, meeting, _meeting_values(values))
+            changes, warnings = service.update(current_user, meeting, _meeting_values())
             if changes:
                 flash(f"Saved: {words.fields(changes)}.", "info")
             else:
@@ -179,7 +163,7 @@ def edit(meeting_id: int):
                 flash("Members were noticed of the meeting as it was: send them the update.", "warning")
             _flash_warnings(warnings)
             return redirect(url_for(".detail", meeting_id=meeting.id))
-        except MeetingError as exc:
+        except (Invalid, MeetingError) as exc:
             session.rollback()
             error = str(exc)
     return _details_form("web/meetings/edit.html", meeting=meeting, values=values, error=error), 400 if error else 200
