@@ -292,7 +292,8 @@ class ThreadQuery(PageQuery):
 
 
 class ReplyIn(Strict):
-    body: Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
+    body: Annotated[str, StringConstraints(max_length=50_000),
+                    _refused_unless(lambda v: not isinstance(v, str) or v.strip(), "Write the reply first.")]
     with_quote: bool = False
     in_reply_to: int | None = Field(None, ge=1, le=MAX_ID, description="The message answered (default: the newest).")
 
@@ -303,6 +304,24 @@ class StatusIn(Strict):
 
 class AssignIn(Strict):
     officer_id: int | None = Field(None, ge=1, le=MAX_ID, description="None: give it to nobody.")
+
+
+class NoteIn(Strict):
+    """An internal note on a thread (pages only)."""
+
+    text: Annotated[str, StringConstraints(max_length=50_000)] = ""
+
+
+class ImportUploadIn(Strict):
+    """A membership export uploaded as a file (pages); the API's ImportIn sends it as text."""
+
+    full_export: bool = Field(False, description="The file lists every member: report those missing.")
+
+
+class ColumnIn(Strict):
+    """One column's choice on the import's mapping page: the member field it fills, or none."""
+
+    field: Annotated[str, StringConstraints(max_length=60)] = ""
 
 
 class ImportIn(Strict):
@@ -364,3 +383,82 @@ class PresentIn(Strict):
     present: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(max_length=100_000,
                                                                    description="Every member present (the whole list).")
 
+
+
+# --- pages only: meetings ----------------------------------------------------------------------
+
+class AgendaRowIn(Strict):
+    """One row of the agenda editor: the API's AgendaItemIn, with where it goes and whether it goes."""
+
+    id: int | None = Field(None, ge=1, le=MAX_ID)
+    title: Annotated[str, StringConstraints(max_length=300)] = ""
+    notes: Annotated[str, StringConstraints(max_length=5000)] = ""
+    position: Annotated[str, StringConstraints(max_length=20)] = ""
+    remove: bool = False
+
+
+class AgendaRowsIn(Strict):
+    rows: int = Field(0, ge=0, le=500)  # an agenda, not a denial of service
+
+
+class PaperIn(Strict):
+    item_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+class ReasonIn(Strict):
+    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class HeldIn(Strict):
+    early: bool = False
+
+
+class RegisterIn(PresentIn):
+    """The register's page: the API's PresentIn, for the members shown on this page of it."""
+
+    present: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field([], max_length=100_000)
+    shown: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, max_length=100_000)
+
+
+class AcceptIn(Strict):
+    accept: bool = False
+
+
+class AnswerIn(Strict):
+    member_id: int | None = Field(None, ge=1, le=MAX_ID)
+    response: Literal["none", "attending", "apologies", "not_attending"] | None = None
+
+
+class MinutesTextIn(Strict):
+    """The minutes' editor: each item's text by its id, and who was present."""
+
+    texts: dict[int, Annotated[str, StringConstraints(max_length=100_000)]] = {}
+    present_text: Annotated[str, StringConstraints(max_length=100_000)] = None  # not on the form: unchanged
+
+
+class ThreadChoiceIn(Strict):
+    thread_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+class AdoptIn(Strict):
+    at_meeting: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+# --- pages only: officers, tokens, members' own choices -----------------------------------------
+
+class OfficerIn(Strict):
+    email: Annotated[str, StringConstraints(max_length=254)] = ""
+    name: Annotated[str, StringConstraints(max_length=200)] = ""
+    role: Annotated[str, _refused_unless(lambda v: v in ("clp_secretary", "clp_officer", "branch_secretary", "chair"),
+                                         "Choose a role.")] = ""
+    branch: int | None = Field(None, ge=1, le=MAX_ID)
+    active: bool = False
+
+
+class TokenIn(Strict):
+    name: Annotated[str, StringConstraints(max_length=200)] = ""
+    days: int | None = Field(None, ge=1, le=100_000)
+
+
+class PreferencesIn(Strict):
+    choice: Literal["none", "notices", "all"]

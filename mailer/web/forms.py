@@ -31,6 +31,16 @@ def parse(schema: type[BaseModel], prefixes: dict[str, str] | None = None, names
     return validate(schema, read(schema, prefixes, names=names) | given)
 
 
+def rows(schema: type[BaseModel], count: int) -> list:
+    """Rows of a table form (inputs named "title-0", "title-1", ...), each read into `schema`."""
+    return [validate(schema, read(schema, suffix=f"-{n}")) for n in range(count)]
+
+
+def keyed(prefix: str, keys) -> dict:
+    """The text inputs named prefix + key, for each key the form carried ("text-12" for item 12)."""
+    return {key: request.form[f"{prefix}{key}"] for key in keys if f"{prefix}{key}" in request.form}
+
+
 def submitted(*names: str) -> dict[str, str]:
     """The named fields as typed (for a form shown again); missing ones as empty text."""
     return {name: request.form.get(name, "") for name in names}
@@ -42,12 +52,12 @@ def sent(name: str) -> bool:
 
 
 def read(schema: type[BaseModel], prefixes: dict[str, str] | None = None, prefix: str = "", path: str = "",
-         names: dict[str, str] | None = None) -> dict:
+         names: dict[str, str] | None = None, suffix: str = "") -> dict:
     """The form's values for `schema`'s fields, as the schema reads them (not yet validated)."""
     form, prefixes, names, data = request.form, prefixes or {}, names or {}, {}
     for name, info in schema.model_fields.items():
         core, optional = _core(info.annotation)
-        key = prefix + names.get(path + name, name)
+        key = prefix + names.get(path + name, name) + suffix
         if isinstance(core, type) and issubclass(core, BaseModel):
             nested = prefixes.get(path + name)
             if nested is not None:

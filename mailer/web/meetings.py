@@ -16,7 +16,8 @@ from flask_wtf import FlaskForm
 from mailer import audit, scope, words
 from mailer.db import session
 from mailer.errors import Invalid
-from mailer.inputs import MeetingIn
+from mailer.inputs import (AcceptIn, AdoptIn, AgendaIn, AgendaRowIn, AgendaRowsIn, AnswerIn, ConfirmIn, HeldIn, MeetingIn,
+                           MinutesTextIn, NoticeIn, PaperIn, ReasonIn, RegisterIn, ThreadChoiceIn, validate)
 from mailer.meetings import feeds, rules, service
 from mailer.meetings import minutes as minutes_service
 from mailer.meetings.rules import LONDON, MeetingError
@@ -175,16 +176,15 @@ def agenda(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
     rows = []
-    for n in range(min(request.form.get("rows", 0, type=int), 500)):  # an agenda, not a denial of service
-        if request.form.get(f"remove-{n}"):
+    for n, row in enumerate(forms.rows(AgendaRowIn, forms.parse(AgendaRowsIn).rows)):
+        if row.remove or not row.title.strip():  # removed rows and an empty title go
             continue
-        raw = request.form.get(f"position-{n}", "").strip()
+        raw = row.position.strip()
         position = float(raw) if raw.replace(".", "", 1).isdigit() else float("inf")
-        rows.append((position, n, {"id": request.form.get(f"id-{n}", type=int),
-                                   "title": request.form.get(f"title-{n}", ""),
-                                   "notes": request.form.get(f"notes-{n}", "")}))
+        rows.append((position, n, {"id": row.id, "title": row.title, "notes": row.notes}))
     rows.sort(key=lambda r: (r[0], r[1]))  # by the numbers typed; ties keep the page's order
-    service.set_agenda(current_user, meeting, [entry for _, _, entry in rows])
+    agenda = validate(AgendaIn, {"items": [entry for _, _, entry in rows]})  # as PUT /api/v1/meetings/{id}/agenda
+    service.set_agenda(current_user, meeting, [item.model_dump() for item in agenda.items])
     flash("Agenda saved.", "info")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
@@ -194,7 +194,8 @@ def add_paper(meeting_id: int):
     """A paper (a report, a motion's text) for one agenda item."""
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    item = next((i for i in meeting.agenda if i.id == request.form.get("item_id", type=int)), None)
+    item_id = forms.parse(PaperIn).item_id
+    item = next((i for i in meeting.agenda if i.id == item_id), None)
     upload = request.files.get("paper")
     if item is None:
         flash("Choose the agenda item the paper is for.", "error")
@@ -225,8 +226,7 @@ def _sent(what: str) -> None:
 def send_notice(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    override = request.form.get("override", "")
-    service.send_notice(current_user, meeting, override)
+    service.send_notice(current_user, meeting, forms.parse(NoticeIn).override)  # as POST /api/v1/meetings/{id}/notice
     _sent("The notice")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
@@ -244,7 +244,7 @@ def send_update(meeting_id: int):
 def cancel(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    campaign = service.cancel(current_user, meeting, request.form.get("reason", ""))
+    campaign = service.cancel(current_user, meeting, forms.parse(ReasonIn).reason)
     if campaign is not None:
         _sent("The cancellation")
     else:
@@ -256,7 +256,7 @@ def cancel(meeting_id: int):
 def held(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    if meeting.more_than_a_day_away and request.form.get("early") != "1":
+    if meeting.more_than_a_day_away and not forms.parse(HeldIn).early:
         flash("This meeting is more than a day away, so it was not marked as held. If it really was held early, "
               "tick the box to say so and press Mark as held again.", "error")
         return redirect(url_for(".detail", meeting_id=meeting.id))
@@ -337,8 +337,8 @@ def register(meeting_id: int):
 def present(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    ids = {int(v) for v in request.form.getlist("present") if v.isdigit()}
-    shown = {int(v) for v in request.form.getlist("shown") if v.isdigit()} if "shown" in request.form else None
+    register = forms.parse(RegisterIn)  # the API's PresentIn, for the rows on this page
+    ids, shown = set(register.present), set(register.shown) if register.shown is not None else None
     service.mark_present(current_user, meeting, ids, shown)
     flash(f"Register saved: {len(ids)} present.", "info")
     return redirect(url_for(".register", meeting_id=meeting.id, **_register_place()))
@@ -357,7 +357,7 @@ def confirm(meeting_id: int, attendance_id: int):
     row = scope.meeting_attendance(meeting, attendance_id)
     if row is None:
         abort(404)
-    accept = request.form.get("accept") == "1"
+    accept = forms.parse(AcceptIn).accept
     service.confirm(current_user, row, accept)
     flash(f"Apologies from {row.member.full_name} {'confirmed' if accept else 'rejected'}.", "info")
     return redirect(url_for(".register", meeting_id=meeting.id))
@@ -368,9 +368,9 @@ def answer(meeting_id: int):
     """An answer a member gave another way (by phone, at a meeting), recorded by an officer."""
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    member_id = request.form.get("member_id", type=int)
-    value = request.form.get("response", "")
-    member = service.entitled_member(meeting, member_id)
+    given = forms.parse(AnswerIn)
+    value = given.response or ""
+    member = service.entitled_member(meeting, given.member_id) if given.member_id else None
     if member is None or value not in Answer._value2member_map_:
         flash("Choose an entitled member and their answer.", "error")
         return redirect(url_for(".register", meeting_id=meeting.id))
@@ -430,9 +430,9 @@ def save_minutes(meeting_id: int):
     found = _minutes_or_back(meeting)
     if found is None:
         return _to_minutes(meeting)
-    texts = {item.id: request.form[f"text-{item.id}"].replace("\r\n", "\n") for item in found.items
-             if f"text-{item.id}" in request.form}
-    present_text = request.form.get("present_text")
+    given = forms.parse(MinutesTextIn, texts=forms.keyed("text-", [item.id for item in found.items]))
+    texts = {item_id: text.replace("\r\n", "\n") for item_id, text in given.texts.items()}
+    present_text = given.present_text
     minutes_service.save(current_user, found, texts,
                          present_text.replace("\r\n", "\n") if present_text is not None else None)
     flash("Minutes saved.", "info")
@@ -443,7 +443,7 @@ def save_minutes(meeting_id: int):
 def attach(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    thread = scope.get_thread(current_user, request.form.get("thread_id", 0, type=int))
+    thread = scope.get_thread(current_user, forms.parse(ThreadChoiceIn).thread_id or 0)
     if thread is None:
         flash("Choose a thread from the correspondence inbox.", "error")
         return _to_minutes(meeting)
@@ -490,7 +490,8 @@ def circulate(meeting_id: int):
 @bp.route("/<int:meeting_id>/minutes/adopt", methods=["POST"])
 def adopt(meeting_id: int):
     def action(meeting, found):
-        at = next((m for m in minutes_service.adoption_meetings(meeting) if m.id == request.form.get("at_meeting", type=int)), None)
+        chosen = forms.parse(AdoptIn).at_meeting
+        at = next((m for m in minutes_service.adoption_meetings(meeting) if m.id == chosen), None)
         if at is None:
             raise MeetingError("Choose the later meeting that agreed the minutes.")
         minutes_service.adopt(current_user, found, at)
@@ -525,11 +526,12 @@ def _sends_need_confirmation():
 
     meeting = _meeting_or_404((request.view_args or {}).get("meeting_id", 0))
     purpose = CONFIRMED_SENDS[endpoint]
-    if confirm_service.is_confirmed(current_user, meeting, purpose, request.form.get("confirm"), meeting.minutes):
+    token = forms.parse(ConfirmIn).confirm
+    if confirm_service.is_confirmed(current_user, meeting, purpose, token, meeting.minutes):
         return None
-    if request.form.get("confirm"):
+    if token:
         flash("The email changed after the confirmation was shown: check it again.", "warning")
-    override = request.form.get("override", "").strip()
+    override = forms.parse(NoticeIn).override.strip()
     return redirect(url_for(".confirm_send", meeting_id=meeting.id, purpose=purpose, override=override or None))
 
 
