@@ -105,7 +105,7 @@ def _saved_segments() -> list[Segment]:
 
 
 def _preview_member_id() -> int | None:
-    raw = request.values.get("member", "")
+    raw = request.args.get("member") or forms.submitted("member")["member"]  # a link's, or the composer's
     return int(raw) if raw.isdigit() else None
 
 
