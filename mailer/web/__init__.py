@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
     """Register the blueprints, error pages and what every page template needs."""
     from mailer.web import (account, audit, auth, campaigns, correspondence, dashboard, imports, meetings, members, officers,
                             operations, outbox, privacy, public, welcome)
+    from mailer.web import meeting_sends, minutes  # noqa: F401 - the meetings blueprint's minutes and sends
 
     admin = Blueprint("admin", __name__)
 

@@ -1,5 +1,6 @@
 """Meetings pages: plan a meeting, build its agenda, notice it within the rules, keep the register
-on the day, write the minutes with the correspondence attached, approve, circulate and adopt them.
+on the day. The same blueprint's minutes pages are in mailer.web.minutes, and the confirmation
+before each mass send (notice, update, minutes) in mailer.web.meeting_sends.
 
 The rules live in mailer.meetings (service, rules, minutes); these views read the form, call them
 and show what they say. A meeting out of the officer's branch answers 404, as if it did not exist.
@@ -16,12 +17,11 @@ from flask_wtf import FlaskForm
 from mailer import audit, scope, words
 from mailer.db import session
 from mailer.errors import Invalid
-from mailer.inputs import (AcceptIn, AdoptIn, AgendaIn, AgendaRowIn, AgendaRowsIn, AnswerIn, ConfirmIn, HeldIn, MeetingIn,
-                           MinutesTextIn, NoticeIn, PaperIn, ReasonIn, RegisterIn, ThreadChoiceIn, validate)
+from mailer.inputs import (AcceptIn, AgendaIn, AgendaRowIn, AgendaRowsIn, AnswerIn, HeldIn, MeetingIn, NoticeIn, PaperIn,
+                           ReasonIn, RegisterIn, validate)
 from mailer.meetings import feeds, rules, service
-from mailer.meetings import minutes as minutes_service
 from mailer.meetings.rules import LONDON, MeetingError
-from mailer.models import Meeting, MeetingKind, MeetingStatus, Response as Answer, Role
+from mailer.models import Meeting, MeetingKind, MeetingStatus, Response as Answer
 from mailer.pagination import Cursor
 from mailer.web import downloads, forms
 
@@ -379,126 +379,6 @@ def answer(meeting_id: int):
     return redirect(url_for(".register", meeting_id=meeting.id))
 
 
-# --- the minutes ------------------------------------------------------------------------------
-
-def _recent_threads():
-    from mailer.inbound import correspondence
-
-    page = correspondence.list_threads(current_user, correspondence.ThreadQuery(status=None), per_page=50)
-    return [row.thread for row in page.items]
-
-
-@bp.route("/<int:meeting_id>/minutes")
-def minutes(meeting_id: int):
-    meeting = _meeting_or_404(meeting_id)
-    found = meeting.minutes
-    summaries = minutes_service.summaries(meeting, reader=current_user)
-    attached = {s.thread.id for s in summaries}
-    return render_template("web/meetings/minutes.html", meeting=meeting, minutes=found, form=FlaskForm(),
-                           summaries=summaries, threads=[t for t in _recent_threads() if t.id not in attached
-                                                         and scope.body_may_see(meeting.branch_id, t.branch_id)],
-                           register=service.register_summary(meeting),
-                           later=minutes_service.adoption_meetings(meeting) if found else [],
-                           is_chair=current_user.role is Role.CHAIR)
-
-
-def _minutes_or_back(meeting: Meeting):
-    if meeting.minutes is None:
-        flash("Start the minutes first.", "error")
-        return None
-    return meeting.minutes
-
-
-def _to_minutes(meeting: Meeting):
-    # No #anchor: the page opens at the top, where the flash message says what happened.
-    return redirect(url_for(".minutes", meeting_id=meeting.id))
-
-
-@bp.route("/<int:meeting_id>/minutes/start", methods=["POST"])
-def start_minutes(meeting_id: int):
-    meeting = _meeting_or_404(meeting_id)
-    _checked_form()
-    minutes_service.start(current_user, meeting)
-    flash("Draft minutes started from the agenda and the register.", "info")
-    return _to_minutes(meeting)
-
-
-@bp.route("/<int:meeting_id>/minutes/save", methods=["POST"])
-def save_minutes(meeting_id: int):
-    meeting = _meeting_or_404(meeting_id)
-    _checked_form()
-    found = _minutes_or_back(meeting)
-    if found is None:
-        return _to_minutes(meeting)
-    given = forms.parse(MinutesTextIn, texts=forms.keyed("text-", [item.id for item in found.items]))
-    texts = {item_id: text.replace("\r\n", "\n") for item_id, text in given.texts.items()}
-    present_text = given.present_text
-    minutes_service.save(current_user, found, texts,
-                         present_text.replace("\r\n", "\n") if present_text is not None else None)
-    flash("Minutes saved.", "info")
-    return _to_minutes(meeting)
-
-
-@bp.route("/<int:meeting_id>/minutes/correspondence", methods=["POST"])
-def attach(meeting_id: int):
-    meeting = _meeting_or_404(meeting_id)
-    _checked_form()
-    thread = scope.get_thread(current_user, forms.parse(ThreadChoiceIn).thread_id or 0)
-    if thread is None:
-        flash("Choose a thread from the correspondence inbox.", "error")
-        return _to_minutes(meeting)
-    minutes_service.attach(current_user, meeting, thread)
-    flash(f"“{thread.subject or '(no subject)'}” attached to the correspondence item.", "info")
-    return _to_minutes(meeting)
-
-
-@bp.route("/<int:meeting_id>/minutes/correspondence/<int:thread_id>/remove", methods=["POST"])
-def detach(meeting_id: int, thread_id: int):
-    meeting = _meeting_or_404(meeting_id)
-    _checked_form()
-    link = next((link for item in meeting.agenda for link in item.correspondence if link.thread_id == thread_id), None)
-    if link is None:
-        abort(404)
-    minutes_service.detach(current_user, link)
-    flash("Thread removed from the correspondence item.", "info")
-    return _to_minutes(meeting)
-
-
-def _workflow(meeting_id: int, action, done: str):
-    meeting = _meeting_or_404(meeting_id)
-    _checked_form()
-    found = _minutes_or_back(meeting)
-    if found is None:
-        return _to_minutes(meeting)
-    action(meeting, found)
-    flash(done, "info")
-    return _to_minutes(meeting)
-
-
-@bp.route("/<int:meeting_id>/minutes/approve", methods=["POST"])
-def approve(meeting_id: int):
-    return _workflow(meeting_id, lambda m, found: minutes_service.approve(current_user, found),
-                     "Minutes approved. They can now be circulated to the meeting's members.")
-
-
-@bp.route("/<int:meeting_id>/minutes/circulate", methods=["POST"])
-def circulate(meeting_id: int):
-    return _workflow(meeting_id, lambda m, found: minutes_service.circulate(current_user, found),
-                     "The minutes are on their way to the members, with the PDF and a link to the web copy.")
-
-
-@bp.route("/<int:meeting_id>/minutes/adopt", methods=["POST"])
-def adopt(meeting_id: int):
-    def action(meeting, found):
-        chosen = forms.parse(AdoptIn).at_meeting
-        at = next((m for m in minutes_service.adoption_meetings(meeting) if m.id == chosen), None)
-        if at is None:
-            raise MeetingError("Choose the later meeting that agreed the minutes.")
-        minutes_service.adopt(current_user, found, at)
-
-    return _workflow(meeting_id, action, "Recorded: the minutes were adopted as a true record.")
-
-
 @bp.app_template_filter("london_date")
 def _london_date(value) -> str:
     return value.astimezone(LONDON).strftime("%A %-d %B %Y") if value else ""
@@ -507,99 +387,3 @@ def _london_date(value) -> str:
 @bp.app_template_filter("london_time")
 def _london_time(value) -> str:
     return value.astimezone(LONDON).strftime("%H:%M") if value else ""
-
-
-
-# --- confirming a mass send (the notice, its update, the minutes) -----------------------------
-# The POSTs that send (send_notice, send_update, circulate) are reached only from the
-# confirmation page's form: its token ties the officer's "yes" to the email they were shown.
-
-CONFIRMED_SENDS = {"send_notice": "notice", "send_update": "update", "circulate": "minutes"}
-
-
-@bp.before_request
-def _sends_need_confirmation():
-    endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
-    if request.method != "POST" or endpoint not in CONFIRMED_SENDS:
-        return None
-    from mailer.meetings import confirm as confirm_service
-
-    meeting = _meeting_or_404((request.view_args or {}).get("meeting_id", 0))
-    purpose = CONFIRMED_SENDS[endpoint]
-    token = forms.parse(ConfirmIn).confirm
-    if confirm_service.is_confirmed(current_user, meeting, purpose, token, meeting.minutes):
-        return None
-    if token:
-        flash("The email changed after the confirmation was shown: check it again.", "warning")
-    override = forms.parse(NoticeIn).override.strip()
-    return redirect(url_for(".confirm_send", meeting_id=meeting.id, purpose=purpose, override=override or None))
-
-
-def _planned_or_back(meeting: Meeting, purpose: str):
-    from mailer.meetings import confirm as confirm_service
-
-    if purpose not in confirm_service.PURPOSES:
-        abort(404)
-    try:
-        return confirm_service.planned(current_user, meeting, purpose, meeting.minutes)
-    except MeetingError as exc:
-        flash(str(exc), "error")
-        return None
-
-
-@bp.route("/<int:meeting_id>/send/<purpose>")
-def confirm_send(meeting_id: int, purpose: str):
-    """The confirmation before a meeting's mass send: the email as its first real recipient will
-    see it, the numbers, the stream, and who is left out and why."""
-    from mailer.compose import drafts
-    from mailer.compose.render import TemplateError
-    from mailer.meetings import confirm as confirm_service
-
-    meeting = _meeting_or_404(meeting_id)
-    plan = _planned_or_back(meeting, purpose)
-    back = url_for(".minutes" if purpose == "minutes" else ".detail", meeting_id=meeting.id)
-    if plan is None:
-        return redirect(back)
-    override = request.args.get("override", "").strip()
-    problems = []
-    check = rules.check_notice(meeting) if purpose == "notice" else None
-    if check is not None and not check.ok and not override:
-        problems.append(f"{check.reason} Give a reason for sending late on the meeting's page.")
-    try:
-        subject = drafts.preview(plan.campaign, plan.audience.sample)[0]
-    except TemplateError as exc:
-        subject, problems = plan.campaign.subject, problems + [str(exc)]
-    fields = {"confirm": confirm_service.token(current_user, meeting, plan)}
-    if override:
-        fields["override"] = override
-    endpoint = {"notice": ".send_notice", "update": ".send_update", "minutes": ".circulate"}[purpose]
-    what = {"notice": "the notice", "update": "the update", "minutes": "the minutes"}[purpose]
-    n = plan.audience.addresses
-    notes = [("Meeting", f"{meeting.title}, {meeting.starts_at.astimezone(LONDON).strftime('%a %-d %B %Y, %H:%M')}"),
-             ("Attachments", ", ".join(plan.attachments))]
-    if override:
-        notes.append(("Sent late because", override))
-    send = {"title": f"Send {what} to the members?", "subject": subject, "audience": plan.audience,
-            "problems": problems, "fields": fields, "notes": notes,
-            "button": f"Yes, send {what} to {n} address{'' if n == 1 else 'es'}",
-            "action": url_for(endpoint, meeting_id=meeting.id),
-            "preview_url": url_for(".send_preview", meeting_id=meeting.id, purpose=purpose),
-            "back_url": back, "back_label": "Back to the meeting" if purpose != "minutes" else "Back to the minutes"}
-    return render_template("web/meetings/confirm.html", meeting=meeting, send=send)
-
-
-@bp.route("/<int:meeting_id>/send/<purpose>/preview")
-def send_preview(meeting_id: int, purpose: str):
-    """The email of a meeting's send as its first real recipient will see it (framed, sandboxed)."""
-    from mailer.compose import drafts
-    from mailer.compose.render import TemplateError
-    from mailer.web.campaigns import _preview_error, _preview_response
-
-    meeting = _meeting_or_404(meeting_id)
-    plan = _planned_or_back(meeting, purpose)
-    if plan is None:
-        return _preview_error(["There is nothing to send now."])
-    try:
-        return _preview_response(drafts.preview(plan.campaign, plan.audience.sample)[1])
-    except TemplateError as exc:
-        return _preview_error([str(exc)])
