@@ -193,7 +193,8 @@ class MemberPatch(Strict):
     notices_consent: bool | None = None
     bulletins_consent: bool | None = None
     tags: Annotated[list[Annotated[str, StringConstraints(max_length=60)]] | None,
-                    BeforeValidator(_read_words)] = Field(None, max_length=50, description="Also: one text, comma-separated.")
+                    BeforeValidator(_read_words)] = Field(None, max_length=50,
+                                                          description="Also: one text, comma-separated.")
 
     def raw(self) -> dict[str, str]:
         """The fields given, as the member service reads them (the membership export's words)."""
@@ -279,7 +280,8 @@ class SavedSegmentIn(Strict):
 
 
 class ScheduleIn(Strict):
-    at: When = Field(description="When to send, with its time zone (e.g. 2026-12-03T18:00:00+00:00); without one, UK time.")
+    at: When = Field(description="When to send, with its time zone (e.g. 2026-12-03T18:00:00+00:00); "
+                                 "without one, UK time.")
 
 
 ThreadStatusName = Literal["needs_action", "actioned"]
@@ -337,7 +339,8 @@ MeetingKindName = Literal["general", "agm", "special", "executive", "branch"]
 class MeetingIn(Strict):
     title: Annotated[str, StringConstraints(max_length=200),
                      _refused_unless(lambda v: not isinstance(v, str) or v.strip(), "Give the meeting a title.")]
-    kind: Annotated[MeetingKindName, _refused_unless(lambda v: v in get_args(MeetingKindName), "Choose the kind of meeting.")]
+    kind: Annotated[MeetingKindName,
+                    _refused_unless(lambda v: v in get_args(MeetingKindName), "Choose the kind of meeting.")]
     starts_at: When = Field(description="With its time zone; without one, UK time.")
     ends_at: When | None = None
     branch_id: int | None = Field(None, ge=1, le=MAX_ID, description="None: a CLP meeting.")
@@ -348,7 +351,8 @@ class MeetingIn(Strict):
     accessibility: Annotated[str, StringConstraints(max_length=5000)] = ""
     quorum: Annotated[int, _refused_unless(
         lambda v: not isinstance(v, str) or v.strip().isdigit(),
-        "The quorum is a number of members (leave it empty for the usual rule).")] | None = Field(None, ge=0, le=100_000)
+        "The quorum is a number of members (leave it empty for the usual rule).")] | None = Field(
+        None, ge=0, le=100_000)
     entitled_tags: Annotated[list[Annotated[str, StringConstraints(max_length=60)]] | None,
                              BeforeValidator(_read_words)] = Field(
         None, max_length=50, description="Who may attend: members with one of these tags (delegates, a committee); "

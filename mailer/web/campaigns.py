@@ -1,5 +1,6 @@
 """Campaign pages: the list, the composer (segment with a live count, preview, test send,
 attachments, schedule or send now) and the campaign page with its live progress and report.
+Scheduling, sending and pausing, on the same blueprint, are in mailer.web.campaign_sends.
 
 The rules live in mailer.compose.drafts, mailer.members.segments and mailer.sending.campaigns;
 these views only read the form, call them, and show what they say. Every button in the composer
@@ -9,7 +10,7 @@ the screen.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -20,13 +21,12 @@ from mailer.compose import drafts, starters
 from mailer.compose.render import TemplateError
 from mailer.db import session
 from mailer.errors import Invalid
-from mailer.inputs import CampaignIn, CampaignPatch, ConfirmIn, SavedSegmentIn, ScheduleIn, SegmentNameIn
+from mailer.inputs import CampaignIn, CampaignPatch, SavedSegmentIn, SegmentNameIn
 from mailer.mail import NotSent
 from mailer.members import count_cache, segments
 from mailer.members import service as members
 from mailer.models import Campaign, CampaignStatus, MemberStatus, Role, Segment, Stream
 from mailer.pagination import Cursor
-from mailer.sending import audience
 from mailer.sending import campaigns as sending
 from mailer.web import LONDON, forms
 
@@ -112,17 +112,6 @@ def _preview_member_id() -> int | None:
 def _local_input(value: datetime | None) -> str:
     """A stored UTC time as the form shows it: UK time, dd/mm/yyyy hh:mm."""
     return words.local_input(value)
-
-
-def _parse_local(raw: str) -> datetime | None:
-    """A typed date and time (dd/mm/yyyy hh:mm, or ISO), read as UK time, as an aware UTC
-    datetime (None if unreadable)."""
-    naive = words.parse_datetime(raw)
-    if naive is None:
-        return None
-    if naive.tzinfo is not None:
-        return naive.astimezone(timezone.utc)
-    return naive.replace(tzinfo=LONDON).astimezone(timezone.utc)
 
 
 def _count_text(numbers: dict) -> str:
@@ -386,106 +375,6 @@ def load_segment(campaign_id: int):
     return redirect(url_for(".edit", campaign_id=campaign.id) + "#segment")
 
 
-# --- schedule and send ----------------------------------------------------------------------
-
-def _confirmation(campaign: Campaign, action: str, when: datetime | None = None, status: int = 200):
-    """The page every send to members passes through: the email as its first real recipient will
-    see it (desktop and phone), how many members and addresses, the stream, and who is left out
-    and why. Its form carries the token that send_now and schedule require."""
-    found = drafts.problems(campaign)
-    try:
-        crowd = audience.campaign_audience(campaign, current_user)
-    except segments.SegmentError as exc:
-        found = found + [str(exc)]
-        crowd = audience.Audience(stream=campaign.stream, members=0, addresses=0)
-    sample_id = crowd.sample.id if crowd.sample else None
-    try:
-        subject = drafts.preview(campaign, crowd.sample)[0] if not found else campaign.subject
-    except TemplateError:
-        subject = campaign.subject
-    token = audience.confirm_token(action, campaign.id, audience.fingerprint(campaign), current_user)
-    fields = {"confirm": token}
-    if action == "schedule":
-        fields["send_at"] = _local_input(when)
-        title = f"Schedule “{subject}” for {when.astimezone(LONDON).strftime('%a %-d %B %Y, %H:%M')}?"
-        button = f"Yes, schedule it for {crowd.addresses} address{'' if crowd.addresses == 1 else 'es'}"
-        endpoint = ".schedule"
-    else:
-        title = f"Send “{subject}” now?"
-        button = f"Yes, send it to {crowd.addresses} address{'' if crowd.addresses == 1 else 'es'} now"
-        endpoint = ".send_now"
-    notes = [("Attachments", ", ".join(a.filename for a in campaign.attachments) or "none")]
-    send = {"title": title, "subject": subject, "audience": crowd, "problems": found, "fields": fields,
-            "button": button, "action": url_for(endpoint, campaign_id=campaign.id), "notes": notes,
-            "recipients_described": segments.describe(campaign.segment, _branch_names()),
-            "preview_url": url_for(".preview", campaign_id=campaign.id, member=sample_id),
-            "text_url": url_for(".preview_text", campaign_id=campaign.id, member=sample_id),
-            "back_url": url_for(".edit", campaign_id=campaign.id), "back_label": "Back to the composer"}
-    return render_template("web/campaigns/confirm.html", campaign=campaign, send=send), status
-
-
-def _is_confirmed(campaign: Campaign, action: str) -> bool:
-    return audience.confirmed(forms.parse(ConfirmIn).confirm, action, campaign.id, audience.fingerprint(campaign),
-                              current_user)
-
-
-@bp.route("/<int:campaign_id>/confirm")
-def confirm(campaign_id: int):
-    """The confirmation page, reached again (from a link, or after a refused send)."""
-    campaign = _campaign_or_404(campaign_id)
-    if campaign.status not in drafts.EDITABLE_STATUSES:
-        return redirect(url_for(".detail", campaign_id=campaign.id))
-    when = _parse_local(request.args.get("send_at", "")) if request.args.get("action") == "schedule" else None
-    return _confirmation(campaign, "schedule" if when else "send", when)
-
-
-@bp.route("/<int:campaign_id>/schedule", methods=["POST"])
-def schedule(campaign_id: int):
-    """From the composer: save, then show the confirmation. From the confirmation's form (its
-    token matches what is saved): send at that UK date and time (stored in UTC)."""
-    campaign = _campaign_or_404(campaign_id)
-    _checked_form()
-    confirmed = _is_confirmed(campaign, "schedule")
-    if not confirmed and campaign.status in drafts.EDITABLE_STATUSES:
-        error = _save(campaign)
-        if error:
-            return _after_save_failure(campaign, error)
-    try:  # as POST /api/v1/campaigns/{id}/schedule reads it: the same refusal, in the same words
-        when = forms.parse(ScheduleIn, names={"at": "send_at"}).at
-    except Invalid as exc:
-        session.rollback()
-        flash(f"Choose the date and time to send it. {exc}", "error")
-        return redirect(url_for(".edit", campaign_id=campaign.id) + "#send")
-    if not confirmed and campaign.status in drafts.EDITABLE_STATUSES:
-        return _confirmation(campaign, "schedule", when)
-    try:
-        sending.schedule(campaign, when, current_user)
-    except sending.CampaignError as exc:
-        session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for(".edit", campaign_id=campaign.id) + "#send")
-    flash(f"Scheduled: it will be sent at {when.astimezone(LONDON).strftime('%H:%M on %d/%m/%Y')} (UK time).", "info")
-    return redirect(url_for(".detail", campaign_id=campaign.id))
-
-
-@bp.route("/<int:campaign_id>/send", methods=["POST"])
-def send_now(campaign_id: int):
-    """From the composer: save, then show the confirmation. From the confirmation's form (its
-    token matches what is saved, so what is sent is what was shown): start the send."""
-    campaign = _campaign_or_404(campaign_id)
-    _checked_form()
-    if not _is_confirmed(campaign, "send") and campaign.status in drafts.EDITABLE_STATUSES:
-        error = _save(campaign)
-        if error:
-            return _after_save_failure(campaign, error)
-        if forms.parse(ConfirmIn).confirm:
-            flash("The campaign changed after the confirmation was shown: check it again.", "warning")
-        return _confirmation(campaign, "send")
-    sending.send_now(campaign, current_user)
-    flash("Sending has started: this page follows it as it goes.", "info")
-    return redirect(url_for(".detail", campaign_id=campaign.id))
-
-
 # --- the campaign page ----------------------------------------------------------------------
 
 @bp.route("/<int:campaign_id>")
@@ -507,31 +396,3 @@ def detail(campaign_id: int):
 def progress(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     return jsonify(sending.progress(campaign).as_dict() | {"live": campaign.status in LIVE_STATUSES})
-
-
-def _state_change(campaign_id: int, action, done: str):
-    campaign = _campaign_or_404(campaign_id)
-    _checked_form()
-    action(campaign, current_user)
-    flash(done, "info")
-    return redirect(url_for(".detail", campaign_id=campaign.id))
-
-
-@bp.route("/<int:campaign_id>/pause", methods=["POST"])
-def pause(campaign_id: int):
-    return _state_change(campaign_id, sending.pause, "Paused: nothing more is sent until you resume.")
-
-
-@bp.route("/<int:campaign_id>/resume", methods=["POST"])
-def resume(campaign_id: int):
-    return _state_change(campaign_id, sending.resume, "Resumed: sending carries on where it stopped.")
-
-
-@bp.route("/<int:campaign_id>/cancel", methods=["POST"])
-def cancel(campaign_id: int):
-    return _state_change(campaign_id, sending.cancel, "Cancelled: nothing more will be sent.")
-
-
-@bp.route("/<int:campaign_id>/unschedule", methods=["POST"])
-def unschedule(campaign_id: int):
-    return _state_change(campaign_id, sending.unschedule, "Back to a draft: it will not be sent.")

@@ -17,8 +17,8 @@ from flask_wtf import FlaskForm
 from mailer import audit, scope, words
 from mailer.db import session
 from mailer.errors import Invalid
-from mailer.inputs import (AcceptIn, AgendaIn, AgendaRowIn, AgendaRowsIn, AnswerIn, HeldIn, MeetingIn, NoticeIn, PaperIn,
-                           ReasonIn, RegisterIn, validate)
+from mailer.inputs import (AcceptIn, AgendaIn, AgendaRowIn, AgendaRowsIn, AnswerIn, HeldIn, MeetingIn, NoticeIn,
+                           PaperIn, ReasonIn, RegisterIn, validate)
 from mailer.meetings import feeds, rules, service
 from mailer.meetings.rules import LONDON, MeetingError
 from mailer.models import Meeting, MeetingKind, MeetingStatus, Response as Answer
