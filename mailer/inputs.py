@@ -7,6 +7,10 @@ field at fault in one shape, `[{"field": ..., "message": ...}]` (`field_problems
 
 Below the pages, the API and the command line, above the services: it may read the services'
 constants (the starters, the cursor's size) but never imports mailer.web or mailer.api.
+
+Over 400 lines on purpose: it is a catalogue, one short declaration per action (the API's, then
+those only the pages have), read by looking an action up; kept in one module so that the shared
+field types and messages at the top are seen beside every use.
 """
 
 from __future__ import annotations
