@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from mailer.api.schemas import Problem
 from mailer.auth import PUBLIC_ENDPOINTS, holds_nul
 from mailer.errors import Refusal
+from mailer.inputs import field_problems
 from mailer.pagination import Cursor, KeysetPage
 
 API_PREFIX = "/api/v1"
@@ -37,10 +38,8 @@ KEEPS_ON_REFUSAL = frozenset({401, 403, 404, 409, 412, 422, 428})
 
 def _refuse_invalid(req, resp, error, instance, model_adapter) -> None:
     """spectree's hook: input that fails its schema is refused as problem+json, field by field."""
-    if error is not None:
-        fields = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "__root__") or None,
-                   "message": e.get("msg", "invalid")} for e in model_adapter.validation_errors(error)]
-        abort(problem(422, "The request has invalid fields.", errors=fields))
+    if error is not None:  # the fields named as the pages name them (mailer.inputs)
+        abort(problem(422, "The request has invalid fields.", errors=field_problems(error)))
 
 
 # spectree leaves out of the document every route under its `path`, so that is a folder of its own

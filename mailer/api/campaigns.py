@@ -7,8 +7,8 @@ from flask import abort
 
 from mailer import scope
 from mailer.api import bp, cursor, etag_of, officer, page_links, problem, require_match, responses, spec, with_etag
-from mailer.api.schemas import (CampaignIn, CampaignList, CampaignOut, CampaignPatch, CampaignSummary, Done,
-                                PageQuery, Preview, Progress, Report, ScheduleIn)
+from mailer.api.schemas import CampaignList, CampaignOut, CampaignSummary, Done, Preview, Progress, Report
+from mailer.inputs import CampaignIn, CampaignPatch, PageQuery, ScheduleIn
 from mailer.compose import drafts
 from mailer.db import session
 from mailer.mail import NotSent

@@ -8,8 +8,8 @@ from sqlalchemy.orm import selectinload
 
 from mailer import scope
 from mailer.api import bp, cursor, officer, page_links, problem, responses, spec
-from mailer.api.schemas import (AssignIn, Done, ReplyIn, StatusIn, ThreadEntry, ThreadList, ThreadOut, ThreadQuery,
-                                ThreadSummary)
+from mailer.api.schemas import Done, ThreadEntry, ThreadList, ThreadOut, ThreadSummary
+from mailer.inputs import AssignIn, ReplyIn, StatusIn, ThreadQuery
 from mailer.inbound import correspondence as service
 from mailer.models import Thread, ThreadStatus
 from mailer.pagination import Key, paginate

@@ -7,7 +7,8 @@ from flask import abort
 
 from mailer import scope, welcome
 from mailer.api import bp, officer, problem, responses, spec
-from mailer.api.schemas import Done, ImportIn, ImportOut
+from mailer.api.schemas import Done, ImportOut
+from mailer.inputs import ImportIn
 from mailer.db import session
 from mailer.members import exportfile, importer
 from mailer.models import ImportRun, ImportStatus

@@ -7,8 +7,8 @@ from flask import abort
 
 from mailer import scope
 from mailer.api import bp, cursor, officer, page_links, problem, responses, spec
-from mailer.api.schemas import (AgendaIn, Done, MeetingIn, MeetingList, MeetingOut, MeetingSummary, MinutesOut,
-                                NoticeIn, PageQuery, PresentIn, RegisterOut)
+from mailer.api.schemas import Done, MeetingList, MeetingOut, MeetingSummary, MinutesOut, RegisterOut
+from mailer.inputs import AgendaIn, MeetingIn, NoticeIn, PageQuery, PresentIn
 from mailer.db import session
 from mailer.meetings import minutes as minutes_service
 from mailer.meetings import service
@@ -54,9 +54,7 @@ def list_meetings(query: PageQuery):
 @spec.validate(json=MeetingIn, resp=responses(MeetingOut, 409, status=201), tags=["meetings"])
 def create_meeting(json: MeetingIn):
     """Plan a meeting, with the default agenda for its kind; a clash with another is a warning."""
-    if json.starts_at.tzinfo is None or (json.ends_at and json.ends_at.tzinfo is None):
-        return problem(422, "Give times with their time zone.", errors=[{"field": "starts_at", "message": "no zone"}])
-    meeting, warnings = service.create(officer(), json.model_dump())
+    meeting, warnings = service.create(officer(), json.values())
     session.flush()
     return _out(meeting, warnings), 201
 

@@ -6,7 +6,8 @@ from flask import abort
 
 from mailer import scope
 from mailer.api import bp, cursor, etag_of, officer, page_links, problem, require_match, responses, spec, with_etag
-from mailer.api.schemas import MemberList, MemberOut, MemberPatch, MemberQuery
+from mailer.api.schemas import MemberList, MemberOut
+from mailer.inputs import MemberPatch, MemberQuery
 from mailer.db import session
 from mailer.members import service
 from mailer.models import Member, MemberStatus
@@ -58,16 +59,6 @@ def update_member(member_id: int, json: MemberPatch):
     """Change some of a member's fields (If-Match required); the change is audited."""
     member = _visible(member_id)
     require_match(etag_of("member", member.id, member.updated_at))
-    raw = {}
-    for name, value in json.model_dump(exclude_unset=True).items():
-        if name == "tags":
-            raw["tags"] = ", ".join(value or [])
-        elif isinstance(value, bool):
-            raw[name] = "yes" if value else "no"
-        elif value is None:
-            raw[name] = ""
-        else:
-            raw[name] = str(value)
-    service.update_member(officer(), member, raw)  # refused: 422, field by field (mailer.api)
+    service.update_member(officer(), member, json.raw())  # refused: 422, field by field (mailer.api)
     session.flush()
     return with_etag(_out(member), etag_of("member", member.id, member.updated_at))

@@ -1,27 +1,14 @@
-"""The API's schemas: what each operation takes and gives, validated by pydantic, documented as
-JSON Schema 2020-12 (the dialect of OpenAPI 3.1)."""
+"""The API's output schemas: what each operation gives, documented as JSON Schema 2020-12 (the
+dialect of OpenAPI 3.1). What each operation takes is in mailer.inputs, shared with the pages."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field
 
-from mailer.compose.starters import all_starters
-from mailer.pagination import MAX_CURSOR
-
-MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; a larger one names nothing
-Text = Annotated[str, StringConstraints(max_length=250)]
-Status = Literal["new", "active", "arrears", "lapsed", "resigned"]
-StreamName = Literal["notices", "bulletins"]
-StarterName = Literal[tuple(s.slug for s in all_starters())]  # the folders of campaigns/
-
-
-class Strict(BaseModel):
-    """Input: unknown fields are refused, not silently dropped."""
-
-    model_config = ConfigDict(extra="forbid")
+from mailer.inputs import MeetingKindName, Status, StreamName, ThreadStatusName
 
 
 class Problem(BaseModel):
@@ -37,20 +24,6 @@ class Problem(BaseModel):
 class FieldProblem(BaseModel):
     field: str | None
     message: str
-
-
-class PageQuery(Strict):
-    limit: int = Field(50, ge=1, le=200, description="Items per page.")
-    after: str | None = Field(None, min_length=1, max_length=MAX_CURSOR, pattern=r"^[A-Za-z0-9_-]+$",
-                              description="The cursor from the previous page's Link: rel=next (opaque).")
-
-
-# --- members --------------------------------------------------------------------------------
-
-class MemberQuery(PageQuery):
-    q: Annotated[str, StringConstraints(max_length=200)] = Field("", description="Name, email or membership number.")
-    status: Status | None = None
-    branch_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class MemberOut(BaseModel):
@@ -76,75 +49,11 @@ class MemberList(BaseModel):
     items: list[MemberOut]
 
 
-class MemberPatch(Strict):
-    """The fields to change; those left out stay as they are. Values are read as the membership
-    export's are (dates as YYYY-MM-DD or DD/MM/YYYY; consent as yes/no)."""
-
-    membership_number: Annotated[str, StringConstraints(max_length=40)] | None = None
-    first_name: Annotated[str, StringConstraints(max_length=100)] | None = None
-    last_name: Annotated[str, StringConstraints(max_length=100)] | None = None
-    email: Annotated[str, StringConstraints(max_length=254)] | None = None
-    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
-    postcode: Annotated[str, StringConstraints(max_length=12)] | None = None
-    ward: Annotated[str, StringConstraints(max_length=120)] | None = None
-    polling_district: Annotated[str, StringConstraints(max_length=40)] | None = None
-    branch: Annotated[str, StringConstraints(max_length=120)] | None = None
-    status: Status | None = None
-    joined_on: date | None = None
-    notices_consent: bool | None = None
-    bulletins_consent: bool | None = None
-    tags: list[Annotated[str, StringConstraints(max_length=60)]] | None = Field(None, max_length=50)
-
-
-# --- segments -------------------------------------------------------------------------------
-
-class Segment(Strict):
-    """Who a campaign goes to; every filter left out matches everyone."""
-
-    statuses: list[Status] | None = Field(None, max_length=5)
-    branches: list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None = Field(None, max_length=100)
-    wards: list[Annotated[str, StringConstraints(max_length=120)]] | None = Field(None, max_length=200)
-    polling_districts: list[Annotated[str, StringConstraints(max_length=40)]] | None = Field(None, max_length=200)
-    tags: list[Annotated[str, StringConstraints(max_length=60)]] | None = Field(None, max_length=50)
-    officer_roles: list[Literal["clp_secretary", "clp_officer", "branch_secretary", "chair"]] | None = None
-    joined_after: date | None = None
-    joined_before: date | None = None
-
-
-class SegmentCountIn(Strict):
-    segment: Segment = Field(default_factory=Segment)
-    stream: StreamName = "bulletins"
-
-
 class SegmentCount(BaseModel):
     members: int = Field(description="Members matching the segment.")
     recipients: int = Field(description="Distinct addresses that would receive it (consent and suppressions applied).")
     as_of: datetime | None = Field(None, description="When it was counted (UTC): a count is remembered until the "
                                                    "members change, half an hour at most.")
-
-
-# --- campaigns ------------------------------------------------------------------------------
-
-class CampaignIn(Strict):
-    starter: StarterName | None = Field(None, description="A starter from campaigns/.")
-    stream: StreamName = "bulletins"
-    name: Text | None = None
-    subject: Text | None = None
-    preheader: Text | None = None
-    body: Annotated[str, StringConstraints(max_length=200_000)] | None = None
-    body_format: Literal["markdown", "mjml"] | None = None
-    segment: Segment | None = None
-
-
-class CampaignPatch(Strict):
-    name: Text | None = None
-    subject: Text | None = None
-    preheader: Text | None = None
-    from_name: Annotated[str, StringConstraints(max_length=120)] | None = None
-    body: Annotated[str, StringConstraints(max_length=200_000)] | None = None
-    body_format: Literal["markdown", "mjml"] | None = None
-    stream: StreamName | None = None
-    segment: Segment | None = None
 
 
 class CampaignOut(BaseModel):
@@ -176,10 +85,6 @@ class CampaignList(BaseModel):
     items: list[CampaignSummary]
 
 
-class ScheduleIn(Strict):
-    at: datetime = Field(description="When to send, with its time zone (e.g. 2026-12-03T18:00:00+00:00).")
-
-
 class Preview(BaseModel):
     subject: str
     html: str
@@ -205,17 +110,6 @@ class Done(BaseModel):
 
 
 Problem.model_rebuild()
-
-
-# --- correspondence ---------------------------------------------------------------------------
-
-ThreadStatusName = Literal["needs_action", "actioned"]
-
-
-class ThreadQuery(PageQuery):
-    status: ThreadStatusName | None = None
-    q: Annotated[str, StringConstraints(max_length=200)] = Field("", description="Words in the subject, sender or text.")
-    assigned_to_me: bool = False
 
 
 class ThreadSummary(BaseModel):
@@ -247,29 +141,6 @@ class ThreadOut(ThreadSummary):
     entries: list[ThreadEntry]
 
 
-class ReplyIn(Strict):
-    body: Annotated[str, StringConstraints(min_length=1, max_length=50_000)]
-    with_quote: bool = False
-    in_reply_to: int | None = Field(None, ge=1, le=MAX_ID, description="The message answered (default: the newest).")
-
-
-class StatusIn(Strict):
-    status: ThreadStatusName
-
-
-class AssignIn(Strict):
-    officer_id: int | None = Field(None, ge=1, le=MAX_ID, description="None: give it to nobody.")
-
-
-# --- imports ----------------------------------------------------------------------------------
-
-class ImportIn(Strict):
-    filename: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    csv: Annotated[str, StringConstraints(min_length=1, max_length=20_000_000)] = Field(
-        description="The export as exported from the membership system (CSV text).")
-    full_export: bool = Field(False, description="The file lists every member: report those missing.")
-
-
 class ImportOut(BaseModel):
     id: int
     filename: str
@@ -277,35 +148,6 @@ class ImportOut(BaseModel):
     mapping: dict[str, str] = Field(description="Column heading -> member field, as Mailer guessed or was told.")
     summary: dict | None = Field(description="What it would change (pending) or changed (applied).")
     error: str | None
-
-
-# --- meetings and minutes ---------------------------------------------------------------------
-
-MeetingKindName = Literal["general", "agm", "special", "executive", "branch"]
-
-
-class MeetingIn(Strict):
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    kind: MeetingKindName
-    starts_at: datetime = Field(description="With its time zone.")
-    ends_at: datetime | None = None
-    branch_id: int | None = Field(None, ge=1, le=MAX_ID, description="None: a CLP meeting.")
-    venue_name: Annotated[str, StringConstraints(max_length=200)] = ""
-    venue_address: Annotated[str, StringConstraints(max_length=500)] = ""
-    online_url: Annotated[str, StringConstraints(max_length=500)] = ""
-    dial_in: Annotated[str, StringConstraints(max_length=500)] = ""
-    accessibility: Annotated[str, StringConstraints(max_length=5000)] = ""
-    quorum: int | None = Field(None, ge=0, le=100_000)
-
-
-class AgendaItemIn(Strict):
-    id: int | None = Field(None, ge=1, le=MAX_ID, description="An existing item's id, to keep its papers.")
-    title: Annotated[str, StringConstraints(min_length=1, max_length=300)]
-    notes: Annotated[str, StringConstraints(max_length=5000)] = ""
-
-
-class AgendaIn(Strict):
-    items: list[AgendaItemIn] = Field(max_length=100)
 
 
 class AgendaItemOut(BaseModel):
@@ -342,11 +184,6 @@ class MeetingList(BaseModel):
     items: list[MeetingSummary]
 
 
-class NoticeIn(Strict):
-    override: Annotated[str, StringConstraints(max_length=500)] = Field(
-        "", description="Why a notice shorter than the rules' period is allowed (audited); empty: keep to the rules.")
-
-
 class RegisterRowOut(BaseModel):
     member_id: int
     name: str
@@ -361,11 +198,6 @@ class RegisterOut(BaseModel):
     quorum: int
     quorate: bool | None
     rows: list[RegisterRowOut]
-
-
-class PresentIn(Strict):
-    present: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(max_length=100_000,
-                                                                   description="Every member present (the whole list).")
 
 
 class MinuteItemOut(BaseModel):
@@ -392,3 +224,4 @@ class Report(BaseModel):
     progress: Progress
     unsubscribed: int
     failures: list[Failure] = Field(description="The first 500 failures, by address.")
+

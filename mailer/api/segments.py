@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from mailer import scope
 from mailer.api import bp, officer, responses, spec
-from mailer.api.schemas import SegmentCount, SegmentCountIn
+from mailer.api.schemas import SegmentCount
+from mailer.inputs import SegmentCountIn
 from mailer.members import segments
 from mailer.models import Stream
 

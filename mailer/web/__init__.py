@@ -22,6 +22,8 @@ def init_app(app: Flask) -> None:
     """Register the blueprints, error pages and what every page template needs."""
     from mailer.web import (account, audit, auth, campaigns, correspondence, dashboard, imports, meetings, members, officers,
                             operations, outbox, privacy, public, welcome)
+    # The campaigns' and meetings' blueprints' other pages (split by concern):
+    from mailer.web import campaign_sends, meeting_sends, minutes  # noqa: F401
 
     admin = Blueprint("admin", __name__)
 
@@ -88,7 +90,10 @@ def init_app(app: Flask) -> None:
 def refused(exc: Refusal):
     """Every page's answer to a refusal: nothing of the request is kept, the reason is shown, and
     the officer is back on the form they came from (303, so a reload does not post again). A GET
-    refused has no form to go back to: its reason is the page."""
+    refused has no form to go back to: its reason is the page. A form its schema refuses
+    (mailer.web.forms.parse) says what is wrong with each field, in the API's words; the forms
+    with much to type (a member, a meeting, the composer, an officer) catch it themselves and
+    show it beside what was typed."""
     from mailer.db import session
 
     session.rollback()

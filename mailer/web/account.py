@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
+from mailer.inputs import TokenIn
+
 from mailer.officers import tokens
+from mailer.web import forms
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -17,8 +20,8 @@ def index():
 
 @bp.route("/tokens", methods=["POST"])
 def create_token():
-    days = request.form.get("days", type=int)
-    token, text = tokens.create(current_user, request.form.get("name", ""), days)
+    given = forms.parse(TokenIn)
+    token, text = tokens.create(current_user, given.name, given.days)
     return render_template("web/account_token.html", token=token, text=text)
 
 

@@ -12,6 +12,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from mailer import jobs
 from mailer.officers import service as officers
+from mailer.web import forms
 
 bp = Blueprint("auth", __name__)
 
@@ -59,7 +60,7 @@ def too_many_sign_ins(_exc):
 
     wait = sign_in_wait()
     minutes = -(-wait // 60)
-    officers.sign_in_failed(request.form.get("email", ""), request.remote_addr, limited=True)
+    officers.sign_in_failed(forms.submitted("email")["email"], request.remote_addr, limited=True)
     g.commit_on = {429}  # the request's one commit keeps the audited attempt (mailer.db)
     later = f"Wait {minutes} minute{'s' if minutes != 1 else ''}, then try again"
     if request.endpoint == "auth.reset_request":

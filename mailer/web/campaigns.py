@@ -1,5 +1,6 @@
 """Campaign pages: the list, the composer (segment with a live count, preview, test send,
 attachments, schedule or send now) and the campaign page with its live progress and report.
+Scheduling, sending and pausing, on the same blueprint, are in mailer.web.campaign_sends.
 
 The rules live in mailer.compose.drafts, mailer.members.segments and mailer.sending.campaigns;
 these views only read the form, call them, and show what they say. Every button in the composer
@@ -9,7 +10,7 @@ the screen.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -19,14 +20,15 @@ from mailer import audit, scope, words
 from mailer.compose import drafts, starters
 from mailer.compose.render import TemplateError
 from mailer.db import session
+from mailer.errors import Invalid
+from mailer.inputs import CampaignIn, CampaignPatch, SavedSegmentIn, SegmentNameIn
 from mailer.mail import NotSent
 from mailer.members import count_cache, segments
 from mailer.members import service as members
 from mailer.models import Campaign, CampaignStatus, MemberStatus, Role, Segment, Stream
 from mailer.pagination import Cursor
-from mailer.sending import audience
 from mailer.sending import campaigns as sending
-from mailer.web import LONDON
+from mailer.web import LONDON, forms
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 
@@ -57,37 +59,38 @@ def _checked_form() -> None:
         abort(400)
 
 
-def _segment_from_form() -> dict:
-    """The segment builder's fields as a definition (not yet cleaned)."""
-    form = request.form
+SEGMENT_FORM = {"segment": "seg_", "segment.exclude": "ex_"}  # the segment builder's inputs
 
-    def lists(prefix: str) -> dict:
-        return {key: form.getlist(prefix + key) for key in segments.LIST_KEYS}
 
-    definition = lists("seg_")
-    for key in ("joined_after", "joined_before"):
-        definition[key] = form.get("seg_" + key, "").strip()
-    definition["exclude"] = lists("ex_")
-    return definition
+def _segment_prefixes(with_segment: bool) -> dict | None:
+    return SEGMENT_FORM if with_segment and forms.sent("segment_form") else None
 
 
 def _composer_values(with_segment: bool = True) -> dict:
-    """What the composer sent, for drafts.update. Only fields present are included, so a form
-    without them (the confirmation step, a button elsewhere) changes nothing."""
-    values = {name: request.form[name] for name in TEXT_FIELDS if name in request.form}
-    if with_segment and request.form.get("segment_form"):
-        values["segment"] = _segment_from_form()
+    """What the composer sent, read by the API's CampaignPatch, for drafts.update. Only fields
+    present are included, so a form without them (the confirmation step, a button elsewhere)
+    changes nothing; a box left empty is saved empty. Raises InputInvalid."""
+    patch = forms.parse(CampaignPatch, _segment_prefixes(with_segment))
+    values = {k: ("" if v is None else v) for k, v in patch.model_dump(exclude_unset=True, exclude={"segment"}).items()}
+    if patch.segment is not None:
+        values["segment"] = patch.segment.model_dump(mode="json", exclude_none=True)
     return values
+
+
+def _typed(with_segment: bool = True) -> dict:
+    """What the composer sent, as typed (to show again after a refusal)."""
+    raw = forms.read(CampaignPatch, _segment_prefixes(with_segment))
+    return {k: ("" if v is None else v) for k, v in raw.items()}
 
 
 def _save(campaign: Campaign, values: dict | None = None) -> str | None:
     """Save the composer's fields; the refusal's message, or None when saved."""
-    values = _composer_values() if values is None else values
-    if not values:
-        return None
     try:  # the composer shows the refusal beside what was typed (not the page-wide handler)
+        values = _composer_values() if values is None else values
+        if not values:
+            return None
         drafts.update(current_user, campaign, values)
-    except drafts.DraftError as exc:
+    except Invalid as exc:
         session.rollback()
         return str(exc)
     return None
@@ -102,24 +105,13 @@ def _saved_segments() -> list[Segment]:
 
 
 def _preview_member_id() -> int | None:
-    raw = request.values.get("member", "")
+    raw = request.args.get("member") or forms.submitted("member")["member"]  # a link's, or the composer's
     return int(raw) if raw.isdigit() else None
 
 
 def _local_input(value: datetime | None) -> str:
     """A stored UTC time as the form shows it: UK time, dd/mm/yyyy hh:mm."""
     return words.local_input(value)
-
-
-def _parse_local(raw: str) -> datetime | None:
-    """A typed date and time (dd/mm/yyyy hh:mm, or ISO), read as UK time, as an aware UTC
-    datetime (None if unreadable)."""
-    naive = words.parse_datetime(raw)
-    if naive is None:
-        return None
-    if naive.tzinfo is not None:
-        return naive.astimezone(timezone.utc)
-    return naive.replace(tzinfo=LONDON).astimezone(timezone.utc)
 
 
 def _count_text(numbers: dict) -> str:
@@ -172,7 +164,7 @@ def _composer(campaign: Campaign, error: str | None = None, submitted: dict | No
 
 
 def _after_save_failure(campaign: Campaign, error: str):
-    return _composer(campaign, error=error, submitted=_composer_values(), status=400)
+    return _composer(campaign, error=error, submitted=_typed(), status=400)
 
 
 def _preview_response(body: str, mimetype: str = "text/html") -> Response:
@@ -195,9 +187,8 @@ def index():
 @bp.route("/new", methods=["POST"])
 def create():
     _checked_form()
-    stream_value = request.form.get("stream", Stream.BULLETINS.value)
-    stream = Stream(stream_value) if stream_value in Stream._value2member_map_ else Stream.BULLETINS
-    campaign = drafts.create(current_user, request.form.get("starter") or None, stream)
+    new = forms.parse(CampaignIn)  # as POST /api/v1/campaigns reads it
+    campaign = drafts.create(current_user, new.starter, Stream(new.stream))
     flash(f"{campaign.name}: a new draft. Nothing is sent until you choose Send now or Schedule.", "info")
     return redirect(url_for(".edit", campaign_id=campaign.id))
 
@@ -269,7 +260,7 @@ def _unsaved_copy(campaign: Campaign, with_segment: bool = False) -> tuple[Campa
                     **{name: getattr(campaign, name) for name in TEXT_FIELDS})
     try:
         drafts.update(current_user, copy, _composer_values(with_segment))
-    except drafts.DraftError as exc:
+    except Invalid as exc:
         return copy, str(exc)
     return copy, None
 
@@ -356,7 +347,7 @@ def save_segment(campaign_id: int):
     error = _save(campaign)
     if error:
         return _after_save_failure(campaign, error)
-    name = " ".join(request.form.get("segment_name", "").split())[:120]
+    name = " ".join(forms.parse(SegmentNameIn).segment_name.split())[:120]
     if not name:
         flash("Give the filters a name to save them.", "error")
     else:
@@ -370,7 +361,7 @@ def load_segment(campaign_id: int):
     """Save the campaign with a saved segment's filters in place of those on screen."""
     campaign = _campaign_or_404(campaign_id)
     _checked_form()
-    chosen = request.form.get("saved_segment", type=int)
+    chosen = forms.parse(SavedSegmentIn).saved_segment
     segment = next((s for s in _saved_segments() if s.id == chosen), None)
     if segment is None:
         flash("Choose saved filters to use.", "error")
@@ -382,104 +373,6 @@ def load_segment(campaign_id: int):
     if error:
         return _after_save_failure(campaign, error)
     return redirect(url_for(".edit", campaign_id=campaign.id) + "#segment")
-
-
-# --- schedule and send ----------------------------------------------------------------------
-
-def _confirmation(campaign: Campaign, action: str, when: datetime | None = None, status: int = 200):
-    """The page every send to members passes through: the email as its first real recipient will
-    see it (desktop and phone), how many members and addresses, the stream, and who is left out
-    and why. Its form carries the token that send_now and schedule require."""
-    found = drafts.problems(campaign)
-    try:
-        crowd = audience.campaign_audience(campaign, current_user)
-    except segments.SegmentError as exc:
-        found = found + [str(exc)]
-        crowd = audience.Audience(stream=campaign.stream, members=0, addresses=0)
-    sample_id = crowd.sample.id if crowd.sample else None
-    try:
-        subject = drafts.preview(campaign, crowd.sample)[0] if not found else campaign.subject
-    except TemplateError:
-        subject = campaign.subject
-    token = audience.confirm_token(action, campaign.id, audience.fingerprint(campaign), current_user)
-    fields = {"confirm": token}
-    if action == "schedule":
-        fields["send_at"] = _local_input(when)
-        title = f"Schedule “{subject}” for {when.astimezone(LONDON).strftime('%a %-d %B %Y, %H:%M')}?"
-        button = f"Yes, schedule it for {crowd.addresses} address{'' if crowd.addresses == 1 else 'es'}"
-        endpoint = ".schedule"
-    else:
-        title = f"Send “{subject}” now?"
-        button = f"Yes, send it to {crowd.addresses} address{'' if crowd.addresses == 1 else 'es'} now"
-        endpoint = ".send_now"
-    notes = [("Attachments", ", ".join(a.filename for a in campaign.attachments) or "none")]
-    send = {"title": title, "subject": subject, "audience": crowd, "problems": found, "fields": fields,
-            "button": button, "action": url_for(endpoint, campaign_id=campaign.id), "notes": notes,
-            "recipients_described": segments.describe(campaign.segment, _branch_names()),
-            "preview_url": url_for(".preview", campaign_id=campaign.id, member=sample_id),
-            "text_url": url_for(".preview_text", campaign_id=campaign.id, member=sample_id),
-            "back_url": url_for(".edit", campaign_id=campaign.id), "back_label": "Back to the composer"}
-    return render_template("web/campaigns/confirm.html", campaign=campaign, send=send), status
-
-
-def _is_confirmed(campaign: Campaign, action: str) -> bool:
-    return audience.confirmed(request.form.get("confirm"), action, campaign.id, audience.fingerprint(campaign),
-                              current_user)
-
-
-@bp.route("/<int:campaign_id>/confirm")
-def confirm(campaign_id: int):
-    """The confirmation page, reached again (from a link, or after a refused send)."""
-    campaign = _campaign_or_404(campaign_id)
-    if campaign.status not in drafts.EDITABLE_STATUSES:
-        return redirect(url_for(".detail", campaign_id=campaign.id))
-    when = _parse_local(request.args.get("send_at", "")) if request.args.get("action") == "schedule" else None
-    return _confirmation(campaign, "schedule" if when else "send", when)
-
-
-@bp.route("/<int:campaign_id>/schedule", methods=["POST"])
-def schedule(campaign_id: int):
-    """From the composer: save, then show the confirmation. From the confirmation's form (its
-    token matches what is saved): send at that UK date and time (stored in UTC)."""
-    campaign = _campaign_or_404(campaign_id)
-    _checked_form()
-    confirmed = _is_confirmed(campaign, "schedule")
-    if not confirmed and campaign.status in drafts.EDITABLE_STATUSES:
-        error = _save(campaign)
-        if error:
-            return _after_save_failure(campaign, error)
-    when = _parse_local(request.form.get("send_at", ""))
-    if when is None:
-        flash("Choose the date and time to send it.", "error")
-        return redirect(url_for(".edit", campaign_id=campaign.id) + "#send")
-    if not confirmed and campaign.status in drafts.EDITABLE_STATUSES:
-        return _confirmation(campaign, "schedule", when)
-    try:
-        sending.schedule(campaign, when, current_user)
-    except sending.CampaignError as exc:
-        session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for(".edit", campaign_id=campaign.id) + "#send")
-    flash(f"Scheduled: it will be sent at {when.astimezone(LONDON).strftime('%H:%M on %d/%m/%Y')} (UK time).", "info")
-    return redirect(url_for(".detail", campaign_id=campaign.id))
-
-
-@bp.route("/<int:campaign_id>/send", methods=["POST"])
-def send_now(campaign_id: int):
-    """From the composer: save, then show the confirmation. From the confirmation's form (its
-    token matches what is saved, so what is sent is what was shown): start the send."""
-    campaign = _campaign_or_404(campaign_id)
-    _checked_form()
-    if not _is_confirmed(campaign, "send") and campaign.status in drafts.EDITABLE_STATUSES:
-        error = _save(campaign)
-        if error:
-            return _after_save_failure(campaign, error)
-        if request.form.get("confirm"):
-            flash("The campaign changed after the confirmation was shown: check it again.", "warning")
-        return _confirmation(campaign, "send")
-    sending.send_now(campaign, current_user)
-    flash("Sending has started: this page follows it as it goes.", "info")
-    return redirect(url_for(".detail", campaign_id=campaign.id))
 
 
 # --- the campaign page ----------------------------------------------------------------------
@@ -503,31 +396,3 @@ def detail(campaign_id: int):
 def progress(campaign_id: int):
     campaign = _campaign_or_404(campaign_id)
     return jsonify(sending.progress(campaign).as_dict() | {"live": campaign.status in LIVE_STATUSES})
-
-
-def _state_change(campaign_id: int, action, done: str):
-    campaign = _campaign_or_404(campaign_id)
-    _checked_form()
-    action(campaign, current_user)
-    flash(done, "info")
-    return redirect(url_for(".detail", campaign_id=campaign.id))
-
-
-@bp.route("/<int:campaign_id>/pause", methods=["POST"])
-def pause(campaign_id: int):
-    return _state_change(campaign_id, sending.pause, "Paused: nothing more is sent until you resume.")
-
-
-@bp.route("/<int:campaign_id>/resume", methods=["POST"])
-def resume(campaign_id: int):
-    return _state_change(campaign_id, sending.resume, "Resumed: sending carries on where it stopped.")
-
-
-@bp.route("/<int:campaign_id>/cancel", methods=["POST"])
-def cancel(campaign_id: int):
-    return _state_change(campaign_id, sending.cancel, "Cancelled: nothing more will be sent.")
-
-
-@bp.route("/<int:campaign_id>/unschedule", methods=["POST"])
-def unschedule(campaign_id: int):
-    return _state_change(campaign_id, sending.unschedule, "Back to a draft: it will not be sent.")

@@ -14,10 +14,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mailer import scope
 from mailer.db import session
+from mailer.errors import Invalid
+from mailer.inputs import AssignIn, NoteIn, ReplyIn, StatusIn
 from mailer.inbound import correspondence as service
 from mailer.models import InboundKind, InboundStatus, ThreadStatus
 from mailer.pagination import Cursor
-from mailer.web import downloads
+from mailer.web import downloads, forms
 
 bp = Blueprint("correspondence", __name__, url_prefix="/correspondence")
 
@@ -120,9 +122,7 @@ def _back(thread_id: int, anchor: str = ""):
 def status(thread_id: int):
     thread = _thread_or_404(thread_id)
     _checked_form()
-    value = request.form.get("status", "")
-    if value not in (s.value for s in ThreadStatus):
-        abort(400)
+    value = forms.parse(StatusIn).status  # as POST /api/v1/threads/{id}/status
     service.set_status(current_user, thread, value)
     flash("Marked as actioned." if value == ThreadStatus.ACTIONED else "Marked as needing action.", "info")
     return _back(thread.id)
@@ -132,7 +132,7 @@ def status(thread_id: int):
 def assign(thread_id: int):
     thread = _thread_or_404(thread_id)
     _checked_form()
-    service.assign(current_user, thread, request.form.get("officer_id", type=int))
+    service.assign(current_user, thread, forms.parse(AssignIn).officer_id)  # as POST /api/v1/threads/{id}/assign
     flash(f"Assigned to {thread.assigned_to.label}." if thread.assigned_to else "Assigned to nobody.", "info")
     return _back(thread.id, "actions")
 
@@ -142,10 +142,10 @@ def note(thread_id: int):
     thread = _thread_or_404(thread_id)
     _checked_form()
     try:
-        note = service.add_note(current_user, thread, request.form.get("text", ""))
+        note = service.add_note(current_user, thread, forms.parse(NoteIn).text)
         flash("Note added. Notes are internal: they are never sent.", "info")
         return _back(thread.id, f"note-{note.id}")
-    except service.CorrespondenceError as exc:
+    except (Invalid, service.CorrespondenceError) as exc:
         session.rollback()
         flash(str(exc), "error")
         return _back(thread.id, "note-form")
@@ -156,16 +156,16 @@ def reply(thread_id: int):
     thread = _thread_or_404(thread_id)
     _checked_form()
     answering = None
-    if request.form.get("in_reply_to", type=int):
-        answering = scope.thread_message(thread, request.form.get("in_reply_to", type=int))
-        if answering is None:
-            abort(404)
     try:
-        answer = service.reply(current_user, thread, answering, request.form.get("body", ""),
-                               with_quote=request.form.get("quote") == "1")
+        given = forms.parse(ReplyIn, names={"with_quote": "quote"})  # as POST /api/v1/threads/{id}/reply
+        if given.in_reply_to:
+            answering = scope.thread_message(thread, given.in_reply_to)
+            if answering is None:
+                abort(404)
+        answer = service.reply(current_user, thread, answering, given.body, with_quote=given.with_quote)
         flash(f"Your reply to {answer.to_address} is on its way.", "info")
         return _back(thread.id, f"reply-{answer.id}")
-    except service.CorrespondenceError as exc:
+    except (Invalid, service.CorrespondenceError) as exc:
         session.rollback()
         flash(str(exc), "error")
         return _back(thread.id, "reply-form")

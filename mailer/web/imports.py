@@ -8,8 +8,10 @@ from flask_wtf import FlaskForm
 
 from mailer import scope, welcome
 from mailer.members import exportfile, importer
+from mailer.inputs import ColumnIn, ImportUploadIn
 from mailer.models import ImportRun, ImportStatus
 from mailer.pagination import Cursor
+from mailer.web import forms
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
@@ -43,7 +45,7 @@ def upload():
             flash("Choose the CSV file exported from the membership system.", "error")
         else:
             run = importer.start(upload.filename, upload.read(), current_user)
-            run.full_export = request.form.get("full_export") == "1"
+            run.full_export = forms.parse(ImportUploadIn).full_export
             return redirect(url_for(".mapping", run_id=run.id))
     return render_template("web/imports/upload.html", form=form)
 
@@ -56,7 +58,7 @@ def mapping(run_id: int):
     export = exportfile.read(run.content)
     form = FlaskForm()
     if form.validate_on_submit():
-        chosen = {h: request.form.get(f"col-{i}", "") for i, h in enumerate(export.headers)}
+        chosen = {h: forms.parse(ColumnIn, names={"field": f"col-{i}"}).field for i, h in enumerate(export.headers)}
         problems = exportfile.check_mapping(chosen)
         run.mapping = chosen
         if not problems:

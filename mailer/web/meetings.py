@@ -1,5 +1,6 @@
 """Meetings pages: plan a meeting, build its agenda, notice it within the rules, keep the register
-on the day, write the minutes with the correspondence attached, approve, circulate and adopt them.
+on the day. The same blueprint's minutes pages are in mailer.web.minutes, and the confirmation
+before each mass send (notice, update, minutes) in mailer.web.meeting_sends.
 
 The rules live in mailer.meetings (service, rules, minutes); these views read the form, call them
 and show what they say. A meeting out of the officer's branch answers 404, as if it did not exist.
@@ -15,12 +16,14 @@ from flask_wtf import FlaskForm
 
 from mailer import audit, scope, words
 from mailer.db import session
+from mailer.errors import Invalid
+from mailer.inputs import (AcceptIn, AgendaIn, AgendaRowIn, AgendaRowsIn, AnswerIn, HeldIn, MeetingIn, NoticeIn,
+                           PaperIn, ReasonIn, RegisterIn, validate)
 from mailer.meetings import feeds, rules, service
-from mailer.meetings import minutes as minutes_service
 from mailer.meetings.rules import LONDON, MeetingError
-from mailer.models import Meeting, MeetingKind, MeetingStatus, Response as Answer, Role
+from mailer.models import Meeting, MeetingKind, MeetingStatus, Response as Answer
 from mailer.pagination import Cursor
-from mailer.web import downloads
+from mailer.web import downloads, forms
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 
@@ -76,39 +79,21 @@ def _form_values(meeting: Meeting | None = None) -> dict:
 
 
 def _submitted() -> dict:
-    return {name: request.form.get(name, "") for name in FORM_FIELDS}
+    """What was typed, to show again beside what is wrong with it."""
+    return forms.submitted(*FORM_FIELDS)
 
 
-def _meeting_values(form: dict) -> dict:
-    """The details form as service values. Raises MeetingError for what cannot be read."""
-    values = {k: " ".join(form[k].split()) if k != "accessibility" else form[k].strip() for k in TEXT_FIELDS}
-    problems = []
-    if form["kind"] not in MeetingKind._value2member_map_:
-        problems.append("Choose the kind of meeting.")
-    values["kind"] = form["kind"]
-    body = form["body"]
-    if body == "clp" or not body:
-        values["branch_id"] = None
-    elif body.isdigit() and body in {v for v, _ in _bodies()}:
-        values["branch_id"] = int(body)
+def _meeting_values() -> dict:
+    """The details form read by the API's MeetingIn, as service values (or Invalid). The form's
+    "body" is the CLP or one of the officer's branches; the schema's branch_id follows from it."""
+    body = forms.submitted("body")["body"]
+    if body in ("clp", ""):
+        branch_id = None
+    elif body in {v for v, _ in _bodies()}:
+        branch_id = int(body)
     else:
-        problems.append("Choose the CLP or one of your branches.")
-    for name in ("starts_at", "ends_at"):
-        try:
-            values[name] = rules.parse_local(form[name])
-        except MeetingError as exc:
-            problems.append(str(exc))
-            values[name] = None
-    quorum = form["quorum"].strip()
-    if quorum and not quorum.isdigit():
-        problems.append("The quorum is a number of members (leave it empty for the usual rule).")
-    values["quorum"] = int(quorum) if quorum.isdigit() else None
-    # Who may attend: the body's members, or those with a tag (delegates, a committee).
-    tags = [t.strip() for t in form.get("entitled_tag", "").split(",") if t.strip()]
-    values["entitled"] = {"tags": tags} if tags else None
-    if problems:
-        raise MeetingError(" ".join(problems))
-    return values
+        raise Invalid("Choose the CLP or one of your branches.", field="branch_id")
+    return forms.parse(MeetingIn, names={"entitled_tags": "entitled_tag"}, branch_id=branch_id).values()
 
 
 def _details_form(template: str, **context):
@@ -139,8 +124,8 @@ def create():
     _checked_form()
     submitted = _submitted()
     try:
-        meeting, warnings = service.create(current_user, _meeting_values(submitted))
-    except MeetingError as exc:
+        meeting, warnings = service.create(current_user, _meeting_values())
+    except (Invalid, MeetingError) as exc:  # the schema's (as POST /api/v1/meetings) or the rules': shown as typed
         session.rollback()
         return _details_form("web/meetings/list.html", values=submitted, error=str(exc), **_listing()), 400
     flash(f"{meeting.title} is planned, with the standard agenda. Check the agenda, then send the notice.", "info")
@@ -170,7 +155,7 @@ def edit(meeting_id: int):
         _checked_form()
         values = _submitted()
         try:
-            changes, warnings = service.update(current_user, meeting, _meeting_values(values))
+            changes, warnings = service.update(current_user, meeting, _meeting_values())
             if changes:
                 flash(f"Saved: {words.fields(changes)}.", "info")
             else:
@@ -179,7 +164,7 @@ def edit(meeting_id: int):
                 flash("Members were noticed of the meeting as it was: send them the update.", "warning")
             _flash_warnings(warnings)
             return redirect(url_for(".detail", meeting_id=meeting.id))
-        except MeetingError as exc:
+        except (Invalid, MeetingError) as exc:
             session.rollback()
             error = str(exc)
     return _details_form("web/meetings/edit.html", meeting=meeting, values=values, error=error), 400 if error else 200
@@ -191,16 +176,15 @@ def agenda(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
     rows = []
-    for n in range(min(request.form.get("rows", 0, type=int), 500)):  # an agenda, not a denial of service
-        if request.form.get(f"remove-{n}"):
+    for n, row in enumerate(forms.rows(AgendaRowIn, forms.parse(AgendaRowsIn).rows)):
+        if row.remove or not row.title.strip():  # removed rows and an empty title go
             continue
-        raw = request.form.get(f"position-{n}", "").strip()
+        raw = row.position.strip()
         position = float(raw) if raw.replace(".", "", 1).isdigit() else float("inf")
-        rows.append((position, n, {"id": request.form.get(f"id-{n}", type=int),
-                                   "title": request.form.get(f"title-{n}", ""),
-                                   "notes": request.form.get(f"notes-{n}", "")}))
+        rows.append((position, n, {"id": row.id, "title": row.title, "notes": row.notes}))
     rows.sort(key=lambda r: (r[0], r[1]))  # by the numbers typed; ties keep the page's order
-    service.set_agenda(current_user, meeting, [entry for _, _, entry in rows])
+    agenda = validate(AgendaIn, {"items": [entry for _, _, entry in rows]})  # as PUT /api/v1/meetings/{id}/agenda
+    service.set_agenda(current_user, meeting, [item.model_dump() for item in agenda.items])
     flash("Agenda saved.", "info")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
@@ -210,7 +194,8 @@ def add_paper(meeting_id: int):
     """A paper (a report, a motion's text) for one agenda item."""
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    item = next((i for i in meeting.agenda if i.id == request.form.get("item_id", type=int)), None)
+    item_id = forms.parse(PaperIn).item_id
+    item = next((i for i in meeting.agenda if i.id == item_id), None)
     upload = request.files.get("paper")
     if item is None:
         flash("Choose the agenda item the paper is for.", "error")
@@ -241,8 +226,7 @@ def _sent(what: str) -> None:
 def send_notice(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    override = request.form.get("override", "")
-    service.send_notice(current_user, meeting, override)
+    service.send_notice(current_user, meeting, forms.parse(NoticeIn).override)  # as POST /api/v1/meetings/{id}/notice
     _sent("The notice")
     return redirect(url_for(".detail", meeting_id=meeting.id))
 
@@ -260,7 +244,7 @@ def send_update(meeting_id: int):
 def cancel(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    campaign = service.cancel(current_user, meeting, request.form.get("reason", ""))
+    campaign = service.cancel(current_user, meeting, forms.parse(ReasonIn).reason)
     if campaign is not None:
         _sent("The cancellation")
     else:
@@ -272,7 +256,7 @@ def cancel(meeting_id: int):
 def held(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    if meeting.more_than_a_day_away and request.form.get("early") != "1":
+    if meeting.more_than_a_day_away and not forms.parse(HeldIn).early:
         flash("This meeting is more than a day away, so it was not marked as held. If it really was held early, "
               "tick the box to say so and press Mark as held again.", "error")
         return redirect(url_for(".detail", meeting_id=meeting.id))
@@ -352,8 +336,8 @@ def register(meeting_id: int):
 def present(meeting_id: int):
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    ids = {int(v) for v in request.form.getlist("present") if v.isdigit()}
-    shown = {int(v) for v in request.form.getlist("shown") if v.isdigit()} if "shown" in request.form else None
+    register = forms.parse(RegisterIn)  # the API's PresentIn, for the rows on this page
+    ids, shown = set(register.present), set(register.shown) if register.shown is not None else None
     service.mark_present(current_user, meeting, ids, shown)
     flash(f"Register saved: {len(ids)} present.", "info")
     return redirect(url_for(".register", meeting_id=meeting.id, **_register_place()))
@@ -372,7 +356,7 @@ def confirm(meeting_id: int, attendance_id: int):
     row = scope.meeting_attendance(meeting, attendance_id)
     if row is None:
         abort(404)
-    accept = request.form.get("accept") == "1"
+    accept = forms.parse(AcceptIn).accept
     service.confirm(current_user, row, accept)
     flash(f"Apologies from {row.member.full_name} {'confirmed' if accept else 'rejected'}.", "info")
     return redirect(url_for(".register", meeting_id=meeting.id))
@@ -383,134 +367,15 @@ def answer(meeting_id: int):
     """An answer a member gave another way (by phone, at a meeting), recorded by an officer."""
     meeting = _meeting_or_404(meeting_id)
     _checked_form()
-    member_id = request.form.get("member_id", type=int)
-    value = request.form.get("response", "")
-    member = service.entitled_member(meeting, member_id)
+    given = forms.parse(AnswerIn)
+    value = given.response or ""
+    member = service.entitled_member(meeting, given.member_id) if given.member_id else None
     if member is None or value not in Answer._value2member_map_:
         flash("Choose an entitled member and their answer.", "error")
         return redirect(url_for(".register", meeting_id=meeting.id))
     service.record_response(meeting, member, Answer(value), "officer")
     flash(f"Recorded for {member.full_name}: {ANSWERS[Answer(value)]}.", "info")
     return redirect(url_for(".register", meeting_id=meeting.id))
-
-
-# --- the minutes ------------------------------------------------------------------------------
-
-def _recent_threads():
-    from mailer.inbound import correspondence
-
-    page = correspondence.list_threads(current_user, correspondence.ThreadQuery(status=None), per_page=50)
-    return [row.thread for row in page.items]
-
-
-@bp.route("/<int:meeting_id>/minutes")
-def minutes(meeting_id: int):
-    meeting = _meeting_or_404(meeting_id)
-    found = meeting.minutes
-    summaries = minutes_service.summaries(meeting, reader=current_user)
-    attached = {s.thread.id for s in summaries}
-    return render_template("web/meetings/minutes.html", meeting=meeting, minutes=found, form=FlaskForm(),
-                           summaries=summaries, threads=[t for t in _recent_threads() if t.id not in attached
-                                                         and scope.body_may_see(meeting.branch_id, t.branch_id)],
-                           register=service.register_summary(meeting),
-                           later=minutes_service.adoption_meetings(meeting) if found else [],
-                           is_chair=current_user.role is Role.CHAIR)
-
-
-def _minutes_or_back(meeting: Meeting):
-    if meeting.minutes is None:
-        flash("Start the minutes first.", "error")
-        return None
-    return meeting.minutes
-
-
-def _to_minutes(meeting: Meeting):
-    # No #anchor: the page opens at the top, where the flash message says what happened.
-    return redirect(url_for(".minutes", meeting_id=meeting.id))
-
-
-@bp.route("/<int:meeting_id>/minutes/start", methods=["POST"])
-def start_minutes(meeting_id: int):
-    meeting = _meeting_or_404(meeting_id)
-    _checked_form()
-    minutes_service.start(current_user, meeting)
-    flash("Draft minutes started from the agenda and the register.", "info")
-    return _to_minutes(meeting)
-
-
-@bp.route("/<int:meeting_id>/minutes/save", methods=["POST"])
-def save_minutes(meeting_id: int):
-    meeting = _meeting_or_404(meeting_id)
-    _checked_form()
-    found = _minutes_or_back(meeting)
-    if found is None:
-        return _to_minutes(meeting)
-    texts = {item.id: request.form[f"text-{item.id}"].replace("\r\n", "\n") for item in found.items
-             if f"text-{item.id}" in request.form}
-    present_text = request.form.get("present_text")
-    minutes_service.save(current_user, found, texts,
-                         present_text.replace("\r\n", "\n") if present_text is not None else None)
-    flash("Minutes saved.", "info")
-    return _to_minutes(meeting)
-
-
-@bp.route("/<int:meeting_id>/minutes/correspondence", methods=["POST"])
-def attach(meeting_id: int):
-    meeting = _meeting_or_404(meeting_id)
-    _checked_form()
-    thread = scope.get_thread(current_user, request.form.get("thread_id", 0, type=int))
-    if thread is None:
-        flash("Choose a thread from the correspondence inbox.", "error")
-        return _to_minutes(meeting)
-    minutes_service.attach(current_user, meeting, thread)
-    flash(f"“{thread.subject or '(no subject)'}” attached to the correspondence item.", "info")
-    return _to_minutes(meeting)
-
-
-@bp.route("/<int:meeting_id>/minutes/correspondence/<int:thread_id>/remove", methods=["POST"])
-def detach(meeting_id: int, thread_id: int):
-    meeting = _meeting_or_404(meeting_id)
-    _checked_form()
-    link = next((link for item in meeting.agenda for link in item.correspondence if link.thread_id == thread_id), None)
-    if link is None:
-        abort(404)
-    minutes_service.detach(current_user, link)
-    flash("Thread removed from the correspondence item.", "info")
-    return _to_minutes(meeting)
-
-
-def _workflow(meeting_id: int, action, done: str):
-    meeting = _meeting_or_404(meeting_id)
-    _checked_form()
-    found = _minutes_or_back(meeting)
-    if found is None:
-        return _to_minutes(meeting)
-    action(meeting, found)
-    flash(done, "info")
-    return _to_minutes(meeting)
-
-
-@bp.route("/<int:meeting_id>/minutes/approve", methods=["POST"])
-def approve(meeting_id: int):
-    return _workflow(meeting_id, lambda m, found: minutes_service.approve(current_user, found),
-                     "Minutes approved. They can now be circulated to the meeting's members.")
-
-
-@bp.route("/<int:meeting_id>/minutes/circulate", methods=["POST"])
-def circulate(meeting_id: int):
-    return _workflow(meeting_id, lambda m, found: minutes_service.circulate(current_user, found),
-                     "The minutes are on their way to the members, with the PDF and a link to the web copy.")
-
-
-@bp.route("/<int:meeting_id>/minutes/adopt", methods=["POST"])
-def adopt(meeting_id: int):
-    def action(meeting, found):
-        at = next((m for m in minutes_service.adoption_meetings(meeting) if m.id == request.form.get("at_meeting", type=int)), None)
-        if at is None:
-            raise MeetingError("Choose the later meeting that agreed the minutes.")
-        minutes_service.adopt(current_user, found, at)
-
-    return _workflow(meeting_id, action, "Recorded: the minutes were adopted as a true record.")
 
 
 @bp.app_template_filter("london_date")
@@ -521,98 +386,3 @@ def _london_date(value) -> str:
 @bp.app_template_filter("london_time")
 def _london_time(value) -> str:
     return value.astimezone(LONDON).strftime("%H:%M") if value else ""
-
-
-
-# --- confirming a mass send (the notice, its update, the minutes) -----------------------------
-# The POSTs that send (send_notice, send_update, circulate) are reached only from the
-# confirmation page's form: its token ties the officer's "yes" to the email they were shown.
-
-CONFIRMED_SENDS = {"send_notice": "notice", "send_update": "update", "circulate": "minutes"}
-
-
-@bp.before_request
-def _sends_need_confirmation():
-    endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
-    if request.method != "POST" or endpoint not in CONFIRMED_SENDS:
-        return None
-    from mailer.meetings import confirm as confirm_service
-
-    meeting = _meeting_or_404((request.view_args or {}).get("meeting_id", 0))
-    purpose = CONFIRMED_SENDS[endpoint]
-    if confirm_service.is_confirmed(current_user, meeting, purpose, request.form.get("confirm"), meeting.minutes):
-        return None
-    if request.form.get("confirm"):
-        flash("The email changed after the confirmation was shown: check it again.", "warning")
-    override = request.form.get("override", "").strip()
-    return redirect(url_for(".confirm_send", meeting_id=meeting.id, purpose=purpose, override=override or None))
-
-
-def _planned_or_back(meeting: Meeting, purpose: str):
-    from mailer.meetings import confirm as confirm_service
-
-    if purpose not in confirm_service.PURPOSES:
-        abort(404)
-    try:
-        return confirm_service.planned(current_user, meeting, purpose, meeting.minutes)
-    except MeetingError as exc:
-        flash(str(exc), "error")
-        return None
-
-
-@bp.route("/<int:meeting_id>/send/<purpose>")
-def confirm_send(meeting_id: int, purpose: str):
-    """The confirmation before a meeting's mass send: the email as its first real recipient will
-    see it, the numbers, the stream, and who is left out and why."""
-    from mailer.compose import drafts
-    from mailer.compose.render import TemplateError
-    from mailer.meetings import confirm as confirm_service
-
-    meeting = _meeting_or_404(meeting_id)
-    plan = _planned_or_back(meeting, purpose)
-    back = url_for(".minutes" if purpose == "minutes" else ".detail", meeting_id=meeting.id)
-    if plan is None:
-        return redirect(back)
-    override = request.args.get("override", "").strip()
-    problems = []
-    check = rules.check_notice(meeting) if purpose == "notice" else None
-    if check is not None and not check.ok and not override:
-        problems.append(f"{check.reason} Give a reason for sending late on the meeting's page.")
-    try:
-        subject = drafts.preview(plan.campaign, plan.audience.sample)[0]
-    except TemplateError as exc:
-        subject, problems = plan.campaign.subject, problems + [str(exc)]
-    fields = {"confirm": confirm_service.token(current_user, meeting, plan)}
-    if override:
-        fields["override"] = override
-    endpoint = {"notice": ".send_notice", "update": ".send_update", "minutes": ".circulate"}[purpose]
-    what = {"notice": "the notice", "update": "the update", "minutes": "the minutes"}[purpose]
-    n = plan.audience.addresses
-    notes = [("Meeting", f"{meeting.title}, {meeting.starts_at.astimezone(LONDON).strftime('%a %-d %B %Y, %H:%M')}"),
-             ("Attachments", ", ".join(plan.attachments))]
-    if override:
-        notes.append(("Sent late because", override))
-    send = {"title": f"Send {what} to the members?", "subject": subject, "audience": plan.audience,
-            "problems": problems, "fields": fields, "notes": notes,
-            "button": f"Yes, send {what} to {n} address{'' if n == 1 else 'es'}",
-            "action": url_for(endpoint, meeting_id=meeting.id),
-            "preview_url": url_for(".send_preview", meeting_id=meeting.id, purpose=purpose),
-            "back_url": back, "back_label": "Back to the meeting" if purpose != "minutes" else "Back to the minutes"}
-    return render_template("web/meetings/confirm.html", meeting=meeting, send=send)
-
-
-@bp.route("/<int:meeting_id>/send/<purpose>/preview")
-def send_preview(meeting_id: int, purpose: str):
-    """The email of a meeting's send as its first real recipient will see it (framed, sandboxed)."""
-    from mailer.compose import drafts
-    from mailer.compose.render import TemplateError
-    from mailer.web.campaigns import _preview_error, _preview_response
-
-    meeting = _meeting_or_404(meeting_id)
-    plan = _planned_or_back(meeting, purpose)
-    if plan is None:
-        return _preview_error(["There is nothing to send now."])
-    try:
-        return _preview_response(drafts.preview(plan.campaign, plan.audience.sample)[1])
-    except TemplateError as exc:
-        return _preview_error([str(exc)])

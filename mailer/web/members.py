@@ -10,11 +10,14 @@ from flask_wtf import FlaskForm
 
 from mailer.auth import roles_required
 from mailer.db import session
+from mailer.errors import Invalid
+from mailer.inputs import EraseIn, MemberPatch
 from mailer.members import service
 from mailer import scope, words
 from mailer.members.exportfile import FIELDS
 from mailer.models import MemberStatus, Role
 from mailer.pagination import Cursor
+from mailer.web import forms
 
 bp = Blueprint("members", __name__, url_prefix="/members")
 
@@ -62,7 +65,12 @@ def _form_values(member=None) -> dict:
 
 
 def _submitted() -> dict:
-    return {name: request.form.get(name, "") for name in (*service.EDITABLE, "tags")}
+    """What was typed, to show again beside what is wrong with it."""
+    return forms.submitted(*service.EDITABLE, "tags")
+
+
+def _errors(exc: Invalid) -> dict[str, str]:
+    return {e["field"] or "member": e["message"] for e in exc.field_errors()}
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -71,12 +79,12 @@ def create():
     if form.validate_on_submit():
         values = _submitted()
         try:
-            member = service.create_member(current_user, values)
+            member = service.create_member(current_user, forms.parse(MemberPatch).raw())
             flash(f"{member.full_name} added.", "info")
             return redirect(url_for(".detail", member_id=member.id))
-        except service.MemberError as exc:
+        except Invalid as exc:  # the schema's or the service's: shown beside what was typed
             session.rollback()
-            errors = exc.errors
+            errors = _errors(exc)
     return render_template("web/members/form.html", form=form, values=values, errors=errors, member=None,
                            branches=_branch_names(), labels=FIELDS, statuses=list(MemberStatus)), 400 if errors else 200
 
@@ -104,12 +112,12 @@ def edit(member_id: int):
     if form.validate_on_submit():
         values = _submitted()
         try:
-            changes = service.update_member(current_user, member, values)
+            changes = service.update_member(current_user, member, forms.parse(MemberPatch).raw())
             flash(f"Saved: {words.fields(changes)}." if changes else "Nothing changed.", "info")
             return redirect(url_for(".detail", member_id=member.id))
-        except service.MemberError as exc:
+        except Invalid as exc:  # the same schema as the API's PATCH /members/{id}, then the service's rules
             session.rollback()
-            errors = exc.errors
+            errors = _errors(exc)
     return render_template("web/members/form.html", form=form, values=values, errors=errors, member=member,
                            branches=_branch_names(), labels=FIELDS, statuses=list(MemberStatus)), 400 if errors else 200
 
@@ -155,10 +163,10 @@ def erase(member_id: int):
     form, error = FlaskForm(), None
     if form.validate_on_submit():
         try:
-            service.erase(current_user, member, request.form.get("reason", ""))
+            service.erase(current_user, member, forms.parse(EraseIn).reason)
             flash("The member's personal data is erased.", "info")
             return redirect(url_for(".detail", member_id=member.id))
-        except service.MemberError as exc:
+        except Invalid as exc:
             session.rollback()
-            error = exc.errors.get("reason")
+            error = _errors(exc).get("reason")
     return render_template("web/members/erase.html", member=member, form=form, error=error)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from mailer import scope
 from mailer.db import session
+from mailer.errors import Invalid
+from mailer.inputs import OfficerIn
 from mailer.models import Branch, Role
 from mailer.officers import service
+from mailer.web import forms
 
 bp = Blueprint("officers", __name__, url_prefix="/officers")
 
@@ -24,13 +27,9 @@ def _choices():
     return {"roles": list(Role), "branches": scope.branches(current_user)}
 
 
-def _submitted() -> tuple[Role, Branch | None]:
-    role_value = request.form.get("role", "")
-    if role_value not in Role._value2member_map_:
-        raise service.OfficerError("Choose a role.")
-    branch_id = request.form.get("branch", type=int)
-    branch = service.get_branch(branch_id)
-    return Role(role_value), branch
+def _submitted() -> tuple[OfficerIn, Role, Branch | None]:
+    given = forms.parse(OfficerIn)
+    return given, Role(given.role), service.get_branch(given.branch)
 
 
 @bp.route("/")
@@ -43,14 +42,14 @@ def create():
     form, error, password = FlaskForm(), None, None
     if form.validate_on_submit():
         try:
-            role, branch = _submitted()
-            officer, password = service.create_officer(request.form.get("email", ""), role, branch,
-                                                       request.form.get("name", ""), by=current_user)
+            given, role, branch = _submitted()
+            officer, password = service.create_officer(given.email, role, branch, given.name, by=current_user)
             return render_template("web/officers/created.html", officer=officer, password=password)
-        except service.OfficerError as exc:
+        except (Invalid, service.OfficerError) as exc:
             session.rollback()
             error = str(exc)
-    return render_template("web/officers/form.html", form=form, error=error, officer=None, values=request.form,
+    values = forms.submitted("email", "name", "role", "branch")
+    return render_template("web/officers/form.html", form=form, error=error, officer=None, values=values,
                            **_choices()), 400 if error else 200
 
 
@@ -60,12 +59,11 @@ def edit(officer_id: int):
     form, error = FlaskForm(), None
     if form.validate_on_submit():
         try:
-            role, branch = _submitted()
-            service.update_officer(officer, role, branch, request.form.get("active") == "1",
-                                   request.form.get("name", ""), by=current_user)
+            given, role, branch = _submitted()
+            service.update_officer(officer, role, branch, given.active, given.name, by=current_user)
             flash(f"{officer.email} saved.", "info")
             return redirect(url_for(".index"))
-        except service.OfficerError as exc:
+        except (Invalid, service.OfficerError) as exc:
             session.rollback()
             error = str(exc)
     values = {"email": officer.email, "name": officer.name, "role": officer.role.value,

@@ -13,9 +13,12 @@ from mailer.auth import csrf
 from mailer.compose import personal
 from mailer.compose.render import compile_campaign, render_subject
 from mailer.db import session
+from mailer.errors import Invalid
+from mailer.inputs import PreferencesIn
 from mailer.members import consent
 from mailer.models import Stream
 from mailer.compose.tokens import read_preferences_token
+from mailer.web import forms
 
 bp = Blueprint("public", __name__)
 
@@ -91,7 +94,10 @@ def save_preferences(token: str):
     member, campaign_id = found
     if not FlaskForm().validate_on_submit():
         abort(400)
-    choice = request.form.get("choice")
+    try:
+        choice = forms.parse(PreferencesIn).choice
+    except Invalid:
+        abort(400)  # a member's page: no form of ours sends anything else
     if choice == "none":
         consent.object_to_email(member, "preferences page", campaign_id)
     elif choice in ("notices", "all"):
