@@ -26,11 +26,13 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import defer
 
 from mailer import audit, scope
 from mailer.db import session, storable, utcnow
 from mailer.errors import Refusal
 from mailer.inbound.classify import FAILED_ACTIONS, Classification, classify, own_identity
+from mailer.inbound.lookups import Lookups
 from mailer.inbound.parse import ParsedMessage, parse
 from mailer.inbound.sanitize import sanitize_inbound_html
 from mailer.inbound.trim import trim_message
@@ -72,7 +74,12 @@ def process(message_id: int) -> str:
     if not claimed:
         return "being processed by another job"
     try:
-        _process(message, reprocessing=message.processed_at is not None)
+        global _current
+        _current = Lookups()
+        try:
+            _process(message, reprocessing=message.processed_at is not None)
+        finally:
+            _current = None
         message.status, message.error, message.processed_at = InboundStatus.PROCESSED, None, utcnow()
         message.claimed_until = None
         session.commit()
@@ -92,9 +99,12 @@ def process(message_id: int) -> str:
 
 def process_many(message_ids: list[int]) -> dict[str, int]:
     """Process several stored messages as one job, in one transaction: the batch is claimed with
-    one UPDATE and one commit, the messages loaded with one SELECT, each processed inside its own
-    savepoint (a failure rolls back that message alone and is recorded on it), and all committed
-    together. The per-message claim and commits were most of the processing time.
+    one UPDATE and one commit, the messages loaded with one SELECT (their raw bytes per part of at
+    most READ_AHEAD_BYTES), read (parsed, classified) part by part, what they name looked up once
+    for the part (mailer.inbound.lookups), then each processed inside its own savepoint (a failure
+    rolls back that message alone, and its changes to the look-ups, and is recorded on it), and
+    all committed together. The per-message claim and commits, then the per-message look-ups,
+    were most of the processing time.
 
     The guarantees of process() hold: a message is claimed before it is read, so two jobs never
     process it at once; a job killed mid-way commits nothing, and its messages stay RECEIVED for
@@ -114,41 +124,126 @@ def process_many(message_ids: list[int]) -> dict[str, int]:
                                   .values(claimed_until=now + lease, attempts=InboundMessage.attempts + 1)
                                   .returning(InboundMessage.id).execution_options(synchronize_session=False)).all())
     session.commit()
+    loaded = {m.id: m for m in session.scalars(select(InboundMessage).options(defer(InboundMessage.raw))
+                                               .where(InboundMessage.id.in_(message_ids)))}
+    todo = []
     for message_id in message_ids:
-        message = session.get(InboundMessage, message_id)  # one at a time: raw messages may be large
+        message = loaded.get(message_id)
         if message is None:
             count("gone")
-            continue
-        if message_id not in claimed:
+        elif message_id not in claimed:
             count("already processed" if message.status is InboundStatus.PROCESSED else "being processed by another job")
-            continue
+        else:
+            todo.append(message)
+    global _current
+    try:
+        part: list[InboundMessage] = []
+        size = 0
+        for message in todo:
+            part.append(message)
+            size += message.size or 0
+            if size >= READ_AHEAD_BYTES or len(part) >= READ_AHEAD_MESSAGES or message is todo[-1]:
+                _current = Lookups()
+                for outcome in _process_part(part):
+                    count(outcome)
+                part, size = [], 0
+    finally:
+        _current = None
+    session.commit()
+    return outcomes
+
+
+READ_AHEAD_BYTES = 16 * 1024 * 1024  # raw bytes of a batch read (and their parsed forms held) at once
+READ_AHEAD_MESSAGES = 200
+
+
+def _process_part(part: list[InboundMessage]) -> list[str]:
+    """Read every message of `part`, look up what they name at once, then process each in its own
+    savepoint. Returns each message's outcome."""
+    raws = dict(session.execute(select(InboundMessage.id, InboundMessage.raw)
+                                .where(InboundMessage.id.in_([m.id for m in part]))).all())
+    read: list[tuple[InboundMessage, ParsedMessage | None, Classification | None, BaseException | None]] = []
+    for message in part:
+        try:
+            parsed, result = _read(raws.pop(message.id))
+            read.append((message, parsed, result, None))
+        except Exception as e:  # noqa: BLE001 - recorded on the message below, as a failure in processing
+            read.append((message, None, None, e))
+    del raws
+    # The part's claim renewed (it may have taken a while to read). Being a write, it also opens
+    # the transaction on SQLite, whose driver starts none before a SAVEPOINT: each RELEASE would
+    # then commit its message on its own, and a job killed mid-way would leave half a batch.
+    lease = timedelta(seconds=2 * current_app.config["BATCH_LOCK_TTL"])
+    session.execute(update(InboundMessage).where(InboundMessage.id.in_([m.id for m in part]))
+                    .values(claimed_until=utcnow() + lease).execution_options(synchronize_session=False))
+    _prefetch([(m, p, r) for m, p, r, e in read if p is not None])
+    outcomes = []
+    for message, parsed, result, error in read:
+        state = _current.snapshot()
         try:
             with session.begin_nested():
+                if error is not None:
+                    raise error
                 # Set first, so that they go in the same UPDATE as what _process derives (a
                 # failure rolls the savepoint back, these with it).
                 reprocessing = message.processed_at is not None
                 message.status, message.error, message.processed_at = InboundStatus.PROCESSED, None, utcnow()
                 message.claimed_until = None
-                _process(message, reprocessing)
-            count(message.kind.value)
-            session.expire(message, ["raw"])  # read; unchanged: not kept in memory until the commit
+                _apply(message, parsed, result, reprocessing)
+            if message.thread is not None:
+                _current.note_threaded(message.message_id, message.id, message.thread,
+                                        [message.in_reply_to or "", *message.references])
+            else:
+                _current.note_references([message.in_reply_to or "", *message.references])
+            outcomes.append(message.kind.value)
         except OperationalError:  # the database away: the whole job is retried (the claims lapse meanwhile)
             session.rollback()
             raise
         except Exception:  # noqa: BLE001 - this message alone is kept and flagged, to be retried from the browser
+            _current.restore(state)
             message.status, message.error = InboundStatus.FAILED, traceback.format_exc(limit=8)[-4000:]
             message.claimed_until = None
-            current_app.logger.exception("processing inbound message %s failed", message_id)
-            count("failed")
-    session.commit()
+            current_app.logger.exception("processing inbound message %s failed", message.id)
+            outcomes.append("failed")
     return outcomes
+
+
+def _prefetch(read: list[tuple[InboundMessage, ParsedMessage, Classification]]) -> None:
+    """Ask once, for all of a part's messages, what processing each would ask (see lookups)."""
+    message_ids, addresses, delivery_ids, guesses, own = set(), set(), set(), set(), set()
+    for message, parsed, result in read:
+        message_ids.update(mid for mid, _ in _referenced(parsed))
+        addresses.add(parsed.from_address or "")
+        delivery_ids.update(i for _, i in _token_ids(parsed))
+        own.add(message.message_id or "")
+        if result.bounce is not None:
+            message_ids.add(result.bounce.original_message_id or "")
+            addresses.update(r.address or "" for r in result.bounce.recipients)
+        if result.complaint is not None:
+            message_ids.add(result.complaint.original_message_id or "")
+            addresses.update(result.complaint.recipients)
+        if parsed.from_address and _SUBJECT_PREFIX.match(parsed.subject or ""):
+            guesses.add((_base(parsed.from_address), normalise_subject(parsed.subject)))
+    since = utcnow() - timedelta(days=current_app.config["THREAD_GUESS_DAYS"])
+    _current.prefetch(message_ids=message_ids, addresses=addresses, delivery_ids=delivery_ids, guesses=guesses,
+                      since=since, own_ids=own)
+
+
+def _read(raw: bytes) -> tuple[ParsedMessage, Classification]:
+    """Parse and classify: what a message is, before anything is looked up or written."""
+    parsed = storable_fields(parse(raw, max_bytes=current_app.config["INBOUND_MAX_BYTES"]))
+    return parsed, classify(parsed, *own_identity(current_app.config))
 
 
 def _process(message: InboundMessage, reprocessing: bool = True) -> None:
     """`reprocessing`: the message was processed before, so what that derived is replaced. (A
     message never processed has nothing derived: a failed run rolls back whole.)"""
-    parsed = storable_fields(parse(message.raw, max_bytes=current_app.config["INBOUND_MAX_BYTES"]))
-    result = classify(parsed, *own_identity(current_app.config))
+    parsed, result = _read(message.raw)
+    _apply(message, parsed, result, reprocessing)
+
+
+def _apply(message: InboundMessage, parsed: ParsedMessage, result: Classification, reprocessing: bool) -> None:
+    """Act on what a message was read as: store what was derived, match, thread, bounce..."""
     _fill(message, parsed, result, reprocessing)
     tokens = _tokens(parsed)
     if result.kind == "bounce":
@@ -163,7 +258,7 @@ def _process(message: InboundMessage, reprocessing: bool = True) -> None:
         _unsubscribe_by_mail(message, tokens["u"])
     else:  # reply, other: correspondence
         _thread(message, parsed, tokens)
-        if result.kind == "reply":
+        if result.kind == "reply" and message.campaign_id is not None and message.member_id is not None:
             from mailer.meetings.service import from_inbound
 
             session.flush()
@@ -234,18 +329,24 @@ def _fill(message: InboundMessage, parsed: ParsedMessage, result: Classification
 
 # --- tokens and matching ----------------------------------------------------------------------
 
-def _tokens(parsed: ParsedMessage) -> dict[str, Delivery]:
-    """Valid tokens found in the recipient headers: {"r"|"b"|"u": delivery}."""
-    found: dict[str, Delivery] = {}
+def _token_ids(parsed: ParsedMessage) -> list[tuple[str, int]]:
+    """(kind, delivery id) of each valid token in the recipient headers, in order."""
+    found = []
     for address in [*parsed.to, *parsed.cc, *parsed.delivered_to, *parsed.x_original_to]:
         local = (address or "").rpartition("@")[0]
         if "+" not in local:
             continue
         read = read_address_token(local.split("+", 1)[1])
-        if read is None:
-            continue
-        kind, delivery_id = read
-        delivery = session.get(Delivery, delivery_id)
+        if read is not None:
+            found.append(read)
+    return found
+
+
+def _tokens(parsed: ParsedMessage) -> dict[str, Delivery]:
+    """Valid tokens found in the recipient headers: {"r"|"b"|"u": delivery}."""
+    found: dict[str, Delivery] = {}
+    for kind, delivery_id in _token_ids(parsed):
+        delivery = session.get(Delivery, delivery_id)  # a batch loaded them into the session already
         if delivery is not None:
             found.setdefault(kind, delivery)
     return found
@@ -278,7 +379,7 @@ def _link(message: InboundMessage, parsed: ParsedMessage, tokens: dict[str, Deli
         _from_delivery(message, tokens["r"], "token", parsed)
         return None
     for mid, how in _referenced(parsed):
-        delivery = _lookup(select(Delivery).where(Delivery.message_id == mid))
+        delivery = _ask().delivery(mid)
         if delivery is not None:
             _from_delivery(message, delivery, how, parsed)
             return None
@@ -286,20 +387,17 @@ def _link(message: InboundMessage, parsed: ParsedMessage, tokens: dict[str, Deli
     return None
 
 
-def _lookup(statement):
-    """One row of what was there before this message: deliveries, members, outgoing replies, other
-    inbound messages. Nothing this message's processing changes can alter the answer, so the
-    pending changes are not flushed first (each autoflush was a round of statements)."""
-    with session.no_autoflush:
-        return session.scalar(statement)
+_current: Lookups | None = None  # the look-ups of the batch (or message) being processed
+
+
+def _ask() -> Lookups:
+    """The look-ups of what was there before this message: asked in advance for a batch, else one
+    query each (see mailer.inbound.lookups)."""
+    return _current if _current is not None else Lookups()
 
 
 def _member_by_address(address: str | None) -> int | None:
-    if not address:
-        return None
-    with session.no_autoflush:  # see _lookup
-        ids = session.scalars(select(Member.id).where(func.lower(Member.email) == address.lower()).limit(2)).all()
-    return ids[0] if len(ids) == 1 else None
+    return _ask().member(address)
 
 
 # --- threading --------------------------------------------------------------------------------
@@ -310,22 +408,22 @@ def _thread(message: InboundMessage, parsed: ParsedMessage, tokens: dict[str, De
         _from_delivery(message, tokens["r"], "token", parsed)
         thread = _campaign_thread(tokens["r"], message)
     if thread is None:
+        ask = _ask()
         for mid, how in _referenced(parsed):
-            delivery = _lookup(select(Delivery).where(Delivery.message_id == mid))
+            delivery = ask.delivery(mid)
             if delivery is not None:
                 _from_delivery(message, delivery, how, parsed)
                 thread = _campaign_thread(delivery, message)
                 break
-            earlier = _lookup(select(InboundMessage).where(InboundMessage.message_id == mid,
-                                                                  InboundMessage.thread_id.is_not(None),
-                                                                  InboundMessage.id != message.id))
+            earlier = ask.earlier_message(mid, other_than=message.id)
             if earlier is not None:
-                thread, parent, message.match_method = earlier.thread, earlier, how
+                parent, thread_id = earlier
+                thread, message.match_method = session.get(Thread, thread_id), how
                 break
-            answer = _lookup(select(OutgoingReply).where(OutgoingReply.message_id == mid))
+            answer = ask.answer(mid)
             if answer is not None:
                 thread, message.match_method = session.get(Thread, answer.thread_id), how
-                parent = session.get(InboundMessage, answer.in_reply_to_id) if answer.in_reply_to_id else None
+                parent = answer.in_reply_to_id
                 break
     if thread is None:
         thread = _guess(message, parsed)
@@ -338,12 +436,14 @@ def _thread(message: InboundMessage, parsed: ParsedMessage, tokens: dict[str, De
         message.member_id = thread.member_id or _member_by_address(parsed.from_address)
     if thread.member_id is None and message.member_id is not None:
         thread.member_id = message.member_id
-        thread.branch_id = session.scalar(select(Member.branch_id).where(Member.id == message.member_id))
-    message.thread_id, message.parent_id = thread.id, parent.id if parent is not None else None
+        thread.branch_id = _ask().branch(message.member_id)
+    # By the relationship: a new thread and the message's one UPDATE go in the savepoint's flush.
+    message.thread, message.parent_id = thread, parent
     if not created:  # a new thread was made with both (no second UPDATE of it)
         thread.last_activity_at, thread.status = utcnow(), ThreadStatus.NEEDS_ACTION
-    session.flush()
-    _adopt_orphans(message)
+    if message.message_id and _ask().may_have_orphans(message.message_id):
+        session.flush()
+        _adopt_orphans(message)
 
 
 def _campaign_thread(delivery: Delivery, message: InboundMessage) -> Thread:
@@ -368,10 +468,7 @@ def _guess(message: InboundMessage, parsed: ParsedMessage) -> Thread | None:
     if not parsed.from_address or not subject or not _SUBJECT_PREFIX.match(parsed.subject or ""):
         return None
     since = utcnow() - timedelta(days=current_app.config["THREAD_GUESS_DAYS"])
-    thread = session.scalar(select(Thread).where(Thread.correspondent == _base(parsed.from_address),
-                                                 Thread.normalised_subject == subject,
-                                                 Thread.last_activity_at >= since)
-                            .order_by(Thread.last_activity_at.desc()).limit(1))
+    thread = _ask().latest_thread(_base(parsed.from_address), subject, since)
     if thread is not None:
         message.match_method = "guess"
         message.match_note = "joined on sender and subject only: check it belongs here"
@@ -379,12 +476,13 @@ def _guess(message: InboundMessage, parsed: ParsedMessage) -> Thread | None:
 
 
 def _new_thread(message: InboundMessage, parsed: ParsedMessage) -> Thread:
+    """Not flushed here: it is inserted with the message's UPDATE when the savepoint ends."""
     member_id = message.member_id or _member_by_address(parsed.from_address)
     thread = Thread(subject=(parsed.subject or "(no subject)")[:300], normalised_subject=normalise_subject(parsed.subject),
                     correspondent=_base(parsed.from_address) if parsed.from_address else "", member_id=member_id,
-                    branch_id=session.scalar(select(Member.branch_id).where(Member.id == member_id)) if member_id else None)
+                    branch_id=_ask().branch(member_id) if member_id else None,
+                    last_activity_at=utcnow(), status=ThreadStatus.NEEDS_ACTION)
     session.add(thread)
-    session.flush()
     return thread
 
 
@@ -406,6 +504,7 @@ def _adopt_orphans(parent: InboundMessage) -> None:
         session.flush()
         if old_thread_id and old_thread_id != parent.thread_id:
             session.execute(delete(Thread).where(Thread.id == old_thread_id))
+            _ask().note_merged(old_thread_id, parent.thread_id)
 
 
 # --- bounces, complaints, unsubscribes by mail ----------------------------------------------------
@@ -414,7 +513,7 @@ def _our_delivery(message_id: str | None) -> Delivery | None:
     """The delivery whose Message-ID a report returned, if it is one of ours."""
     if not message_id:
         return None
-    return _lookup(select(Delivery).where(Delivery.message_id == message_id).limit(1))
+    return _ask().delivery(message_id)
 
 
 def _delivery_for(address: str, ours: Delivery | None, token: Delivery | None) -> Delivery | None:
