@@ -808,9 +808,12 @@ def _remove_earlier_messages(reply: _Reply) -> None:
         body = [i for i in reply.visible(start, end + 1) if i not in in_head]
         answers_between, lines_below = (False, 0) if body_end is None else _writing_below(reply, body_end)
         if not text_above[start]:
-            # Nothing of the member's above: a bottom-posted reply (or a bare forward). The
-            # attribution goes, and the quote under it too unless the member answers inside it.
-            reply.drop(head if answers_between else head + body)
+            # Nothing of the member's above: a bottom-posted reply (or a bare forward): the
+            # attribution and the quote under it go. Unless the member answers inside the quote
+            # (their text, then more quotes): an inline reply from its first line, where both
+            # stay, the attribution saying whose words the kept quotes are.
+            if not answers_between:
+                reply.drop(head + body)
         elif body_end is not None and (answers_between or lines_below > SIGNATURE_MAX_LINES):
             # Under the member's opening words, they answer between the quoted lines: only the
             # attribution goes. (A few lines alone under the quote are the sender's signature.)
