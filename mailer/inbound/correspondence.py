@@ -548,7 +548,7 @@ def bounce_events(officer: Officer, cursor: Cursor | None = None, per_page: int 
 def reports_to_confirm(officer: Officer, limit: int = 100) -> list[InboundMessage]:
     """Bounces and complaints that named addresses but carried nothing we sent: nobody was held or
     unsubscribed; a CLP officer confirms them (CLP roles only: anyone can name any member)."""
-    from mailer.inbound.process import UNCONFIRMED
+    from mailer.inbound.reports import UNCONFIRMED
 
     if not scope.sees_all(officer):
         return []

@@ -20,6 +20,8 @@ The maps hold only the keys of one batch's messages: bounded by the batch size.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import func, select, tuple_
@@ -205,6 +207,21 @@ class Lookups:
                 del self.threads[key]  # asked again if needed
 
 
-def none() -> Lookups:
-    """Look-ups for one message on its own: nothing asked in advance, every question a query."""
-    return Lookups()
+_active: Lookups | None = None  # the look-ups of the batch (or message) being processed
+
+
+def current() -> Lookups:
+    """The look-ups of the batch or message being processed; outside processing (an officer
+    confirming a report), a fresh set: every question a query."""
+    return _active if _active is not None else Lookups()
+
+
+@contextmanager
+def active(looked_up: Lookups) -> Iterator[Lookups]:
+    """Process with these look-ups (process and process_many set them for their messages)."""
+    global _active
+    previous, _active = _active, looked_up
+    try:
+        yield looked_up
+    finally:
+        _active = previous

@@ -103,7 +103,7 @@ def test_a_guess_sees_a_thread_made_earlier_in_the_same_batch(app):
 def test_a_message_that_failed_leaves_nothing_for_the_next_to_match(app, monkeypatch):
     ids = _store([raw_message(subject="Canvass", message_id="<bad@example.net>"),
                   raw_message(subject="Re: Canvass", in_reply_to="<bad@example.net>", sender="Bob <bob@example.org>")])
-    real = process._thread
+    real = process.thread_message
 
     def thread(message, *args, **kwargs):
         real(message, *args, **kwargs)
@@ -111,7 +111,7 @@ def test_a_message_that_failed_leaves_nothing_for_the_next_to_match(app, monkeyp
         if message.id == ids[0]:
             raise RuntimeError("failed after threading")
 
-    monkeypatch.setattr(process, "_thread", thread)
+    monkeypatch.setattr(process, "thread_message", thread)
     assert process.process_many(ids) == {"failed": 1, "reply": 1}
     session.expire_all()
     bad, reply = (session.get(InboundMessage, i) for i in ids)
