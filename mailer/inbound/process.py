@@ -27,7 +27,7 @@ from mailer.inbound.reports import confirm_report  # noqa: F401 - the pages conf
 from mailer.inbound.sanitize import sanitize_inbound_html
 from mailer.inbound.threads import (SUBJECT_PREFIX, base_address, from_delivery, normalise_subject, referenced,
                                     thread_message)
-from mailer.inbound.trim import trim_message
+from mailer.inbound.trim_html import trim_message
 from mailer.models import Delivery, InboundAttachment, InboundKind, InboundMessage, InboundStatus, MessageReference
 from mailer.sending.tokens import read_address_token
 

@@ -9,7 +9,8 @@ from textwrap import dedent
 
 import pytest
 
-from mailer.inbound.trim import Trimmed, trim_html, trim_text
+from mailer.inbound.trim import Trimmed, trim_text
+from mailer.inbound.trim_html import trim_html
 
 
 def text(s: str) -> str:
