@@ -41,7 +41,9 @@ def test_bench_ingest_stores_and_processes_every_message(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert {"ingest_msgs_per_s", "bare_parse_msgs_per_s", "ratio_to_bare_parse"} <= result.keys()
+    assert {"ingest_msgs_per_s", "bare_parse_msgs_per_s", "ratio_to_bare_parse", "cpu_us_per_msg",
+            "cpu_ratio_to_bare_parse"} <= result.keys()
+    assert result["cpu_us_per_msg"] > result["bare_parse_cpu_us_per_msg"] > 0
     assert (result["messages"], result["processed"], result["failed"]) == (40, 40, 0)
 
 

@@ -99,7 +99,7 @@ def describe(msg, result) -> dict:
 
 def _trimmed(msg) -> tuple[str, str]:
     """(visible, quoted), trimmed by the rule processing uses."""
-    from mailer.inbound.trim import trim_message
+    from mailer.inbound.trim_html import trim_message
 
     try:
         trimmed = trim_message(msg)

@@ -4,6 +4,12 @@ Views and (later) the JSON API call these functions; the rules live here. Branch
 branch secretary sees only threads, messages and bounces of their own branch; CLP roles see all.
 What Mailer could not place in a branch (unmatched auto-replies, messages whose processing
 failed) is for CLP roles only. Every officer action is audited: the log holds personal data.
+
+Over 400 lines on purpose: it is the one service the correspondence pages and the API call (the
+inbox, a thread, officers' replies, failed messages, bounces and reports to confirm), each
+section a few functions over the same branch scope and audit; the pages and jobs name them as
+correspondence.<function>. The officers' replies (sending, leases) are the first to move if it
+grows.
 """
 
 from __future__ import annotations
@@ -548,7 +554,7 @@ def bounce_events(officer: Officer, cursor: Cursor | None = None, per_page: int 
 def reports_to_confirm(officer: Officer, limit: int = 100) -> list[InboundMessage]:
     """Bounces and complaints that named addresses but carried nothing we sent: nobody was held or
     unsubscribed; a CLP officer confirms them (CLP roles only: anyone can name any member)."""
-    from mailer.inbound.process import UNCONFIRMED
+    from mailer.inbound.reports import UNCONFIRMED
 
     if not scope.sees_all(officer):
         return []

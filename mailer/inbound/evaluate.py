@@ -63,7 +63,7 @@ def _bounces(folder: Path) -> dict:
 def _messages(files: list[Path]) -> dict:
     from mailer.inbound.classify import classify
     from mailer.inbound.parse import parse
-    from mailer.inbound.trim import trim_message
+    from mailer.inbound.trim_html import trim_message
 
     kinds: Counter = Counter()
     times: list[float] = []

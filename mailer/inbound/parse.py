@@ -7,6 +7,13 @@ with what was wrong listed in `defects`. Pure: no database, no Flask.
 Python's email package does the MIME work (policy.default where it copes, compat32-style
 fallbacks where it raises); header text and body charsets are decoded here, with fallbacks:
 the declared charset, then UTF-8, then Windows-1252 with replacement characters.
+
+Over 400 lines on purpose: one pass over a hostile message, whose bounds (bytes, header lines,
+MIME depth and parts) and defects are kept on the one ParsedMessage as it goes. The header,
+body, charset and filename readers each call the others' fallbacks (a header's charset, a
+part's filename, a broken part read as headers only), so split they would pass that state
+between modules. The parts with no such state (HTML bounds, filename rules) are already their
+own (htmlbound.py) or small.
 """
 
 from __future__ import annotations

@@ -18,7 +18,8 @@ from mailer.inbound.classify import classify
 from mailer.inbound.htmlbound import MAX_DEPTH, bound_html
 from mailer.inbound.parse import parse
 from mailer.inbound.sanitize import sanitize_inbound_html
-from mailer.inbound.trim import TRIM_MAX_LINES, trim_html, trim_message, trim_text
+from mailer.inbound.trim import TRIM_MAX_LINES, trim_text
+from mailer.inbound.trim_html import trim_html, trim_message
 
 HEAD = (b"From: Ann Member <ann@example.org>\r\nTo: secretary@example.org\r\nSubject: Re: News\r\n"
         b"Message-ID: <hostile@example.org>\r\nIn-Reply-To: <news-1@example.org>\r\n"

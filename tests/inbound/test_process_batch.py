@@ -4,7 +4,7 @@ processed; a batch claimed by another job is left to it; nothing is processed tw
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from mailer import jobs
 from mailer.db import session
@@ -67,3 +67,77 @@ def test_messages_claimed_by_another_job_are_left_to_it(app):
     assert process.process_many(ids) == {"being processed by another job": 1, "reply": 1}
     session.expire_all()
     assert session.get(InboundMessage, ids[0]).status is InboundStatus.RECEIVED
+
+
+def _store(raws: list[bytes]) -> list[int]:
+    pairs = store.store_many(raws, "file")
+    session.commit()
+    return [m.id for m, _ in pairs]
+
+
+def test_a_reply_and_the_message_it_answers_in_one_batch_share_a_thread_in_either_order(app):
+    # The look-ups are asked once for the batch: what the batch itself threads must be seen by the
+    # messages after it (the parent first), and a reply before its parent must still be adopted.
+    parent_first = _store([raw_message(subject="Fundraiser", message_id="<p1@example.net>"),
+                           raw_message(subject="Re: Fundraiser", message_id="<c1@example.net>",
+                                       in_reply_to="<p1@example.net>")])
+    child_first = _store([raw_message(subject="Re: Rota", message_id="<c2@example.net>", in_reply_to="<p2@example.net>"),
+                          raw_message(subject="Rota", message_id="<p2@example.net>")])
+    assert process.process_many(parent_first + child_first) == {"reply": 4}
+    session.expire_all()
+    p1, c1, c2, p2 = (session.get(InboundMessage, i) for i in parent_first + child_first)
+    assert c1.thread_id == p1.thread_id and c1.parent_id == p1.id and c1.match_method == "in-reply-to"
+    assert c2.thread_id == p2.thread_id and c2.parent_id == p2.id and c2.match_method == "in-reply-to"
+    assert p1.thread_id != p2.thread_id
+    assert session.scalar(select(func.count()).select_from(Thread)) == 2  # the orphan's own thread was removed
+
+
+def test_a_guess_sees_a_thread_made_earlier_in_the_same_batch(app):
+    ids = _store([raw_message(subject="Re: Leaflets", body="First.\n"), raw_message(subject="Re: Leaflets", body="Second.\n")])
+    assert process.process_many(ids) == {"reply": 2}
+    session.expire_all()
+    first, second = (session.get(InboundMessage, i) for i in ids)
+    assert second.thread_id == first.thread_id and second.match_method == "guess"
+
+
+def test_a_message_that_failed_leaves_nothing_for_the_next_to_match(app, monkeypatch):
+    ids = _store([raw_message(subject="Canvass", message_id="<bad@example.net>"),
+                  raw_message(subject="Re: Canvass", in_reply_to="<bad@example.net>", sender="Bob <bob@example.org>")])
+    real = process.thread_message
+
+    def thread(message, *args, **kwargs):
+        real(message, *args, **kwargs)
+        session.flush()
+        if message.id == ids[0]:
+            raise RuntimeError("failed after threading")
+
+    monkeypatch.setattr(process, "thread_message", thread)
+    assert process.process_many(ids) == {"failed": 1, "reply": 1}
+    session.expire_all()
+    bad, reply = (session.get(InboundMessage, i) for i in ids)
+    assert bad.thread_id is None and bad.status is InboundStatus.FAILED
+    assert reply.thread_id is not None and reply.parent_id is None and reply.match_method == "none"
+    assert session.scalar(select(func.count()).select_from(Thread)) == 1
+
+
+def test_nothing_of_a_batch_is_seen_by_others_before_its_one_commit(app, monkeypatch):
+    # On SQLite the driver opens no transaction before a SAVEPOINT, so each message's RELEASE
+    # committed it alone: a job killed mid-way left half a batch processed.
+    from mailer.db import engine
+
+    ids = _stored(3)
+    seen = []
+    real = process._fill
+
+    def fill(message, *args, **kwargs):
+        with engine().connect() as other:  # another connection: what another job or page sees
+            seen.append(other.scalar(select(func.count()).select_from(InboundMessage)
+                                     .where(InboundMessage.status == InboundStatus.PROCESSED)))
+        real(message, *args, **kwargs)
+
+    monkeypatch.setattr(process, "_fill", fill)
+    assert process.process_many(ids) == {"reply": 3}
+    assert seen == [0, 0, 0]
+    with engine().connect() as other:
+        assert other.scalar(select(func.count()).select_from(InboundMessage)
+                            .where(InboundMessage.status == InboundStatus.PROCESSED)) == 3
