@@ -79,7 +79,7 @@ class ExportFile:
     headers: list[str]
     records: list[tuple[int, list[str]]]
     text: str = ""
-    count: int = 0
+    count: int = 0  # records read (with whole=False, only whether there is one)
 
     def preview(self, n: int = 5) -> list[list[str]]:
         return [cells for _line, cells in self.records[:n]]
@@ -135,9 +135,11 @@ def _parse(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
         raise ExportFileError(f"Line {reader.line_num}: the file cannot be read as CSV ({exc}).") from None
 
 
-def read(data: bytes, keep_records: bool = True) -> ExportFile:
+def read(data: bytes, keep_records: bool = True, whole: bool = True) -> ExportFile:
     """Parse an export's bytes. Raises ExportFileError when there is nothing to import. Every
-    row is read (a malformed one is refused now), but kept only with `keep_records`."""
+    row is read (a malformed one is refused now), but kept only with `keep_records`; without
+    `whole` (and records), only the first record is read now, and a malformed row is refused
+    when iter_records reaches it."""
     if not data.strip():
         raise ExportFileError("The file is empty.")
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -151,6 +153,8 @@ def read(data: bytes, keep_records: bool = True) -> ExportFile:
     if keep_records:
         records = list(parsed)
         count = len(records)
+    elif not whole:
+        count = 1 if next(parsed, None) else 0  # at least one record; the rest is read as it is used
     else:
         count = sum(1 for _ in parsed)
     if headers is None:

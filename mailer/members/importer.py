@@ -151,8 +151,8 @@ class _Writer:
             ids.update(session.execute(table.insert().returning(table.c.public_id, table.c.id), rows).all())
         for change, public_id in zip(part, public_ids):
             member_id = ids[public_id]
-            change.member = HeldMember(member_id, change.values)
             self._log(member_id, {k: [None, _logged(v)] for k, v in change.values.items() if v is not None and v != ""})
+            change.member, change.values = HeldMember(member_id, {}), {}
         self._flush_logs()
 
     def updated(self, result: ImportPlan) -> None:
@@ -164,8 +164,10 @@ class _Writer:
             part = result.updated[start_at:start_at + CHUNK]
             for change in part:
                 self._log(change.member.id, change.changes)
-            for rows in _same_keys({"member_id": c.member.id, "updated_at": self.now} | self._columns(c.values)
-                                   for c in part):
+            # Only the changed columns: setting a name or email to itself would still rewrite the
+            # member's search index entry (SQLite's FTS trigger fires on the columns set).
+            for rows in _same_keys({"member_id": c.member.id, "updated_at": self.now}
+                                   | self._columns({k: c.values[k] for k in c.changes}) for c in part):
                 session.execute(by_id.values({k: bindparam(k) for k in rows[0] if k != "member_id"}), rows)
             self._flush_logs()
 
@@ -183,7 +185,7 @@ def _same_keys(rows) -> list[list[dict]]:
 
 def start(filename: str, data: bytes, officer: Officer | None) -> ImportRun:
     """Record an uploaded export, pending the officer's confirmation. Not committed."""
-    export = exportfile.read(data)  # refuse an unreadable file now, with its reason
+    export = exportfile.read(data, keep_records=False)  # refuse an unreadable file now, with its reason
     run = ImportRun(filename=filename[:255], content=data, officer=officer,
                     mapping=suggest_mapping(export.headers))
     session.add(run)
