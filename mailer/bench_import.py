@@ -109,8 +109,6 @@ def write_export(path: Path, rows: list[list[str]]) -> None:
 def _phase(file: str, database_url: str, instance: str) -> dict:
     """Import `file` as the page does (upload, dry-run diff, apply as a full export, welcome hook,
     commit) and measure it. Runs in a fresh process: ru_maxrss is this import's peak."""
-    from sqlalchemy import text
-
     from mailer import create_app, welcome
     from mailer.db import session
     from mailer.members import importer
@@ -119,10 +117,10 @@ def _phase(file: str, database_url: str, instance: str) -> dict:
     app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": secrets.token_hex(16),
                       "REDIS_URL": "redis://127.0.0.1:9/0", "QUEUE_NAME": f"bench-import-{os.getpid()}"})
     with app.app_context():
-        session.execute(text("SELECT 1"))  # connected before the clock starts
+        server = _server_process(session.connection())  # connected before the clock starts
         rss_before = _peak_rss_mb()
         data = Path(file).read_bytes()
-        wall, cpu = time.perf_counter(), _cpu()
+        wall, cpu, server_cpu = time.perf_counter(), _cpu(), _process_cpu(server)
         run = importer.start(Path(file).name, data, None)
         run.full_export = True
         session.commit()
@@ -135,14 +133,39 @@ def _phase(file: str, database_url: str, instance: str) -> dict:
         welcome.after_import(None)
         session.commit()
         wall, cpu = time.perf_counter() - wall, _cpu() - cpu
+        server_cpu = _process_cpu(server) - server_cpu if server else None
         applied = result.summary()
         if {k: v for k, v in applied.items() if k != "errors"} != {k: v for k, v in summary.items() if k != "errors"}:
             raise click.ClickException(f"the dry run and the import disagree: {summary} / {applied}")
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "plan_wall_s": round(plan_wall, 2),
             "plan_cpu_s": round(plan_cpu, 2), "peak_rss_mb": round(_peak_rss_mb(), 1),
             "rss_before_mb": round(rss_before, 1),
+            # PostgreSQL's own backend for this connection, when it runs on this machine.
+            "server_cpu_s": round(server_cpu, 2) if server_cpu is not None else None,
             **{k: applied[k] if k != "errors" else len(applied[k]) for k in
                ("rows", "new", "updated", "unchanged", "moved", "lapsed", "missing", "errors")}}
+
+
+def _server_process(conn) -> int | None:
+    """The pid of the PostgreSQL backend serving `conn`, when its CPU time can be read here."""
+    from sqlalchemy import text
+
+    if conn.dialect.name != "postgresql":
+        conn.execute(text("SELECT 1"))
+        return None
+    pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    return pid if _process_cpu(pid) is not None else None
+
+
+def _process_cpu(pid: int | None) -> float | None:
+    """User + system CPU seconds of process `pid` (Linux /proc), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb() -> float:
@@ -245,6 +268,8 @@ def main(rows: int, moved: int | None, lapsed: int | None, database_url: str | N
         "load_average": [round(x, 2) for x in os.getloadavg()],
         **{f"{phase}_{key}": median(phase, key) for phase in ("new_import", "re_export")
            for key in ("wall_s", "cpu_s", "peak_rss_mb")},
+        **({f"{phase}_server_cpu_s": median(phase, "server_cpu_s") for phase in ("new_import", "re_export")}
+           if all(r[p]["server_cpu_s"] is not None for r in results for p in ("new_import", "re_export")) else {}),
         "each_run": results,
     }
     if not as_json:

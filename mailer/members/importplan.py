@@ -125,8 +125,9 @@ class RowError:
 @dataclass(slots=True)
 class RowChange:
     """One member the import adds or changes, with the cleaned values to write. A new member's
-    values are emptied once written (they are then in the database and its audit log): a
-    100,000-row import does not hold every row's values until it ends."""
+    values are emptied once written (they are then in the database and its audit log), and a dry
+    run keeps none (its diff shows a new member's line and label): a 100,000-row import does not
+    hold every row's values."""
 
     line: int
     label: str
@@ -275,9 +276,12 @@ def _compare(result: ImportPlan, export: exportfile.ExportFile, mapping: dict[st
             if "status" not in values:
                 values["status"] = MemberStatus.ACTIVE
             values.setdefault("bulletins_consent", defaults["bulletins_consent"])
+            if write_new is None:  # a dry run: the diff shows a new member's line and label only
+                result.new.append(RowChange(line, label(values, line), {}))
+                continue
             result.new.append(RowChange(line, label(values, line), values))
             pending_new += 1
-            if write_new is not None and pending_new >= CHUNK:
+            if pending_new >= CHUNK:
                 write_new(result, result.new[-pending_new:])
                 pending_new = 0
             continue
