@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select
 
 from mailer import audit, scope
 from mailer.db import session, utcnow
-from mailer.members import consent, exportfile
+from mailer.members import bulk, consent, exportfile
 from mailer.members.importplan import (SHOWN_FIELDS, HeldMember, ImportPlan, RowChange, RowError,  # noqa: F401
                                        bulk_work, plan)
 from mailer.pagination import Cursor, Key, KeysetPage, paginate
@@ -127,28 +127,19 @@ class _Writer:
                                       "note": self.note[:500]})
 
     def _flush_logs(self) -> None:  # written as they are made: 100,000 rows of log are not held at once
-        # Core inserts (executemany): the ORM's bulk path spent longer on its bookkeeping than the
-        # database spent writing the rows.
-        if self.events:
-            session.execute(AuditEvent.__table__.insert(), self.events)
-            self.events.clear()
-        if self.consents:
-            session.execute(ConsentEvent.__table__.insert(), self.consents)
-            self.consents.clear()
+        bulk.insert_rows(AuditEvent.__table__, self.events)
+        self.events.clear()
+        bulk.insert_rows(ConsentEvent.__table__, self.consents)
+        self.consents.clear()
 
     def new(self, result: ImportPlan, part: list[RowChange]) -> None:
         """Insert these new members (at most a chunk) and log them."""
         self._branches(result)
-        table = Member.__table__
-        # Each row's new id is found by its public id (unique, made here): RETURNING in the rows'
-        # own order would make SQLite insert them one statement at a time.
-        public_ids = [secrets.token_hex(16) for _ in part]
-        ids: dict[str, int] = {}
         extra = {"created_at": self.now, "updated_at": self.now}
-        for rows in _same_keys(self._columns(c.values) | extra | {"to_welcome": _to_welcome(c.values),
-                                                                  "public_id": public_id}
-                               for c, public_id in zip(part, public_ids)):
-            ids.update(session.execute(table.insert().returning(table.c.public_id, table.c.id), rows).all())
+        public_ids = [secrets.token_hex(16) for _ in part]  # each row's new id is found by it
+        ids = bulk.insert_with_ids(Member.__table__, [
+            self._columns(c.values) | extra | {"to_welcome": _to_welcome(c.values), "public_id": public_id}
+            for c, public_id in zip(part, public_ids)], "public_id")
         for change, public_id in zip(part, public_ids):
             member_id = ids[public_id]
             self._log(member_id, {k: [None, _logged(v)] for k, v in change.values.items() if v is not None and v != ""})
