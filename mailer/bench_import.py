@@ -108,7 +108,7 @@ def write_export(path: Path, rows: list[list[str]]) -> None:
 
 def _phase(file: str, database_url: str, instance: str) -> dict:
     """Import `file` as the page does (upload, dry-run diff, apply as a full export, welcome hook,
-    commit) and measure it. Runs in a fresh process: ru_maxrss is this import's peak."""
+    commit) and measure it. Runs in a fresh process, so its peak RSS is this import's own."""
     from mailer import create_app, welcome
     from mailer.db import session
     from mailer.members import importer
