@@ -98,7 +98,7 @@ class HeldIndex:
         stmt = (select(Member.id, Member.membership_number, Member.email, Member.status, Member.bulletins_consent,
                        *(columns[c] for c in compared))
                 .outerjoin(Branch, Branch.id == Member.branch_id).where(Member.last_name != "[erased]")
-                .order_by(Member.id))
+                .order_by(Member.id).execution_options(yield_per=CHUNK))  # streamed: never all rows at once
         for row in session.connection().execute(stmt):  # Core rows: no ORM bookkeeping for 100,000 of them
             held = Held(row[0], hash(tuple(row[5:])), row[3], row[4], bool(row[1]))
             self.all.append(held)
