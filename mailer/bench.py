@@ -44,6 +44,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from mailer.bench_import import command_options as import_options
 from mailer.bench_scale import command_options as scale_options
 from mailer.up import start_embedded_redis
 
@@ -789,3 +790,13 @@ def bench_scale(**kwargs) -> None:
     from mailer import bench_scale as scale
 
     scale.main(**kwargs)
+
+
+@bench_cli.command("import", with_appcontext=False)
+@import_options  # defined with the benchmark; that module imports nothing heavy until it runs
+def bench_import(**kwargs) -> None:
+    """Importing an N-row membership export into an empty database, then next month's re-export
+    (same members, some moved, some lapsed): wall, CPU and peak memory of each."""
+    from mailer import bench_import as benchmark
+
+    benchmark.main(**kwargs)

@@ -70,15 +70,31 @@ def guess_field(header: str) -> str:
 
 @dataclass
 class ExportFile:
-    """A decoded export: its headers and its records, each with the line it starts on."""
+    """A decoded export: its headers and its records, each with the line it starts on. Read with
+    keep_records=False, `records` is empty and `iter_records` parses the text again as it goes (a
+    100,000-row export is then never held as cells, only as its text)."""
 
     encoding: str
     delimiter: str
     headers: list[str]
     records: list[tuple[int, list[str]]]
+    text: str = ""
+    count: int = 0  # records read (with whole=False, only whether there is one)
 
     def preview(self, n: int = 5) -> list[list[str]]:
         return [cells for _line, cells in self.records[:n]]
+
+    def iter_records(self) -> Iterator[tuple[int, list[str]]]:
+        """Each record with its line, consumed as it is given (`records` is empty afterwards)."""
+        if self.records:
+            records, self.records = self.records, []
+            records.reverse()
+            while records:
+                yield records.pop()
+            return
+        parsed = _parse(self.text, self.delimiter)
+        next(parsed, None)  # the header row
+        yield from parsed
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -101,29 +117,46 @@ def _delimiter(text: str) -> str:
         return max(counts, key=counts.get) if any(counts.values()) else ","
 
 
-def read(data: bytes) -> ExportFile:
-    """Parse an export's bytes. Raises ExportFileError when there is nothing to import."""
+# A line as io.StringIO(text, newline="") reads it (ending at \r\n, \r or \n), without the
+# copy of the whole text (four bytes a character) that StringIO makes.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def _parse(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank rows (the header row first), each with the line it starts on."""
+    reader = csv.reader((m.group() for m in _LINE.finditer(text)), delimiter=delimiter)
+    last_line = 0
+    try:
+        for cells in reader:
+            start, last_line = last_line + 1, reader.line_num
+            if cells and (cells[0].strip() or "".join(cells).strip()):
+                yield start, cells
+    except csv.Error as exc:
+        raise ExportFileError(f"Line {reader.line_num}: the file cannot be read as CSV ({exc}).") from None
+
+
+def read(data: bytes, keep_records: bool = True, whole: bool = True) -> ExportFile:
+    """Parse an export's bytes. Raises ExportFileError when there is nothing to import. Every
+    row is read (a malformed one is refused now), but kept only with `keep_records`; without
+    `whole` (and records), only the first record is read now, and a malformed row is refused
+    when iter_records reaches it."""
     if not data.strip():
         raise ExportFileError("The file is empty.")
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ExportFileError("This looks like a spreadsheet, not a CSV file: save it as CSV and try again.")
     text, encoding = decode(data)
     delimiter = _delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    headers: list[str] | None = None
+    parsed = _parse(text, delimiter)
+    first = next(parsed, None)
+    headers = [c.strip() for c in first[1]] if first else None
     records: list[tuple[int, list[str]]] = []
-    last_line = 0
-    try:
-        for cells in reader:
-            start, last_line = last_line + 1, reader.line_num
-            if not any(c.strip() for c in cells):
-                continue
-            if headers is None:
-                headers = [c.strip() for c in cells]
-            else:
-                records.append((start, cells))
-    except csv.Error as exc:
-        raise ExportFileError(f"Line {reader.line_num}: the file cannot be read as CSV ({exc}).") from None
+    if keep_records:
+        records = list(parsed)
+        count = len(records)
+    elif not whole:
+        count = 1 if next(parsed, None) else 0  # at least one record; the rest is read as it is used
+    else:
+        count = sum(1 for _ in parsed)
     if headers is None:
         raise ExportFileError("The file has no header row.")
     if not any(guess_field(h) for h in headers) and len(headers) < 2:
@@ -131,9 +164,9 @@ def read(data: bytes) -> ExportFile:
     if any(_EMAIL.match(h) for h in headers):  # else the first member would be taken for the headers
         raise ExportFileError("The first row holds an email address, not column headings: "
                               "export the file with its header row.")
-    if not records:
+    if not count:
         raise ExportFileError("The file has a header row but no members in it.")
-    return ExportFile(encoding, delimiter, headers, records)
+    return ExportFile(encoding, delimiter, headers, records, "" if keep_records else text, count)
 
 
 def check_mapping(mapping: dict[str, str]) -> list[str]:
@@ -155,15 +188,15 @@ def check_mapping(mapping: dict[str, str]) -> list[str]:
 
 def rows(export: ExportFile, mapping: dict[str, str]) -> Iterator[tuple[int, dict[str, str]]]:
     """Each record as {field: raw text}, only for mapped columns (unmapped ones are never kept).
-    The records are consumed as they are read (`export.records` is empty afterwards): a 100,000-row
-    export is not held twice over, as cells and as fields."""
-    index = {name: export.headers.index(header) for header, name in mapping.items()
-             if name and header in export.headers}
-    records, export.records = export.records, []
-    records.reverse()
-    while records:
-        line, cells = records.pop()
-        raw = {name: (cells[i] if i < len(cells) else "") for name, i in index.items()}
+    The records are consumed as they are read (see ExportFile.iter_records): a 100,000-row export
+    is not held twice over, as cells and as fields."""
+    index = [(name, export.headers.index(header)) for header, name in mapping.items()
+             if name and header in export.headers]
+    width = max((i for _name, i in index), default=-1) + 1
+    for line, cells in export.iter_records():
+        if len(cells) < width:
+            cells = cells + [""] * (width - len(cells))
+        raw = {name: cells[i] for name, i in index}
         if "full_name" in raw:
             first, _, last = raw.pop("full_name").strip().rpartition(" ")
             raw.setdefault("first_name", first if first else last)

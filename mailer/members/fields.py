@@ -48,7 +48,7 @@ _PLAIN_ADDRESS = re.compile(r"^([A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#
                             r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9-]+)$")
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=65_536)  # a big export has thousands of domains: one member's own, one employer's
 def _checked_domain(domain: str) -> str | None:
     """The normalised domain as email-validator gives it, or None when it refuses the domain
     (judged on a stand-in local part: the domain's rules do not depend on it)."""

@@ -1,118 +1,22 @@
-"""Importing the membership export: plan it as a diff against what Mailer holds, show it, then
-apply it in one transaction. Bad rows are reported with their line and never stop good ones."""
+"""Importing the membership export: plan it as a diff against what Mailer holds
+(mailer.members.importplan), show it, then apply it in one transaction, written in bulk."""
 
 from __future__ import annotations
 
 import io
 import secrets
-from dataclasses import dataclass, field
+from datetime import date
 
-from flask import current_app
 from sqlalchemy import bindparam, select
 
 from mailer import audit, scope
 from mailer.db import session, utcnow
-from mailer.members import consent, exportfile
-from mailer.members.service import EDITABLE, clean_values
+from mailer.members import bulk, consent, exportfile
+from mailer.members.importplan import (SHOWN_FIELDS, HeldMember, ImportPlan, RowChange, RowError,  # noqa: F401
+                                       bulk_work, plan)
 from mailer.pagination import Cursor, Key, KeysetPage, paginate
 from mailer.models import (AuditEvent, Branch, ConsentEvent, ImportMapping, ImportRun, ImportStatus, Member,
                            MemberStatus, Officer)
-
-HELD_COLUMNS = tuple(name for name in EDITABLE if name != "branch")
-
-
-class HeldMember:
-    """A member as the import compares it: the editable values only, read as plain rows (a
-    100,000-member export is compared without loading 100,000 ORM objects)."""
-
-    __slots__ = ("id", "values")
-
-    def __init__(self, member_id: int, values: dict):
-        self.id, self.values = member_id, values
-
-    def __getattr__(self, name):
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    @property
-    def full_name(self) -> str:
-        return " ".join(p for p in (self.values["first_name"], self.values["last_name"]) if p) or "(no name)"
-
-
-def _held_members() -> list[HeldMember]:
-    rows = session.execute(select(Member.id, *(getattr(Member, c) for c in HELD_COLUMNS), Branch.name)
-                           .outerjoin(Branch, Branch.id == Member.branch_id)
-                           .where(Member.last_name != "[erased]").order_by(Member.id))
-    out = []
-    for row in rows:
-        values = dict(zip(HELD_COLUMNS, row[1:-1]))
-        values["branch"] = row[-1]
-        out.append(HeldMember(row[0], values))
-    return out
-
-SHOWN_FIELDS = ("membership_number", "first_name", "last_name", "email", "phone", "postcode", "ward",
-                "polling_district", "branch", "status", "joined_on", "bulletins_consent")
-
-
-@dataclass
-class RowError:
-    line: int
-    reason: str
-    who: str = ""
-
-
-@dataclass
-class RowChange:
-    """One member the import adds or changes, with the cleaned values to write."""
-
-    line: int
-    label: str
-    values: dict
-    member: HeldMember | None = None      # None for a new member
-    changes: dict = field(default_factory=dict)
-
-    @property
-    def moved(self) -> bool:
-        return self.member is not None and bool({"branch", "ward"} & self.changes.keys())
-
-    @property
-    def new_status(self) -> str | None:
-        return self.changes["status"][1] if "status" in self.changes else None
-
-
-@dataclass
-class ImportPlan:
-    """What applying the import would do: the diff an officer confirms."""
-
-    encoding: str
-    delimiter: str
-    rows_read: int = 0
-    new: list[RowChange] = field(default_factory=list)
-    updated: list[RowChange] = field(default_factory=list)
-    unchanged: int = 0
-    errors: list[RowError] = field(default_factory=list)
-    missing: list[HeldMember] = field(default_factory=list)   # full export only: held, but not in the file
-    new_branches: list[str] = field(default_factory=list)
-
-    @property
-    def moved(self) -> list[RowChange]:
-        return [c for c in self.updated if c.moved]
-
-    def with_status(self, status: MemberStatus) -> list[RowChange]:
-        return [c for c in self.updated if c.new_status == status.value]
-
-    def summary(self) -> dict:
-        """Counts and errors, as kept on the import's record."""
-        return {
-            "encoding": self.encoding, "delimiter": self.delimiter, "rows": self.rows_read,
-            "new": len(self.new), "updated": len(self.updated), "unchanged": self.unchanged,
-            "moved": len(self.moved), "lapsed": len(self.with_status(MemberStatus.LAPSED)),
-            "resigned": len(self.with_status(MemberStatus.RESIGNED)), "missing": len(self.missing),
-            "errors": [{"line": e.line, "reason": e.reason, "who": e.who} for e in self.errors],
-            "new_branches": self.new_branches,
-        }
 
 
 def suggest_mapping(headers: list[str]) -> dict[str, str]:
@@ -142,117 +46,6 @@ def remember_mapping(mapping: dict[str, str]) -> None:
             row.field = name
 
 
-def _who(raw: dict, line: int) -> str:
-    """How a rejected row is named in the import's record: its membership number or email (what
-    erasing a member scrubs from these records), or, when it has neither, a label saying so;
-    never a name, which erasure could not find there."""
-    ident = (raw.get("membership_number") or raw.get("email") or "").strip()
-    return ident or f"line {line}: no membership number or email"
-
-
-def _label(values: dict, line: int) -> str:
-    name = " ".join(p for p in (values.get("first_name"), values.get("last_name")) if p)
-    ident = values.get("membership_number") or values.get("email") or f"line {line}"
-    return f"{name} ({ident})" if name else str(ident)
-
-
-def _named(raw: dict[str, str], by_number: dict[str, HeldMember],
-           by_email: dict[str, list[HeldMember]]) -> list[HeldMember]:
-    """The held members a row names by its raw membership number, else by its email."""
-    number = (raw.get("membership_number") or "").strip()
-    if number:
-        return [by_number[number]] if number in by_number else []
-    return by_email.get((raw.get("email") or "").strip().lower(), [])
-
-
-def plan(data: bytes, mapping: dict[str, str], full_export: bool = False) -> ImportPlan:
-    """Compare the export with the members held, without changing anything."""
-    export = exportfile.read(data)
-    problems = exportfile.check_mapping(mapping)
-    if problems:
-        raise exportfile.ExportFileError(" ".join(problems))
-    result = ImportPlan(export.encoding, export.delimiter)
-
-    members = _held_members()
-    by_number = {m.membership_number: m for m in members if m.membership_number}
-    by_email: dict[str, list[HeldMember]] = {}
-    for m in members:
-        if m.email:
-            by_email.setdefault(m.email, []).append(m)
-    branches = {b.name.lower(): b.name for b in session.scalars(select(Branch))}
-    defaults = {"bulletins_consent": current_app.config["IMPORT_DEFAULT_BULLETINS"]}
-    seen_numbers: dict[str, int] = {}
-    seen_emails: dict[str, int] = {}
-    matched: set[int] = set()
-    present: set[int] = set()  # held members the file names, even on a row with errors
-
-    for line, raw in exportfile.rows(export, mapping):
-        result.rows_read += 1
-        present.update(m.id for m in _named(raw, by_number, by_email))
-        for optional in ("status", "bulletins_consent"):
-            if not (raw.get(optional) or "").strip():
-                raw.pop(optional, None)  # blank: keep what is held (a new member gets the default)
-        values, errors = clean_values(raw, defaults)
-        who = _who(raw, line)
-        if errors:
-            result.errors.append(RowError(line, "; ".join(errors.values()), who))
-            continue
-        number, email = values.get("membership_number"), values.get("email")
-        if not number and not email:
-            result.errors.append(RowError(line, "no membership number or email address", who))
-            continue
-        if number and number in seen_numbers:
-            result.errors.append(RowError(line, f"membership number {number} is also on line {seen_numbers[number]}", who))
-            continue
-
-        member = by_number.get(number) if number else None
-        if member is None and email:
-            candidates = [m for m in by_email.get(email, []) if not number or not m.membership_number]
-            if len(candidates) > 1:
-                result.errors.append(RowError(line, f"{email} belongs to several members: add the membership number", who))
-                continue
-            member = candidates[0] if candidates else None
-        if not number and email in seen_emails:
-            result.errors.append(RowError(line, f"{email} is also on line {seen_emails[email]} with no membership number", who))
-            continue
-        if number:
-            seen_numbers[number] = line
-        if email:
-            seen_emails.setdefault(email, line)
-
-        if values.get("branch"):
-            branch = " ".join(values["branch"].split())
-            if branch.lower() not in branches:
-                branches[branch.lower()] = branch
-                result.new_branches.append(branch)
-            values["branch"] = branches[branch.lower()]  # the held spelling: "CASTLE" is no move from Castle
-
-        if member is None:
-            if "status" not in values:
-                values["status"] = MemberStatus.ACTIVE
-            values.setdefault("bulletins_consent", defaults["bulletins_consent"])
-            result.new.append(RowChange(line, _label(values, line), values))
-            continue
-        if member.id in matched:
-            result.errors.append(RowError(line, "matches a member already updated by an earlier line", who))
-            continue
-        matched.add(member.id)
-        if "bulletins_consent" not in raw:
-            values.pop("bulletins_consent", None)  # no column: leave what the member told us alone
-        before = member.values
-        changes = audit.diff({k: before.get(k) for k in values}, values)
-        if changes:
-            result.updated.append(RowChange(line, _label(before | values, line), values, member, changes))
-        else:
-            result.unchanged += 1
-
-    if full_export:
-        named = matched | present
-        result.missing = sorted((m for m in members if m.id not in named and m.status is not MemberStatus.RESIGNED),
-                                key=lambda m: (m.last_name, m.first_name))
-    return result
-
-
 def _to_welcome(values: dict) -> bool:
     """A member new to Mailer is welcomed only if they are a member now: one imported as lapsed
     or resigned is not (their history, not a joining)."""
@@ -280,75 +73,97 @@ def rejected_csv(run: ImportRun) -> str:
     return out.getvalue()
 
 
-def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None) -> None:
-    """Write the plan in bulk (multi-row INSERTs, UPDATEs by primary key), with an audit event and
-    the consent log for every member added or changed, as officers' edits have."""
-    branches = {b.name.lower(): b for b in session.scalars(select(Branch))}
-    for name in result.new_branches:
-        branches[name.lower()] = Branch(name=name)
-        session.add(branches[name.lower()])
-    session.flush()
-    branch_ids = {key: b.id for key, b in branches.items()}
-    now = utcnow()
+_AS_LOGGED = {str, bool, int}
+_STATUS_LOGGED = {s: s.value for s in MemberStatus}
 
-    def columns(values: dict) -> dict:
+
+def _logged(value: object) -> object:
+    """audit.plain, quicker for the types a member's values have (it runs for 100,000 rows)."""
+    kind = type(value)
+    if kind in _AS_LOGGED:
+        return value
+    if kind is MemberStatus:
+        return _STATUS_LOGGED[value]
+    if kind is date:
+        return value.isoformat()
+    return audit.plain(value)
+
+
+class _Writer:
+    """Writes a plan in bulk (Core executemany: multi-row INSERTs, UPDATEs by primary key), with an
+    audit event and the consent log for every member added or changed, as officers' edits have.
+    New members are written in chunks while the file is still being read (see importplan.plan)."""
+
+    def __init__(self, run: ImportRun, officer: Officer | None):
+        self.branch_ids = {b.name.lower(): b.id for b in session.scalars(select(Branch))}
+        self.now = utcnow()
+        self.note = f"import #{run.id} ({run.filename})"
+        self.officer_id, actor = audit.actor(officer)
+        self.actor = actor if officer else "cli"
+        self.events: list[dict] = []
+        self.consents: list[dict] = []
+
+    def _branches(self, result: ImportPlan) -> None:
+        made = [Branch(name=name) for name in result.new_branches if name.lower() not in self.branch_ids]
+        if made:
+            session.add_all(made)
+            session.flush()
+            self.branch_ids.update((b.name.lower(), b.id) for b in made)
+
+    def _columns(self, values: dict) -> dict:
         out = {k: v for k, v in values.items() if k != "branch"}
         if "branch" in values:
-            out["branch_id"] = branch_ids[values["branch"].lower()] if values["branch"] else None
+            out["branch_id"] = self.branch_ids[values["branch"].lower()] if values["branch"] else None
         return out
 
-    note = f"import #{run.id} ({run.filename})"
-    officer_id, actor = audit.actor(officer)
-    actor = actor if officer else "cli"
-    events, consents = [], []
-
-    audit_table, consent_table, member_table = AuditEvent.__table__, ConsentEvent.__table__, Member.__table__
-
-    def log(member_id: int, changes: dict) -> None:
-        events.append({"at": now, "officer_id": officer_id, "actor": actor, "action": "member.import",
-                       "subject_type": "member", "subject_id": member_id, "changes": changes, "note": note})
+    def _log(self, member_id: int, changes: dict) -> None:
+        self.events.append({"at": self.now, "officer_id": self.officer_id, "actor": self.actor,
+                            "action": "member.import", "subject_type": "member", "subject_id": member_id,
+                            "changes": changes, "note": self.note})
         for stream, name in consent.FIELDS.items():
             if name in changes:
-                consents.append({"member_id": member_id, "at": now, "stream": stream.value,
-                                 "granted": bool(changes[name][1]), "source": "import", "note": note[:500]})
+                self.consents.append({"member_id": member_id, "at": self.now, "stream": stream.value,
+                                      "granted": bool(changes[name][1]), "source": "import",
+                                      "note": self.note[:500]})
 
-    def flush_logs() -> None:  # written as they are made: 100,000 rows of log are not held at once
-        # Core inserts (executemany): the ORM's bulk path spent longer on its bookkeeping than the
-        # database spent writing the rows.
-        if events:
-            session.execute(audit_table.insert(), events)
-            events.clear()
-        if consents:
-            session.execute(consent_table.insert(), consents)
-            consents.clear()
+    def _flush_logs(self) -> None:  # written as they are made: 100,000 rows of log are not held at once
+        bulk.insert_rows(AuditEvent.__table__, self.events)
+        self.events.clear()
+        bulk.insert_rows(ConsentEvent.__table__, self.consents)
+        self.consents.clear()
 
-    chunk = 5_000
-    for start_at in range(0, len(result.new), chunk):
-        part = result.new[start_at:start_at + chunk]
-        # Each row's new id is found by its public id (unique, made here): RETURNING in the rows'
-        # own order would make SQLite insert them one statement at a time.
-        public_ids = [secrets.token_hex(16) for _ in part]
-        ids: dict[str, int] = {}
-        for rows in _same_keys(columns(c.values) | {"to_welcome": _to_welcome(c.values), "created_at": now,
-                                                    "updated_at": now, "public_id": public_id}
-                               for c, public_id in zip(part, public_ids)):
-            ids.update(session.execute(member_table.insert().returning(member_table.c.public_id, member_table.c.id),
-                                       rows).all())
-        for change, member_id in zip(part, (ids[p] for p in public_ids)):
-            change.member = HeldMember(member_id, change.values)
-            log(member_id, {k: [None, v if type(v) is str else audit.plain(v)]
-                            for k, v in change.values.items() if v is not None and v != ""})
-        flush_logs()
-    for start_at in range(0, len(result.updated), chunk):
-        part = result.updated[start_at:start_at + chunk]
-        for change in part:
-            log(change.member.id, change.changes)
-        by_id = member_table.update().where(member_table.c.id == bindparam("member_id"))
-        for rows in _same_keys({"member_id": c.member.id, "updated_at": now} | columns(c.values) for c in part):
-            session.execute(by_id.values({k: bindparam(k) for k in rows[0] if k != "member_id"}), rows)
-        flush_logs()
-    flush_logs()
-    session.expire_all()  # members held in this session were written past it
+    def new(self, result: ImportPlan, part: list[RowChange]) -> None:
+        """Insert these new members (at most a chunk) and log them."""
+        self._branches(result)
+        extra = {"created_at": self.now, "updated_at": self.now}
+        public_ids = [secrets.token_hex(16) for _ in part]  # each row's new id is found by it
+        ids = bulk.insert_with_ids(Member.__table__, [
+            self._columns(c.values) | extra | {"to_welcome": _to_welcome(c.values), "public_id": public_id}
+            for c, public_id in zip(part, public_ids)], "public_id")
+        for change, public_id in zip(part, public_ids):
+            member_id = ids[public_id]
+            self._log(member_id, {k: [None, _logged(v)] for k, v in change.values.items() if v is not None and v != ""})
+            change.member, change.values = HeldMember(member_id, {}), {}
+        self._flush_logs()
+
+    def updated(self, result: ImportPlan) -> None:
+        """Update the changed members by id, a chunk at a time, and log what changed."""
+        self._branches(result)
+        table = Member.__table__
+        by_id = table.update().where(table.c.id == bindparam("member_id"))
+        for start_at in range(0, len(result.updated), CHUNK):
+            part = result.updated[start_at:start_at + CHUNK]
+            for change in part:
+                self._log(change.member.id, change.changes)
+            # Only the changed columns: setting a name or email to itself would still rewrite the
+            # member's search index entry (SQLite's FTS trigger fires on the columns set).
+            for rows in _same_keys({"member_id": c.member.id, "updated_at": self.now}
+                                   | self._columns({k: c.values[k] for k in c.changes}) for c in part):
+                session.execute(by_id.values({k: bindparam(k) for k in rows[0] if k != "member_id"}), rows)
+            self._flush_logs()
+
+
+CHUNK = 5_000
 
 
 def _same_keys(rows) -> list[list[dict]]:
@@ -361,7 +176,7 @@ def _same_keys(rows) -> list[list[dict]]:
 
 def start(filename: str, data: bytes, officer: Officer | None) -> ImportRun:
     """Record an uploaded export, pending the officer's confirmation. Not committed."""
-    export = exportfile.read(data)  # refuse an unreadable file now, with its reason
+    export = exportfile.read(data, keep_records=False)  # refuse an unreadable file now, with its reason
     run = ImportRun(filename=filename[:255], content=data, officer=officer,
                     mapping=suggest_mapping(export.headers))
     session.add(run)
@@ -380,8 +195,11 @@ def apply(run: ImportRun, officer: Officer | None) -> ImportPlan:
     kept = {"filename": run.filename, "officer_id": run.officer_id, "mapping": run.mapping,
             "full_export": run.full_export, "created_at": run.created_at}
     try:
-        result = plan(run.content, run.mapping, run.full_export)
-        _apply(result, run, officer)
+        writer = _Writer(run, officer)
+        result = plan(run.content, run.mapping, run.full_export, write_new=writer.new)
+        with bulk_work():
+            writer.updated(result)
+        session.expire_all()  # members held in this session were written past it
         remember_mapping(run.mapping)
         run.status, run.finished_at, run.content, run.summary = ImportStatus.APPLIED, utcnow(), None, result.summary()
         audit.record("import.apply", "import", run.id,
