@@ -354,13 +354,19 @@ class RegisterRowOut(BaseModel):
     present: bool
 
 
+class RegisterQuery(PageQuery):
+    limit: int = Field(100, ge=1, le=500, description="Members per page.")
+
+
 class RegisterOut(BaseModel):
+    entitled: int = Field(description="Members entitled to attend (every page's rows together).")
     expected: int
     apologies: int
     present: int
     quorum: int
     quorate: bool | None
-    rows: list[RegisterRowOut]
+    rows: list[RegisterRowOut] = Field(description="One page of the register, by surname, first name and id "
+                                                   "(an AGM's is every member): follow Link: rel=next for the rest.")
 
 
 class PresentIn(Strict):
