@@ -39,7 +39,8 @@ class Thread(Base):
     """A conversation: a member's replies to one campaign, or a letter and what followed it."""
 
     __tablename__ = "threads"
-    __table_args__ = (Index("ix_threads_status_activity", "status", "last_activity_at"),)
+    __table_args__ = (Index("ix_threads_status_activity", "status", "last_activity_at"),
+                      Index("ix_threads_activity", "last_activity_at", "id"))  # every thread, newest first
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject: Mapped[str] = mapped_column(String(300), default="")
