@@ -24,9 +24,17 @@ _FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 _md = MarkdownIt("commonmark").enable("table")
 
 
-def _latin1(text: str) -> bool:
+_CORE_ENCODING = "windows-1252"  # the built-in fonts' WinAnsiEncoding: Latin-1 and — – … ‘ ’ “ ” • €
+
+
+# Signs Mailer itself writes (a change "Ward 1 → Ward 2"), spelt so the built-in font can show them.
+_CORE_SPELLING = str.maketrans({"\u2192": "->", "\u2190": "<-", "\u2212": "-", "\u2009": " ", "\u202f": " "})
+
+
+def _core(text: str) -> bool:
+    """Whether the built-in Helvetica can show every character of `text` (as _CORE_SPELLING spells it)."""
     try:
-        text.encode("latin-1")
+        text.translate(_CORE_SPELLING).encode(_CORE_ENCODING)
         return True
     except UnicodeEncodeError:
         return False
@@ -94,7 +102,8 @@ def _font_for(doc: FPDF, path: Path, style: str) -> TTFFont:
 
 class _Document(FPDF):
     """A4 with Mailer's margins and a footer. `content` is all the text the document will hold:
-    when it is Latin-1 (most agendas and notices) the PDF uses the built-in Helvetica, which
+    when Windows-1252 holds it (most agendas, notices and exports: Latin-1 with dashes and curly
+    quotes) the PDF uses the built-in Helvetica, which
     costs nothing to load; otherwise DejaVu, where the system has it: cut down to the common
     letters when the text needs no others, each style read once per process and added to the
     document only when the text first uses it."""
@@ -104,8 +113,9 @@ class _Document(FPDF):
         self.doc_title = title
         self.set_margins(18, 18, 18)
         self.set_auto_page_break(True, margin=18)
-        self.unicode = not _latin1(title + content) and (_FONT_DIR / _STYLES[""]).exists()
-        if self.unicode:  # names are not all Latin-1: use a Unicode font where the system has one
+        self.unicode = not _core(title + content) and (_FONT_DIR / _STYLES[""]).exists()
+        self.core_fonts_encoding = _CORE_ENCODING
+        if self.unicode:  # names beyond Windows-1252: use a Unicode font where the system has one
             self.common = set(map(ord, title + content)) <= _COMMON_SET | {0x0A, 0x0D, 0x09}
             self.family = "body"
         else:
@@ -129,10 +139,12 @@ class _Document(FPDF):
         self.cell(0, 8, self.text(f"{self.doc_title} · page {self.page_no()}"), align="C")
 
     def text(self, value: str) -> str:
-        return value if self.unicode else value.encode("latin-1", "replace").decode("latin-1")
+        return value if self.unicode else value.translate(_CORE_SPELLING).encode(_CORE_ENCODING, "replace").decode(_CORE_ENCODING)
 
     def markdown(self, text: str) -> None:
-        self.write_html(self.text(_md.render(text)), font_family=self.family)
+        # "•" itself for the built-in font: fpdf2's own bullet for it is pre-encoded for Latin-1
+        self.write_html(self.text(_md.render(text)), font_family=self.family,
+                        ul_bullet_char="disc" if self.unicode else "\u2022")
 
 
 def _when(meeting: Meeting) -> str:
