@@ -27,14 +27,10 @@ _md = MarkdownIt("commonmark").enable("table")
 _CORE_ENCODING = "windows-1252"  # the built-in fonts' WinAnsiEncoding: Latin-1 and — – … ‘ ’ “ ” • €
 
 
-# Signs Mailer itself writes (a change "Ward 1 → Ward 2"), spelt so the built-in font can show them.
-_CORE_SPELLING = str.maketrans({"\u2192": "->", "\u2190": "<-", "\u2212": "-", "\u2009": " ", "\u202f": " "})
-
-
 def _core(text: str) -> bool:
-    """Whether the built-in Helvetica can show every character of `text` (as _CORE_SPELLING spells it)."""
+    """Whether the built-in Helvetica can show every character of `text`."""
     try:
-        text.translate(_CORE_SPELLING).encode(_CORE_ENCODING)
+        text.encode(_CORE_ENCODING)
         return True
     except UnicodeEncodeError:
         return False
@@ -139,7 +135,7 @@ class _Document(FPDF):
         self.cell(0, 8, self.text(f"{self.doc_title} · page {self.page_no()}"), align="C")
 
     def text(self, value: str) -> str:
-        return value if self.unicode else value.translate(_CORE_SPELLING).encode(_CORE_ENCODING, "replace").decode(_CORE_ENCODING)
+        return value if self.unicode else value.encode(_CORE_ENCODING, "replace").decode(_CORE_ENCODING)
 
     def markdown(self, text: str) -> None:
         # "•" itself for the built-in font: fpdf2's own bullet for it is pre-encoded for Latin-1

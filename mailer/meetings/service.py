@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 from mailer import audit, scope, work
 from mailer.compose import personal, starters
 from mailer.db import session, utcnow
-from mailer.members import segments
+from mailer.members import count_cache, segments
 from mailer.meetings import calendar, rules
 from mailer.meetings.rules import LONDON, MeetingError
 from mailer.models import (AgendaItem, AgendaPaper, Attachment, Attendance, Campaign, Delivery, EmailHealth, Meeting,
@@ -244,7 +244,11 @@ def postal_list(meeting: Meeting, limit: int | None = None) -> list[PostalRow]:
 
 
 def postal_count(meeting: Meeting) -> int:
-    return session.scalar(_postal_query(meeting).with_only_columns(func.count(Member.id)))
+    """How many are on the postal list: remembered until members, suppressions or answers change
+    (mailer.members.count_cache), so the meeting page does not count them on every view."""
+    key = ["postal", meeting.id, meeting.entitled, meeting.branch_id]
+    return count_cache.remembered("meeting-count", key, lambda: {"postal": session.scalar(
+        _postal_query(meeting).with_only_columns(func.count(Member.id)))})["postal"]
 
 
 # --- notices ----------------------------------------------------------------------------------
@@ -652,7 +656,17 @@ class RegisterSummary:
 
 
 def register_summary(meeting: Meeting) -> RegisterSummary:
-    """What register() counts, without loading a row per entitled member."""
+    """What register() counts, without loading a row per entitled member; remembered until
+    members or answers change (mailer.members.count_cache: an AGM's register is every member)."""
+    key = ["register", meeting.id, meeting.entitled, meeting.branch_id]
+    numbers = count_cache.remembered("meeting-count", key, lambda: _register_numbers(meeting))
+    quorum = meeting.quorum if meeting.quorum is not None else current_app.config["QUORUM"]
+    total, apologies, declined = numbers["entitled"], numbers["apologies"], numbers["declined"]
+    return RegisterSummary(total, total - apologies - declined, apologies, numbers["present"], quorum,
+                           numbers["attending"])
+
+
+def _register_numbers(meeting: Meeting) -> dict:
     entitled = entitled_query(meeting).with_only_columns(Member.id)
     apology = and_(Attendance.response == Response.APOLOGIES, Attendance.proposed.is_(False))
     # The entitled counted on their own (an index can answer it), the answers from the meeting's
@@ -665,8 +679,8 @@ def register_summary(meeting: Meeting) -> RegisterSummary:
     counted = entitled.with_only_columns(func.count(Member.id)).scalar_subquery()
     row = session.execute(answers.add_columns(counted)).one()
     apologies, declined, present, attending, total = (int(v) for v in row)
-    quorum = meeting.quorum if meeting.quorum is not None else current_app.config["QUORUM"]
-    return RegisterSummary(total, total - apologies - declined, apologies, present, quorum, attending)
+    return {"entitled": total, "apologies": apologies, "declined": declined, "present": present,
+            "attending": attending}
 
 
 def mark_present(officer: Officer, meeting: Meeting, member_ids: set[int], shown: set[int] | None = None) -> None:

@@ -53,21 +53,28 @@ def _redis():
 
 def counted(definition: dict, stream, officer, count) -> dict:
     """`count(definition, stream, officer)`, remembered: its numbers plus "as_of" (ISO, UTC)."""
-    conn = None if session.info.get(_FLAG) else _redis()
+    reach = "all" if scope.sees_all(officer) else f"branch:{scope.own_branch_id(officer)}"
+    return remembered("segment-count", [definition, stream.value, reach],
+                      lambda: count(definition, stream, officer))
+
+
+def remembered(kind: str, parts: list, compute) -> dict:
+    """`compute()` (a dict of numbers that depend only on members, suppressions, tags, officers and
+    meeting answers, and on `parts`), remembered under the current generation: plus "as_of"."""
+    pending = any(_table_of(o) in WATCHED for o in (*session.new, *session.dirty, *session.deleted))
+    conn = None if session.info.get(_FLAG) or pending else _redis()  # our own changes: count afresh
     key = None
     if conn is not None:
         try:
             generation = (conn.get(_generation_key()) or b"0").decode()
-            reach = "all" if scope.sees_all(officer) else f"branch:{scope.own_branch_id(officer)}"
-            raw = json.dumps([definition, stream.value, reach, generation, _database()], sort_keys=True,
-                             default=str)
-            key = "mailer:segment-count:" + hashlib.sha256(raw.encode()).hexdigest()
+            raw = json.dumps([*parts, generation, _database()], sort_keys=True, default=str)
+            key = f"mailer:{kind}:" + hashlib.sha256(raw.encode()).hexdigest()
             hit = conn.get(key)
             if hit is not None:
                 return json.loads(hit)
         except redis_errors.RedisError:
             conn = None
-    numbers = count(definition, stream, officer) | {"as_of": utcnow().isoformat()}
+    numbers = compute() | {"as_of": utcnow().isoformat()}
     if conn is not None and key is not None:
         try:
             conn.set(key, json.dumps(numbers), ex=COUNT_TTL)
