@@ -6,40 +6,111 @@ sheets with it; a member's subject access export prints with it too.
 
 from __future__ import annotations
 
+import copy
+import functools
+import io
+import os
+import tempfile
 from pathlib import Path
 
 from fpdf import FPDF
+from fpdf.enums import TextEmphasis
+from fpdf.fonts import SubsetMap, TTFFont
 from markdown_it import MarkdownIt
 
 _FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 _md = MarkdownIt("commonmark").enable("table")
 
 
-def _latin1(text: str) -> bool:
+_CORE_ENCODING = "windows-1252"  # the built-in fonts' WinAnsiEncoding: Latin-1 and — – … ‘ ’ “ ” • €
+
+
+def _core(text: str) -> bool:
+    """Whether the built-in Helvetica can show every character of `text`."""
     try:
-        text.encode("latin-1")
+        text.encode(_CORE_ENCODING)
         return True
     except UnicodeEncodeError:
         return False
 
 
+_STYLES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf", "I": "DejaVuSans-Oblique.ttf",
+           "BI": "DejaVuSans-BoldOblique.ttf"}
+# What names and letters use (Latin with its extensions, Greek, Cyrillic, punctuation, currency,
+# arrows): DejaVu cut down to these once is ~1,000 glyphs instead of ~6,000, which is what makes
+# each document's fonts cheap to read and subset. Text outside them gets the whole font.
+_COMMON = ((0x20, 0x7E), (0xA0, 0x52F), (0x1E00, 0x1EFF), (0x2000, 0x206F), (0x20A0, 0x20CF),
+           (0x2100, 0x214F), (0x2190, 0x21FF), (0x2212, 0x2212), (0x2022, 0x2022), (0xFB00, 0xFB06),
+           (0xFFFD, 0xFFFD))
+_COMMON_SET = frozenset(c for a, b in _COMMON for c in range(a, b + 1))
+
+
+@functools.lru_cache(maxsize=None)
+def _common_file(style: str) -> Path:
+    """DejaVu `style` cut down to the common letters, made once per machine (a cache file beside
+    the other temporary files, named by the source's size and time) and reused by every process."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    source = _FONT_DIR / _STYLES[style]
+    stat = source.stat()
+    target = Path(tempfile.gettempdir()) / "mailer-fonts" / f"{source.stem}-{stat.st_size}-{int(stat.st_mtime)}.ttf"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        font = TTFont(str(source), recalcTimestamp=False)
+        options = subset.Options()
+        options.name_IDs, options.notdef_outline, options.glyph_names = ["*"], True, True
+        options.drop_tables += ["FFTM", "GSUB", "GPOS", "GDEF"]  # fpdf2 drops them when it embeds too
+        cutter = subset.Subsetter(options)
+        cutter.populate(unicodes=sorted(_COMMON_SET))
+        cutter.subset(font)
+        partial = target.with_suffix(f".{os.getpid()}.part")
+        font.save(str(partial))
+        partial.replace(target)  # atomic: a parallel process reads the whole file or makes its own
+    return target
+
+
+@functools.lru_cache(maxsize=None)
+def _parsed(path: Path, style: str) -> tuple[TTFFont, bytes]:
+    """The font read once per process (fpdf2's reading of its widths and character map is most of
+    the cost), with the file's bytes for each document's own copy of the tables."""
+    scratch = FPDF()
+    scratch.add_font("body", style, str(path))
+    return scratch.fonts[f"body{style}"], path.read_bytes()
+
+
+def _font_for(doc: FPDF, path: Path, style: str) -> TTFFont:
+    """A document's own font object from the parsed one: the widths and character map shared
+    (fpdf2's own deep copy shares them), the tables read afresh (embedding subsets them in place)."""
+    from fontTools.ttLib import TTFont
+
+    parsed, data = _parsed(path, style)
+    font = copy.deepcopy(parsed)
+    font.i = len(doc.fonts) + 1
+    font.ttfont = TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+    font.subset = SubsetMap(font)
+    font.missing_glyphs = []
+    font.biggest_size_pt = 0
+    return font
+
+
 class Document(FPDF):
     """A4 with Mailer's margins and a footer. `content` is all the text the document will hold:
-    when it is Latin-1 (most agendas and notices) the PDF uses the built-in Helvetica, which
-    costs nothing to load; otherwise DejaVu, where the system has it (reading and subsetting its
-    four TrueType files takes most of a second)."""
+    when Windows-1252 holds it (most agendas, notices and exports: Latin-1 with dashes and curly
+    quotes) the PDF uses the built-in Helvetica, which
+    costs nothing to load; otherwise DejaVu, where the system has it: cut down to the common
+    letters when the text needs no others, each style read once per process and added to the
+    document only when the text first uses it."""
 
     def __init__(self, title: str, content: str = ""):
         super().__init__(format="A4")
         self.doc_title = title
         self.set_margins(18, 18, 18)
         self.set_auto_page_break(True, margin=18)
-        self.unicode = not _latin1(title + content) and (_FONT_DIR / "DejaVuSans.ttf").exists()
-        if self.unicode:  # names are not all Latin-1: use a Unicode font where the system has one
-            self.add_font("body", "", str(_FONT_DIR / "DejaVuSans.ttf"))
-            self.add_font("body", "B", str(_FONT_DIR / "DejaVuSans-Bold.ttf"))
-            self.add_font("body", "I", str(_FONT_DIR / "DejaVuSans-Oblique.ttf"))
-            self.add_font("body", "BI", str(_FONT_DIR / "DejaVuSans-BoldOblique.ttf"))
+        self.unicode = not _core(title + content) and (_FONT_DIR / _STYLES[""]).exists()
+        self.core_fonts_encoding = _CORE_ENCODING
+        if self.unicode:  # names beyond Windows-1252: use a Unicode font where the system has one
+            self.common = set(map(ord, title + content)) <= _COMMON_SET | {0x0A, 0x0D, 0x09}
             self.family = "body"
         else:
             self.family = "helvetica"
@@ -47,16 +118,27 @@ class Document(FPDF):
         self.add_page()
         self.set_font(self.family, size=11)
 
+    def set_font(self, family=None, style="", size=0):
+        if self.unicode and (family or "").lower() == "body":
+            emphasis = TextEmphasis.coerce(style or "")
+            key = ("B" if TextEmphasis.B in emphasis else "") + ("I" if TextEmphasis.I in emphasis else "")
+            if f"body{key}" not in self.fonts:
+                path = _common_file(key) if self.common else _FONT_DIR / _STYLES[key]
+                self.fonts[f"body{key}"] = _font_for(self, path, key)
+        return super().set_font(family, style, size)
+
     def footer(self):
         self.set_y(-12)
         self.set_font(self.family, size=8)
         self.cell(0, 8, self.text(f"{self.doc_title} · page {self.page_no()}"), align="C")
 
     def text(self, value: str) -> str:
-        return value if self.unicode else value.encode("latin-1", "replace").decode("latin-1")
+        return value if self.unicode else value.encode(_CORE_ENCODING, "replace").decode(_CORE_ENCODING)
 
     def markdown(self, text: str) -> None:
-        self.write_html(self.text(_md.render(text)), font_family=self.family)
+        # "•" itself for the built-in font: fpdf2's own bullet for it is pre-encoded for Latin-1
+        self.write_html(self.text(_md.render(text)), font_family=self.family,
+                        ul_bullet_char="disc" if self.unicode else "\u2022")
 
 
 def markdown_pdf(title: str, text: str) -> bytes:

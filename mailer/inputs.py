@@ -173,6 +173,10 @@ class PageQuery(Strict):
                               description="The cursor from the previous page's Link: rel=next (opaque).")
 
 
+class RegisterQuery(PageQuery):
+    limit: int = Field(100, ge=1, le=500, description="Members per page.")
+
+
 class MemberQuery(PageQuery):
     q: Annotated[str, StringConstraints(max_length=200)] = Field("", description="Name, email or membership number.")
     status: Status | None = None

@@ -16,9 +16,9 @@ from mailer.compose import drafts
 from mailer.db import session, utcnow
 from mailer.inbound.correspondence import _unread_condition
 from mailer.meetings import rules
-from mailer.models import (Campaign, CampaignStatus, Delivery, DeliveryStatus, EmailHealth, ImportRun, Meeting,
+from mailer.models import (Campaign, CampaignStatus, DeliveryStatus, EmailHealth, ImportRun, Meeting,
                            MeetingStatus, Member, MemberStatus, Minutes, MinutesStatus, Officer, Thread, ThreadStatus)
-from mailer.sending.campaigns import ACTIVE_DELIVERY
+from mailer.sending.campaigns import ACTIVE_DELIVERY, delivery_counts_of
 
 LIST_SIZE = 5
 
@@ -125,12 +125,7 @@ def _sends(officer: Officer) -> tuple[list[SendFigures], SendFigures | None]:
     last = session.scalars(visible.where(Campaign.status == CampaignStatus.SENT)
                            .order_by(Campaign.finished_at.desc(), Campaign.id.desc()).limit(1)).first()
     campaigns = list(live) + ([last] if last else [])
-    counts: dict[int, dict] = {c.id: {} for c in campaigns}
-    if campaigns:
-        for campaign_id, status, n in session.execute(
-                select(Delivery.campaign_id, Delivery.status, func.count())
-                .where(Delivery.campaign_id.in_(list(counts))).group_by(Delivery.campaign_id, Delivery.status)):
-            counts[campaign_id][status] = n
+    counts = delivery_counts_of(campaigns)  # a finished send's counts are stored on it
 
     def figures(c: Campaign) -> SendFigures:
         by = counts[c.id]

@@ -104,6 +104,17 @@ def threads(officer: Officer, stmt: Select | None = None) -> Select:
     return (select(Thread) if stmt is None else stmt).where(branch_condition(Thread.branch_id, officer))
 
 
+def inbound_messages(officer: Officer, stmt: Select) -> Select:
+    """`stmt` (a query over inbound messages) limited to those of `officer`'s branch, by their
+    thread's branch or their member's. CLP roles see every message: no join at all, so a count over
+    the messages can be answered from an index alone."""
+    if officer.sees_all_branches:
+        return stmt
+    return (stmt.outerjoin(Thread, Thread.id == InboundMessage.thread_id)
+            .outerjoin(Member, Member.id == InboundMessage.member_id)
+            .where(branch_condition(Thread.branch_id, officer) | branch_condition(Member.branch_id, officer)))
+
+
 def branches(officer: Officer) -> list[Branch]:
     """The branches `officer` may see (all, or their own), by name."""
     return list(session.scalars(select(Branch).where(branch_condition(Branch.id, officer)).order_by(Branch.name)))

@@ -82,6 +82,23 @@ def member_condition(member, q: str) -> ColumnElement:
     return condition
 
 
+def name_condition(member, q: str) -> ColumnElement:
+    """Members whose name ("first last") contains `q`, ignoring case, from the name's index where
+    one can answer (FTS5's name column; pg_trgm on the lowered full name): never a pass over every
+    member's row to find that nobody matches."""
+    if _dialect() == "sqlite" and len(q) >= MIN_INDEXED and _has_fts(MEMBERS_FTS):
+        fts = table(MEMBERS_FTS, column("rowid"))
+        return member.id.in_(select(fts.c.rowid).where(
+            literal_column(MEMBERS_FTS).op("MATCH")("name : " + _phrase(q))))
+    condition = func.lower(full_name(member)).like(contains(q.lower()), escape="\\")
+    if _dialect() == "postgresql":  # lower() folds every letter there: the indexed expression alone
+        if len(q) < MIN_INDEXED:
+            return condition
+        matches = select(member.id).where(condition).cte("name_matches").prefix_with("MATERIALIZED")
+        return member.id.in_(select(matches.c.id))
+    return or_(condition, full_name(member).like(contains(q), escape="\\"))  # SQLite folds ASCII only
+
+
 def inbound_condition(message, q: str) -> ColumnElement | None:
     """Inbound messages whose sender (name or address) or text (visible or whole) contains `q`,
     ignoring case, answered by an index; None when no index can answer (the caller scans)."""

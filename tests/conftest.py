@@ -168,6 +168,11 @@ def _empty_tables(app) -> None:
         with engine().begin() as conn:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
+        from mailer.members import count_cache
+
+        redis = count_cache._redis()  # counts remembered for the rows just deleted are stale now
+        if redis is not None:
+            redis.incr(count_cache._generation_key())
 
 
 _app_numbers = iter(range(1, 1_000_000_000))

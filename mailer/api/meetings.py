@@ -8,7 +8,7 @@ from flask import abort
 from mailer import scope
 from mailer.api import bp, cursor, officer, page_links, problem, responses, spec
 from mailer.api.schemas import Done, MeetingList, MeetingOut, MeetingSummary, MinutesOut, RegisterOut
-from mailer.inputs import AgendaIn, MeetingIn, NoticeIn, PageQuery, PresentIn
+from mailer.inputs import AgendaIn, MeetingIn, NoticeIn, PageQuery, PresentIn, RegisterQuery
 from mailer.db import session
 from mailer.meetings import minutes as minutes_service
 from mailer.meetings import service
@@ -86,24 +86,28 @@ def send_notice(meeting_id: int, json: NoticeIn):
 
 
 @bp.get("/meetings/<int(max=2147483647):meeting_id>/register")
-@spec.validate(resp=responses(RegisterOut, 404), tags=["meetings"])
-def read_register(meeting_id: int):
-    """Every entitled member with their answer and presence; the counts and the quorum."""
-    return _register(_visible(meeting_id))
+@spec.validate(query=RegisterQuery, resp=responses(RegisterOut, 404), tags=["meetings"])
+def read_register(meeting_id: int, query: RegisterQuery):
+    """The counts and the quorum, and one page of the entitled members (by name) with their answer
+    and presence; follow Link: rel=next for the next page (an AGM's register is every member)."""
+    return _register(_visible(meeting_id), query)
 
 
-def _register(meeting: Meeting) -> RegisterOut:
-    register = service.register(meeting)
-    return RegisterOut(expected=register.expected, apologies=register.apologies, present=register.present,
-                       quorum=register.quorum, quorate=register.quorate,
-                       rows=[{"member_id": r.member.id, "name": f"{r.member.first_name} {r.member.last_name}".strip(),
-                              "response": r.response.value, "present": r.present} for r in register.rows])
+def _register(meeting: Meeting, query: RegisterQuery | None = None):
+    query = query or RegisterQuery()
+    summary = service.register_summary(meeting)
+    page = service.register_page(meeting, cursor(query), query.limit)
+    out = RegisterOut(entitled=summary.entitled, expected=summary.expected, apologies=summary.apologies,
+                      present=summary.present, quorum=summary.quorum, quorate=summary.quorate,
+                      rows=[{"member_id": r.member.id, "name": " ".join(p for p in (r.member.first_name, r.member.last_name) if p), "response": r.response.value,
+                             "present": r.present} for r in page])
+    return out, 200, page_links(page, "api.read_register", meeting_id=meeting.id)
 
 
 @bp.put("/meetings/<int(max=2147483647):meeting_id>/register")
 @spec.validate(json=PresentIn, resp=responses(RegisterOut, 404, 409), tags=["meetings"])
 def mark_present(meeting_id: int, json: PresentIn):
-    """Record who is present: the whole list, as ticked on the day."""
+    """Record who is present: the whole list, as ticked on the day. Answers as the register's first page."""
     meeting = _visible(meeting_id)
     service.mark_present(officer(), meeting, set(json.present))
     session.flush()

@@ -192,12 +192,14 @@ class RegisterRowOut(BaseModel):
 
 
 class RegisterOut(BaseModel):
+    entitled: int = Field(description="Members entitled to attend (every page's rows together).")
     expected: int
     apologies: int
     present: int
     quorum: int
     quorate: bool | None
-    rows: list[RegisterRowOut]
+    rows: list[RegisterRowOut] = Field(description="One page of the register, by surname, first name and id "
+                                                   "(an AGM's is every member): follow Link: rel=next for the rest.")
 
 
 class MinuteItemOut(BaseModel):

@@ -33,7 +33,7 @@ from mailer.inbound import store
 from mailer.mail import Verdict, envelope_sender, service_message, transport
 from mailer.members.service import _contains
 from mailer.pagination import Cursor, Key, KeysetPage, paginate
-from mailer.search import inbound_condition
+from mailer.search import inbound_condition, name_condition
 from mailer.sending.batch import Lease
 from mailer.models import (BounceEvent, Campaign, Delivery, EmailHealth, InboundAttachment, InboundKind,
                            InboundMessage, InboundStatus, Member, Officer, OutgoingReply, Thread, ThreadNote,
@@ -100,7 +100,7 @@ def _search(q: str):
         in_messages = exists().where(InboundMessage.thread_id == Thread.id,
                                      or_(like(InboundMessage.full_text), like(InboundMessage.visible_text),
                                          like(InboundMessage.from_name), like(InboundMessage.from_address)))
-    in_member = exists().where(Member.id == Thread.member_id, like(Member.first_name + " " + Member.last_name))
+    in_member = Thread.member_id.in_(select(Member.id).where(name_condition(Member, q)))  # by index
     return or_(like(Thread.subject), like(Thread.correspondent), in_messages, in_member)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import and_, case, func, or_, select
 from mailer import audit
 from mailer.compose import personal
 from mailer.db import session, utcnow
+from mailer.members import count_cache
 from mailer.meetings import calendar
 from mailer.meetings.planning import entitled_query
 from mailer.meetings.rules import MeetingError
@@ -185,20 +186,31 @@ class RegisterSummary:
 
 
 def register_summary(meeting: Meeting) -> RegisterSummary:
-    """What register() counts, without loading a row per entitled member."""
-    entitled = entitled_query(meeting).with_only_columns(Member.id).subquery()
-    apology = and_(Attendance.response == Response.APOLOGIES, Attendance.proposed.is_(False))
-    row = session.execute(
-        select(func.count(entitled.c.id),
-               func.coalesce(func.sum(case((apology, 1), else_=0)), 0),
-               func.coalesce(func.sum(case((Attendance.response == Response.NOT_ATTENDING, 1), else_=0)), 0),
-               func.coalesce(func.sum(case((Attendance.present.is_(True), 1), else_=0)), 0),
-               func.coalesce(func.sum(case((Attendance.response == Response.ATTENDING, 1), else_=0)), 0))
-        .select_from(entitled)
-        .outerjoin(Attendance, and_(Attendance.member_id == entitled.c.id, Attendance.meeting_id == meeting.id))).one()
-    total, apologies, declined, present, attending = (int(v) for v in row)
+    """What register() counts, without loading a row per entitled member; remembered until
+    members or answers change (mailer.members.count_cache: an AGM's register is every member)."""
+    key = ["register", meeting.id, meeting.entitled, meeting.branch_id]
+    numbers = count_cache.remembered("meeting-count", key, lambda: _register_numbers(meeting))
     quorum = meeting.quorum if meeting.quorum is not None else current_app.config["QUORUM"]
-    return RegisterSummary(total, total - apologies - declined, apologies, present, quorum, attending)
+    total, apologies, declined = numbers["entitled"], numbers["apologies"], numbers["declined"]
+    return RegisterSummary(total, total - apologies - declined, apologies, numbers["present"], quorum,
+                           numbers["attending"])
+
+
+def _register_numbers(meeting: Meeting) -> dict:
+    entitled = entitled_query(meeting).with_only_columns(Member.id)
+    apology = and_(Attendance.response == Response.APOLOGIES, Attendance.proposed.is_(False))
+    # The entitled counted on their own (an index can answer it), the answers from the meeting's
+    # attendance rows (those who answered: few), not an outer join per entitled member.
+    answers = (select(func.coalesce(func.sum(case((apology, 1), else_=0)), 0),
+                      func.coalesce(func.sum(case((Attendance.response == Response.NOT_ATTENDING, 1), else_=0)), 0),
+                      func.coalesce(func.sum(case((Attendance.present.is_(True), 1), else_=0)), 0),
+                      func.coalesce(func.sum(case((Attendance.response == Response.ATTENDING, 1), else_=0)), 0))
+               .where(Attendance.meeting_id == meeting.id, Attendance.member_id.in_(entitled.scalar_subquery())))
+    counted = entitled.with_only_columns(func.count(Member.id)).scalar_subquery()
+    row = session.execute(answers.add_columns(counted)).one()
+    apologies, declined, present, attending, total = (int(v) for v in row)
+    return {"entitled": total, "apologies": apologies, "declined": declined, "present": present,
+            "attending": attending}
 
 
 def mark_present(officer: Officer, meeting: Meeting, member_ids: set[int], shown: set[int] | None = None) -> None:

@@ -7,7 +7,9 @@ changed members, suppressions, tags, officers or meeting answers moves a generat
 Redis, and the generation is part of the key. Writes that bypass the app's session (raw SQL by
 hand) are covered by the time limit alone: a count is at most COUNT_TTL seconds old, and every
 count says when it was made ("as_of"). A session with uncommitted changes of its own counts
-afresh. Without Redis, every count is made afresh.
+afresh. Without Redis, every count is made afresh. The generation and the counts are kept per
+database (keys named by the database's address), so two Mailers sharing a Redis server (or the
+benchmark's SQLite and PostgreSQL apps) neither share counts nor make each other's stale.
 """
 
 from __future__ import annotations
@@ -31,6 +33,15 @@ _FLAG = "mailer.members_changed"
 log = logging.getLogger("mailer")
 
 
+def _database() -> str:
+    """A short name for the database the app's session writes to (its URL, password hidden, hashed)."""
+    return _database_of(session)
+
+
+def _generation_key() -> str:
+    return f"{GENERATION_KEY}:{_database()}"
+
+
 def _redis():
     from mailer import queue
 
@@ -42,20 +53,28 @@ def _redis():
 
 def counted(definition: dict, stream, officer, count) -> dict:
     """`count(definition, stream, officer)`, remembered: its numbers plus "as_of" (ISO, UTC)."""
-    conn = None if session.info.get(_FLAG) else _redis()
+    reach = "all" if scope.sees_all(officer) else f"branch:{scope.own_branch_id(officer)}"
+    return remembered("segment-count", [definition, stream.value, reach],
+                      lambda: count(definition, stream, officer))
+
+
+def remembered(kind: str, parts: list, compute) -> dict:
+    """`compute()` (a dict of numbers that depend only on members, suppressions, tags, officers and
+    meeting answers, and on `parts`), remembered under the current generation: plus "as_of"."""
+    pending = any(_table_of(o) in WATCHED for o in (*session.new, *session.dirty, *session.deleted))
+    conn = None if session.info.get(_FLAG) or pending else _redis()  # our own changes: count afresh
     key = None
     if conn is not None:
         try:
-            generation = (conn.get(GENERATION_KEY) or b"0").decode()
-            reach = "all" if scope.sees_all(officer) else f"branch:{scope.own_branch_id(officer)}"
-            raw = json.dumps([definition, stream.value, reach, generation], sort_keys=True, default=str)
-            key = "mailer:segment-count:" + hashlib.sha256(raw.encode()).hexdigest()
+            generation = (conn.get(_generation_key()) or b"0").decode()
+            raw = json.dumps([*parts, generation, _database()], sort_keys=True, default=str)
+            key = f"mailer:{kind}:" + hashlib.sha256(raw.encode()).hexdigest()
             hit = conn.get(key)
             if hit is not None:
                 return json.loads(hit)
         except redis_errors.RedisError:
             conn = None
-    numbers = count(definition, stream, officer) | {"as_of": utcnow().isoformat()}
+    numbers = compute() | {"as_of": utcnow().isoformat()}
     if conn is not None and key is not None:
         try:
             conn.set(key, json.dumps(numbers), ex=COUNT_TTL)
@@ -94,9 +113,14 @@ def _committed(sess) -> None:
         conn = _redis()
         if conn is not None:
             try:
-                conn.incr(GENERATION_KEY)
+                conn.incr(f"{GENERATION_KEY}:{_database_of(sess)}")
             except redis_errors.RedisError:
                 log.warning("could not mark segment counts stale; they expire within %s s", COUNT_TTL)
+
+
+def _database_of(sess) -> str:
+    url = sess.get_bind().url.render_as_string(hide_password=True)
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 @event.listens_for(Session, "after_rollback")

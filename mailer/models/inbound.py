@@ -39,7 +39,8 @@ class Thread(Base):
     """A conversation: a member's replies to one campaign, or a letter and what followed it."""
 
     __tablename__ = "threads"
-    __table_args__ = (Index("ix_threads_status_activity", "status", "last_activity_at"),)
+    __table_args__ = (Index("ix_threads_status_activity", "status", "last_activity_at"),
+                      Index("ix_threads_activity", "last_activity_at", "id"))  # every thread, newest first
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject: Mapped[str] = mapped_column(String(300), default="")
@@ -64,7 +65,10 @@ class InboundMessage(Base):
 
     __tablename__ = "inbound_messages"
     __table_args__ = (UniqueConstraint("imap_mailbox", "imap_uidvalidity", "imap_uid"),
-                      Index("ix_inbound_messages_thread_order", "thread_id", "id"))  # a thread, page by page
+                      Index("ix_inbound_messages_thread_order", "thread_id", "id"),  # a thread, page by page
+                      # mail by week (dashboard), from the index alone; reports to confirm, newest first
+                      Index("ix_inbound_messages_received_kind", "received_at", "kind", "thread_id", "member_id"),
+                      Index("ix_inbound_messages_match_received", "match_method", "received_at", "id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
@@ -72,7 +76,7 @@ class InboundMessage(Base):
     dedupe_key: Mapped[str] = mapped_column(String(320), unique=True)  # "mid:<Message-ID>" or "sha256:<hash>"
     message_id: Mapped[str | None] = mapped_column(String(300), index=True)
     sha256: Mapped[str] = mapped_column(String(64))
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded when read: never in lists
     size: Mapped[int] = mapped_column(Integer)
     oversized: Mapped[bool] = mapped_column(Boolean, default=False)
     imap_mailbox: Mapped[str | None] = mapped_column(String(200))

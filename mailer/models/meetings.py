@@ -124,7 +124,7 @@ class AgendaPaper(Base):
     filename: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(120))
     size: Mapped[int] = mapped_column(Integer)
-    data: Mapped[bytes] = mapped_column(LargeBinary)
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # loaded when downloaded or attached
 
     item: Mapped[AgendaItem] = relationship(back_populates="papers")
 

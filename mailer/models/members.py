@@ -52,6 +52,12 @@ class Member(Base):
     __table_args__ = (
         Index("ix_members_email_lower", text("lower(email)")),  # officers search and match by email
         Index("ix_members_last_first", "last_name", "first_name"),
+        # the dashboard's counts and lists, answered from indexes alone (no pass over the table's rows)
+        Index("ix_members_status_welcome_health", "status", "to_welcome", "email_health"),
+        Index("ix_members_branch_status", "branch_id", "status"),
+        Index("ix_members_welcome_recent", "to_welcome", "created_at", "id"),
+        Index("ix_members_health_recent", "email_health", "created_at", "id"),
+        Index("ix_members_notices_consent", "notices_consent", "id"),  # the postal list: who objected
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

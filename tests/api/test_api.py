@@ -300,11 +300,35 @@ def test_a_meeting_planned_noticed_and_registered(api, make_member):
     assert "already gone" in body["detail"]
     register = api.put(f"/api/v1/meetings/{meeting['id']}/register", json={"present": [ann.id]}).get_json()
     assert register["present"] == 1 and register["rows"][0]["member_id"] == ann.id
+    assert register["entitled"] == len(register["rows"]) == 1
     problem_of(api.put(f"/api/v1/meetings/{meeting['id']}/register", json={"present": [999999]}), 409)
     problem_of(api.get(f"/api/v1/meetings/{meeting['id']}/minutes"), 404)
     past = datetime(2020, 1, 1, 19, tzinfo=timezone.utc).isoformat()
     problem_of(api.post("/api/v1/meetings", json={"title": "Old", "kind": "general", "starts_at": past,
                                                   "venue_name": "Hall"}), 409)
+
+
+def test_the_register_comes_a_page_at_a_time_with_its_counts_for_the_whole(api, make_member):
+    """An AGM's register is every member: a page of rows by name, Link: rel=next to the rest,
+    and the counts always for the whole register."""
+    people = [make_member(first_name=f"P{n:02d}", last_name=f"Surname{n:02d}", email=f"p{n}@example.org")
+              for n in range(7)]
+    starts = (utcnow() + timedelta(days=30)).replace(microsecond=0)
+    meeting = api.post("/api/v1/meetings", json={"title": "AGM", "kind": "general", "starts_at": starts.isoformat(),
+                                                 "venue_name": "Town hall"}).get_json()
+    api.put(f"/api/v1/meetings/{meeting['id']}/register", json={"present": [people[5].id]})
+    url, names, counts = f"/api/v1/meetings/{meeting['id']}/register?limit=3", [], set()
+    while url:
+        response = api.get(url)
+        assert response.status_code == 200, response.data
+        body = response.get_json()
+        assert len(body["rows"]) <= 3
+        names += [r["name"] for r in body["rows"]]
+        counts.add((body["entitled"], body["present"]))
+        link = response.headers.get("Link", "")
+        url = link[link.index("/api/"):link.index(">")] if link else None
+    assert names == [f"P{n:02d} Surname{n:02d}" for n in range(7)]
+    assert counts == {(7, 1)}
 
 
 def test_a_late_notice_is_refused_with_the_reason(api):

@@ -19,3 +19,27 @@ def test_a_count_is_remembered_until_a_member_changes(app, make_member, make_off
         session.commit()
         after = segments.remembered_count({}, Stream.NOTICES, officer)
         assert after["recipients"] == before["recipients"] - 1 and after["as_of"] > before["as_of"]
+
+
+def test_two_databases_sharing_a_redis_neither_share_counts_nor_stale_each_other(app, make_app, make_member,
+                                                                                  make_officer, tmp_path):
+    """The benchmark's SQLite and PostgreSQL apps (or two Mailers) on one Redis: each database its
+    own generation and counts."""
+    from mailer import migrate
+    from mailer.members import count_cache
+
+    other = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'other.sqlite'}")
+    with other.app_context():
+        migrate.upgrade()
+        other_key = count_cache._generation_key()
+    with app.app_context():
+        officer = make_officer()
+        make_member(email="ann@example.org")
+        assert count_cache._generation_key() != other_key
+        ours = segments.remembered_count({}, Stream.NOTICES, officer)
+        conn = count_cache._redis()
+        other_generation = conn.get(other_key)
+        make_member(email="bob@example.org")
+        session.commit()  # moves our generation only
+        assert conn.get(other_key) == other_generation
+        assert segments.remembered_count({}, Stream.NOTICES, officer)["as_of"] > ours["as_of"]  # counted afresh
