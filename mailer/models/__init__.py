@@ -11,6 +11,7 @@ from mailer.models.meetings import (AgendaItem, AgendaPaper, Attendance, Corresp
                                     MeetingKind, MeetingStatus, MinuteItem, Minutes, MinutesStatus, Response)
 from mailer.models.members import Branch, EmailHealth, Member, MemberStatus
 from mailer.models.officers import ApiToken, Officer, Role
+from mailer.models.routines import RoutineRun
 
 __all__ = [
     "ApiToken",
@@ -61,4 +62,5 @@ __all__ = [
     "Officer",
     "OutgoingReply",
     "Role",
+    "RoutineRun",
 ]
