@@ -101,7 +101,10 @@ class ImportPlan:
         return [c for c in self.updated if c.moved]
 
     def with_status(self, status: MemberStatus) -> list[RowChange]:
-        return [c for c in self.updated if c.new_status == status.value]
+        """Members the import leaves with `status`: changed to it, or new with it (a newcomer
+        imported as lapsed is counted as lapsed, and is not welcomed: _to_welcome)."""
+        return ([c for c in self.new if MemberStatus(c.values.get("status", MemberStatus.ACTIVE)) is status]
+                + [c for c in self.updated if c.new_status == status.value])
 
     def summary(self) -> dict:
         """Counts and errors, as kept on the import's record."""

@@ -306,6 +306,8 @@ def test_lapsed_newcomers_are_not_to_welcome_and_rejected_rows_download(signed_i
         ["membership_number", "first_name", "last_name", "email", "status"])})
     preview = text(signed_in.get(f"/imports/{run_id}/preview"))
     assert "line 5: no membership number or email" in preview  # not a blank cell
+    # Newcomers imported as lapsed or resigned are counted on those cards (not only members changed to it).
+    assert (count(preview, "new"), count(preview, "lapsed"), count(preview, "resigned")) == (3, 1, 1)
     before = signed_in.get(f"/imports/{run_id}/rejected.csv")
     assert before.mimetype == "text/csv" and "attachment" in before.headers["Content-Disposition"]
     rows = before.get_data(as_text=True).splitlines()
@@ -317,6 +319,11 @@ def test_lapsed_newcomers_are_not_to_welcome_and_rejected_rows_download(signed_i
     signed_in.post(f"/imports/{run_id}/apply")
     held = members()
     assert held["W001"].to_welcome and not held["W002"].to_welcome and not held["W003"].to_welcome
+    detail = text(signed_in.get(f"/imports/{run_id}"))
+    assert (count(detail, "new"), count(detail, "lapsed"), count(detail, "resigned")) == (3, 1, 1)
+    overview = text(signed_in.get("/"))  # one to welcome (not the lapsed newcomer), and one on the lapsed card
+    assert "<strong>1</strong> not yet welcomed" in overview
+    assert re.search(r'status=lapsed"><span class="num">1</span> lapsed', overview)
     after = signed_in.get(f"/imports/{run_id}/rejected.csv").get_data(as_text=True).splitlines()
     assert after[0] == "Line,Member,Problem" and len(after) == 3
     assert after[1].startswith("5,line 5: no membership number or email")
