@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import bindparam, select
 
-from mailer import audit, scope
+from mailer import audit, progress, scope
 from mailer.db import session, utcnow
 from mailer.members import consent, exportfile
 from mailer.members.service import EDITABLE, clean_values
@@ -168,9 +168,19 @@ def _named(raw: dict[str, str], by_number: dict[str, HeldMember],
     return by_email.get((raw.get("email") or "").strip().lower(), [])
 
 
-def plan(data: bytes, mapping: dict[str, str], full_export: bool = False) -> ImportPlan:
-    """Compare the export with the members held, without changing anything."""
+COMPARING, WRITING = "Comparing the file with the members held", "Writing the changes"
+
+
+def task_name(run_id: int) -> str:
+    """The name an import's live progress goes by (mailer.progress)."""
+    return f"import-{run_id}"
+
+
+def plan(data: bytes, mapping: dict[str, str], full_export: bool = False, task: str | None = None) -> ImportPlan:
+    """Compare the export with the members held, without changing anything (reporting how far it
+    has gone as `task`, when given, for the page that waits for it)."""
     export = exportfile.read(data)
+    total = len(export.records)
     problems = exportfile.check_mapping(mapping)
     if problems:
         raise exportfile.ExportFileError(" ".join(problems))
@@ -191,6 +201,8 @@ def plan(data: bytes, mapping: dict[str, str], full_export: bool = False) -> Imp
 
     for line, raw in exportfile.rows(export, mapping):
         result.rows_read += 1
+        if task:
+            progress.report(task, COMPARING, result.rows_read, total)
         present.update(m.id for m in _named(raw, by_number, by_email))
         for optional in ("status", "bulletins_consent"):
             if not (raw.get(optional) or "").strip():
@@ -283,7 +295,7 @@ def rejected_csv(run: ImportRun) -> str:
     return out.getvalue()
 
 
-def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None) -> None:
+def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None, task: str | None = None) -> None:
     """Write the plan in bulk (multi-row INSERTs, UPDATEs by primary key), with an audit event and
     the consent log for every member added or changed, as officers' edits have."""
     branches = {b.name.lower(): b for b in session.scalars(select(Branch))}
@@ -326,6 +338,14 @@ def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None) -> None:
             consents.clear()
 
     chunk = 5_000
+    total, written = len(result.new) + len(result.updated), 0
+
+    def wrote(n: int) -> None:
+        nonlocal written
+        written += n
+        if task:
+            progress.report(task, WRITING, written, total, force=True)
+
     for start_at in range(0, len(result.new), chunk):
         part = result.new[start_at:start_at + chunk]
         # Each row's new id is found by its public id (unique, made here): RETURNING in the rows'
@@ -342,6 +362,7 @@ def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None) -> None:
             log(member_id, {k: [None, v if type(v) is str else audit.plain(v)]
                             for k, v in change.values.items() if v is not None and v != ""})
         flush_logs()
+        wrote(len(part))
     for start_at in range(0, len(result.updated), chunk):
         part = result.updated[start_at:start_at + chunk]
         for change in part:
@@ -350,6 +371,7 @@ def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None) -> None:
         for rows in _same_keys({"member_id": c.member.id, "updated_at": now} | columns(c.values) for c in part):
             session.execute(by_id.values({k: bindparam(k) for k in rows[0] if k != "member_id"}), rows)
         flush_logs()
+        wrote(len(part))
     flush_logs()
     session.expire_all()  # members held in this session were written past it
 
@@ -382,17 +404,21 @@ def apply(run: ImportRun, officer: Officer | None) -> ImportPlan:
     # Kept to record the failure even when the run itself was never committed (the CLI applies at once).
     kept = {"filename": run.filename, "officer_id": run.officer_id, "mapping": run.mapping,
             "full_export": run.full_export, "created_at": run.created_at}
+    task = task_name(run_id)
     try:
-        result = plan(run.content, run.mapping, run.full_export)
-        _apply(result, run, officer)
+        result = plan(run.content, run.mapping, run.full_export, task)
+        _apply(result, run, officer, task)
         remember_mapping(run.mapping)
         run.status, run.finished_at, run.content, run.summary = ImportStatus.APPLIED, utcnow(), None, result.summary()
         audit.record("import.apply", "import", run.id,
                      {k: v for k, v in result.summary().items() if isinstance(v, int)},
                      note=run.filename, officer=officer, actor=None if officer else "cli")
         session.flush()
+        progress.finish(task, f"Imported: {len(result.new):,} new, {len(result.updated):,} updated, "
+                              f"{len(result.errors):,} rows with errors.")
         return result
     except Exception as exc:
+        progress.finish(task, "The import failed and nothing was changed.")
         session.rollback()
         failed = session.get(ImportRun, run_id)
         if failed is None:
