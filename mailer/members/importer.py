@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from mailer import audit, progress, scope
 from mailer.db import session, utcnow
@@ -16,7 +16,7 @@ from mailer.members import consent, exportfile
 from mailer.members.service import EDITABLE, clean_values
 from mailer.pagination import Cursor, Key, KeysetPage, paginate
 from mailer.models import (AuditEvent, Branch, ConsentEvent, ImportMapping, ImportRun, ImportStatus, Member,
-                           MemberStatus, Officer)
+                           MemberCount, MemberStatus, Officer)
 
 HELD_COLUMNS = tuple(name for name in EDITABLE if name != "branch")
 
@@ -376,6 +376,15 @@ def _apply(result: ImportPlan, run: ImportRun, officer: Officer | None, task: st
     session.expire_all()  # members held in this session were written past it
 
 
+def _count_members(run: ImportRun) -> None:
+    """Keep how many members each branch has in each status now, after this import (one grouped
+    query; a few rows): the history the overview's members-over-imports chart draws."""
+    rows = session.execute(select(Member.branch_id, Member.status, func.count()).group_by(Member.branch_id,
+                                                                                        Member.status)).all()
+    session.add_all([MemberCount(import_run_id=run.id, branch_id=branch_id, status=MemberStatus(status).value, count=n)
+                     for branch_id, status, n in rows])
+
+
 def _same_keys(rows) -> list[list[dict]]:
     """Rows grouped by their set of keys: one executemany needs the same columns in every row."""
     groups: dict[tuple, list[dict]] = {}
@@ -409,6 +418,7 @@ def apply(run: ImportRun, officer: Officer | None) -> ImportPlan:
         result = plan(run.content, run.mapping, run.full_export, task)
         _apply(result, run, officer, task)
         remember_mapping(run.mapping)
+        _count_members(run)
         run.status, run.finished_at, run.content, run.summary = ImportStatus.APPLIED, utcnow(), None, result.summary()
         audit.record("import.apply", "import", run.id,
                      {k: v for k, v in result.summary().items() if isinstance(v, int)},

@@ -6,7 +6,7 @@ from mailer.models.campaigns import (Attachment, BodyFormat, Campaign, CampaignS
 from mailer.models.consent import ConsentEvent, MemberTag, Segment, Suppression, SuppressionReason, Tag
 from mailer.models.inbound import (BounceEvent, ImapState, InboundAttachment, InboundKind, InboundMessage,
                                    InboundStatus, MessageReference, OutgoingReply, Thread, ThreadNote, ThreadRead, ThreadStatus)
-from mailer.models.imports import ImportMapping, ImportRun, ImportStatus
+from mailer.models.imports import ImportMapping, ImportRun, ImportStatus, MemberCount
 from mailer.models.meetings import (AgendaItem, AgendaPaper, Attendance, CorrespondenceLink, Meeting, MeetingCampaign,
                                     MeetingKind, MeetingStatus, MinuteItem, Minutes, MinutesStatus, Response)
 from mailer.models.members import Branch, EmailHealth, Member, MemberStatus
@@ -57,6 +57,7 @@ __all__ = [
     "ImportRun",
     "ImportStatus",
     "Member",
+    "MemberCount",
     "MemberStatus",
     "MessageReference",
     "Officer",

@@ -1,4 +1,5 @@
-"""routines remember what they made (the weekly bulletin: one draft a week)
+"""routines remember what they made (the weekly bulletin: one draft a week); member counts by
+branch and status are kept after each import (the overview's members-over-imports chart)
 
 Revision ID: 0014_routines_h7
 Revises: 0013
@@ -29,7 +30,24 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_routine_runs')),
     sa.UniqueConstraint('routine', 'period', 'body', name=op.f('uq_routine_runs_routine'))
     )
+    op.create_table('member_counts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('import_run_id', sa.Integer(), nullable=False),
+    sa.Column('branch_id', sa.Integer(), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['branch_id'], ['branches.id'], name=op.f('fk_member_counts_branch_id_branches'),
+                            ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['import_run_id'], ['import_runs.id'],
+                            name=op.f('fk_member_counts_import_run_id_import_runs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_counts'))
+    )
+    with op.batch_alter_table('member_counts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_member_counts_import_run_id'), ['import_run_id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('member_counts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_member_counts_import_run_id'))
+    op.drop_table('member_counts')
     op.drop_table('routine_runs')
