@@ -167,7 +167,7 @@ class Made:
 def make(officer: Officer | None, now: datetime | None = None) -> Made:
     """This week's bulletin draft for `officer`'s body (None: the CLP's, by the routine), once a
     week: a second call the same week returns the first draft. Not committed."""
-    if officer is not None and not scope.sees_all(officer) and officer.branch_id is None:
+    if officer is not None and not scope.sees_all(officer) and scope.own_branch_id(officer) is None:
         raise BulletinSettingError("A branch secretary without a branch has no bulletin to make.")
     now = now or utcnow()
     week = period(now)
