@@ -1,7 +1,8 @@
 """The overview's charts, as figures for server-rendered SVG (templates/web/_charts.html): no
 script and nothing from elsewhere. Each chart is one aggregate query within the officer's scope.
 
-- members by branch, stacked by status; what each recent import changed;
+- members by branch, stacked by status; members by status after each recent import (the counts
+  kept when it was applied: MemberCount), and what each changed;
 - each recent campaign's outcome (sent, failed, suppressed);
 - bounces and letters received, week by week.
 """
@@ -11,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 
 from mailer import scope
 from mailer.db import session, utcnow
 from mailer.models import (Branch, Campaign, CampaignStatus, DeliveryStatus, ImportRun, ImportStatus,
-                           InboundKind, InboundMessage, Member, MemberStatus, Officer)
+                           InboundKind, InboundMessage, Member, MemberCount, MemberStatus, Officer)
 from mailer.sending.campaigns import delivery_counts_of
 from mailer.words import status as status_words
 from mailer.words import uk_date
@@ -59,6 +60,26 @@ def members_by_branch(officer: Officer) -> Chart:
         by_branch.setdefault(name or "No branch", {})[status] = n
     for name in sorted(by_branch):
         chart.bars.append(Bar(name, [by_branch[name].get(s, 0) for s in statuses]))
+    return chart
+
+
+def members_over_imports(officer: Officer) -> Chart:
+    """Members by status as each of the last imports left them, in the officer's scope (a branch
+    secretary: their branch's), from the counts kept when each was applied."""
+    statuses = list(MemberStatus)
+    chart = Chart("history", "Members after each import", [status_words(s) for s in statuses])
+    runs = session.execute(select(ImportRun.id, ImportRun.created_at).where(
+        ImportRun.id.in_(select(MemberCount.import_run_id))).order_by(ImportRun.id.desc()).limit(RECENT)).all()
+    if not runs:
+        return chart
+    counts: dict[int, dict[str, int]] = {run_id: {} for run_id, _at in runs}
+    for run_id, status, n in session.execute(
+            select(MemberCount.import_run_id, MemberCount.status, func.sum(MemberCount.count))
+            .where(MemberCount.import_run_id.in_(list(counts)), scope.branch_condition(MemberCount.branch_id, officer))
+            .group_by(MemberCount.import_run_id, MemberCount.status)):
+        counts[run_id][status] = int(n or 0)
+    for run_id, created_at in reversed(runs):
+        chart.bars.append(Bar(f"#{run_id} {uk_date(created_at)}", [counts[run_id].get(s.value, 0) for s in statuses]))
     return chart
 
 
@@ -116,5 +137,5 @@ def mail_by_week(officer: Officer) -> Chart:
 
 
 def charts(officer: Officer) -> list[Chart]:
-    found = [members_by_branch(officer), imports(officer), campaign_outcomes(officer), mail_by_week(officer)]
+    found = [members_by_branch(officer), members_over_imports(officer), imports(officer), campaign_outcomes(officer), mail_by_week(officer)]
     return [c for c in found if any(b.total for b in c.bars)]

@@ -54,6 +54,7 @@ class Commands(AppGroup):
 db_cli = Commands("db", help="Database schema migrations (Alembic).")
 officers_cli = Commands("officers", help="Officer accounts.")
 members_cli = Commands("members", help="Members and the membership export.")
+routines_cli = Commands("routines", help="Routines: make this week's bulletin now.")
 
 # Every command of `mailer`: where it lives, and the line `mailer --help` shows for it (a test
 # checks each line against the command's own help, so the two cannot drift apart).
@@ -68,6 +69,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "officers": ("mailer.cli:officers_cli", "Officer accounts."),
     "members": ("mailer.cli:members_cli", "Members and the membership export."),
     "inbound": ("mailer.inbound.cli:inbound_cli", "Inbound mail: replies, bounces, auto-replies."),
+    "routines": ("mailer.cli:routines_cli", "Routines: make this week's bulletin now."),
     "retention": ("mailer.retention:retention_cli", "Delete personal data older than the retention periods."),
     "bench": ("mailer.bench:bench_cli", "Benchmarks on scratch data (never the app's own database)."),
     "run": ("flask.cli:run_command", "Run a development server."),
@@ -153,8 +155,10 @@ def reconcile_command() -> None:
         found = reconcile_all()
     except NoRedisConfigured as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in found.items() if k != "imap_poll") +
-               (f", IMAP poll: {found['imap_poll']}" if found.get("imap_poll") else ""))
+    click.echo(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in found.items()
+                         if k not in ("imap_poll", "weekly_bulletin")) +
+               (f", IMAP poll: {found['imap_poll']}" if found.get("imap_poll") else "") +
+               (f", weekly bulletin: {found['weekly_bulletin']}" if found.get("weekly_bulletin") else ""))
 
 
 @click.command("config")
@@ -258,6 +262,41 @@ def officers_list() -> None:
     for o in session.scalars(select(Officer).order_by(Officer.email)):
         click.echo(f"{o.email}\t{o.role.value}\t{o.branch.name if o.branch else '-'}\t"
                    f"{'active' if o.active else 'disabled'}")
+
+
+# --- routines -------------------------------------------------------------------------------
+
+@routines_cli.command("weekly-bulletin")
+@click.option("--officer", "email", help="Make it as this officer (a branch secretary: their branch's bulletin). "
+              "Default: the CLP's, as the weekly routine makes it.")
+def routines_weekly_bulletin(email: str | None) -> None:
+    """Make this week's bulletin draft now, with what's on in the next 14 days (once a week: if it
+    was made already, say where it is)."""
+    from mailer import bulletin
+    from mailer.db import session
+    from mailer.links import external_url
+    from mailer.officers import service
+
+    officer = None
+    if email:
+        officer = service.find_by_email(email)
+        if officer is None or not officer.active:
+            raise click.ClickException(f"There is no active officer {email}.")
+    try:
+        made = bulletin.make(officer)
+        session.commit()
+    except bulletin.BulletinSettingError as exc:
+        session.rollback()
+        raise click.ClickException(str(exc)) from None
+    if made.campaign is None:
+        click.echo(f"This week's bulletin ({bulletin.period()}) was made and has since been deleted.")
+        return
+    link = external_url("admin.campaigns.edit", campaign_id=made.campaign.id)
+    if made.created:
+        click.echo(f"Made \"{made.campaign.name}\" with {made.meetings} meeting(s) in what's on: {link}")
+    else:
+        click.echo(f"This week's bulletin was made already: \"{made.campaign.name}\" ({made.campaign.status.value}), "
+                   f"{link}")
 
 
 # --- members --------------------------------------------------------------------------------

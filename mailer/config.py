@@ -109,6 +109,10 @@ SETTINGS: tuple[Setting, ...] = (
             "(0: no reminder)."),
     _mailer("WELCOME_APPROVAL", True, "New members from an import are welcomed (the `welcome` starter) only once an "
             "officer approves the send; false: the welcome goes by itself after each import."),
+    _mailer("WEEKLY_BULLETIN_DAY", "", "The weekly bulletin routine: on this day (monday ... sunday) a draft of the CLP's "
+            "bulletin is made from the `weekly-bulletin` starter, with what's on in the next 14 days filled in, "
+            "ready to finish and send. Empty: off (`mailer routines weekly-bulletin` makes one at any time)."),
+    _mailer("WEEKLY_BULLETIN_HOUR", 7, "The hour (UK time, 0-23) on WEEKLY_BULLETIN_DAY that the draft is made."),
     _mailer("RETAIN_RAW_INBOUND_DAYS", 90, "Days the raw copy of a processed inbound message is kept (its text, "
             "attachments and thread stay; correspondence attached to minutes is kept whole). 0: for ever."),
     _mailer("RETAIN_DELIVERY_DETAILS_DAYS", 365, "Days each recipient's delivery record (address, outcome, error) is "

@@ -91,6 +91,11 @@ def poll_id(every: int, slot: int) -> str:
     return f"{IMAP_PREFIX}{every}-{slot}"
 
 
+def bulletin_id(week: str) -> str:
+    """The weekly bulletin's run for `week` ("2026-W49"): one job a week, whoever queues it."""
+    return f"weekly-bulletin-{week}"
+
+
 # --- the jobs ----------------------------------------------------------------------------------
 
 @job
@@ -182,6 +187,22 @@ def apply_retention() -> dict:
 
     outcome = retention.run().as_dict()
     session.commit()
+    return outcome
+
+
+@job
+def make_weekly_bulletin(week: str) -> str:
+    """Make the CLP's weekly bulletin draft for `week`, once (a second run finds it made: the
+    database's routine record), then put next week's run on the schedule."""
+    from mailer import bulletin
+
+    if week != bulletin.period():
+        outcome = f"skipped: the week {week} has passed"
+    else:
+        made = bulletin.make(None)
+        outcome = f"made campaign {made.campaign.id}" if made.created else "already made this week"
+    session.commit()
+    schedule_bulletin()
     return outcome
 
 
@@ -293,6 +314,27 @@ def schedule_poll(now: float | None = None) -> str | None:
     return job_id
 
 
+def schedule_bulletin(waiting: set[str] | None = None) -> str | None:
+    """Queue the weekly bulletin's next run (at its time; now when this week's is due and was not
+    made) unless it is waiting already. Returns the job id when it queued one. Off, or wrongly
+    set (logged), it queues nothing."""
+    from mailer import bulletin
+
+    try:
+        upcoming = bulletin.next_run()
+    except bulletin.BulletinSettingError as exc:
+        log.error("the weekly bulletin routine is not running: %s", exc)
+        return None
+    if upcoming is None:
+        return None
+    week, when = upcoming
+    job_id = bulletin_id(week)
+    if job_id in (queue.waiting_job_ids() if waiting is None else waiting):
+        return None
+    _at(when, make_weekly_bulletin, week, job_id=job_id, retry=RETRY_FOREVER)
+    return job_id
+
+
 QUEUERS = {"start_campaign": queue_start, "send_batches": queue_batches, "send_batch_later": queue_batch_later,
            "send_reply": queue_reply, "process_inbound": queue_inbound, "process_inbound_batch": queue_inbound_batch,
            "meeting_reminder": queue_reminder}
@@ -315,7 +357,8 @@ def hand_over(work: list[tuple]) -> None:
 def reconcile_all() -> dict:
     """Put back any work Redis lost (a flush, a restart, a killed worker): the database knows.
     Start jobs and scheduled campaigns, batches (and their deferred retries), cancelled campaigns'
-    rows, meeting reminders, inbound processing, officers' replies and the IMAP poll. Run at worker
+    rows, meeting reminders, inbound processing, officers' replies, the IMAP poll and the weekly
+    bulletin routine's next run. Run at worker
     start, every RECONCILE_SECONDS by one worker, and by `mailer reconcile`. Safe to run any time,
     from any number of places: nothing is queued twice."""
     found = {"due_jobs": queue.release_due_jobs()}
@@ -325,6 +368,7 @@ def reconcile_all() -> dict:
     found["inbound_jobs"] = reconcile_inbound(waiting)
     found["replies"] = reconcile_replies()
     found["imap_poll"] = ensure_polling()
+    found["weekly_bulletin"] = schedule_bulletin(waiting)
     session.commit()
     if any(found.values()):
         log.info("reconciled the queue with the database: %s", found)

@@ -11,7 +11,7 @@ from datetime import date
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
-from mailer import scope
+from mailer import bulletin, scope
 from mailer.compose import drafts
 from mailer.db import session, utcnow
 from mailer.inbound.correspondence import _unread_condition
@@ -65,6 +65,7 @@ class Overview:
     sending: list[SendFigures]
     last_sent: SendFigures | None
     imports: list[ImportRun] = field(default_factory=list)
+    bulletin: Campaign | None = None   # this week's (mailer.bulletin)
 
 
 def _counts(officer: Officer) -> tuple[dict, int, int]:
@@ -151,4 +152,4 @@ def overview(officer: Officer) -> Overview:
         on_hold_list=_members(officer, Member.email_health == EmailHealth.ON_HOLD),
         needs_action=needs_action, unread=unread, assigned_to_me=mine, meetings=_meetings(officer),
         minutes_to_approve=to_approve, minutes_to_circulate=to_circulate, sending=sending, last_sent=last,
-        imports=imports)
+        imports=imports, bulletin=bulletin.this_week(officer))

@@ -50,6 +50,7 @@ ACTIONS = {
     "member.import": "member imported",
     "consent.change": "consent changed",
     "campaign.send": "campaign sent",
+    "campaign.weekly_bulletin": "weekly bulletin drafted",
     "campaign.schedule": "campaign scheduled",
     "campaign.unschedule": "campaign back to draft",
     "campaign.pause": "campaign paused",

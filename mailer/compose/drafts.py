@@ -36,11 +36,12 @@ def listing(officer: Officer, cursor: Cursor | None = None, per_page: int = 50) 
                     count=False)
 
 
-def create(officer: Officer, starter_slug: str | None = None, stream: Stream = Stream.BULLETINS) -> Campaign:
-    """A new draft, blank or from a starter in campaigns/. Not committed."""
+def create(officer: Officer | None, starter_slug: str | None = None, stream: Stream = Stream.BULLETINS) -> Campaign:
+    """A new draft, blank or from a starter in campaigns/ (officer None: the CLP's, made by a
+    routine). Not committed."""
     cfg = current_app.config
     campaign = Campaign(stream=stream, name="New campaign", from_name=cfg["SENDER_NAME"], created_by=officer,
-                        branch_id=scope.own_branch_id(officer),
+                        branch_id=scope.own_branch_id(officer) if officer is not None else None,
                         segment={"statuses": list(segments.DEFAULT_STATUSES)}, body="Dear {{ member.first_name }},\n\n")
     if starter_slug:
         starter = starters.get(starter_slug)

@@ -31,7 +31,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from mailer import queue
+from mailer import progress, queue, words
 from mailer.db import session, utcnow
 from mailer.inbound.store import store
 from mailer.models import ImapState, InboundMessage
@@ -226,9 +226,34 @@ def _state(key: str, uidvalidity: int) -> tuple[ImapState, bool]:
     return state, False
 
 
+PROGRESS_TASK = "imap-poll"  # its live progress, for the Correspondence and Operations pages
+
+
 def poll(limit: int | None = None) -> PollResult:
     """Take the new messages of the configured folder once: store each (committed), then move
-    or flag it. `limit` caps how many are taken this time (the rest wait for the next poll)."""
+    or flag it. `limit` caps how many are taken this time (the rest wait for the next poll).
+    How far it has gone is reported as PROGRESS_TASK (mailer.progress)."""
+    progress.report(PROGRESS_TASK, "Checking the mailbox", 0, 0, force=True)
+    try:
+        result = _poll(limit)
+    except Exception:
+        progress.finish(PROGRESS_TASK, f"The last check of the mailbox failed, at {words.when(utcnow())[-5:]}.")
+        raise
+    progress.finish(PROGRESS_TASK, f"Mailbox checked at {words.when(utcnow())[-5:]}: {result.new} new "
+                                   f"message{'' if result.new == 1 else 's'}.")
+    return result
+
+
+def poll_progress() -> dict | None:
+    """The poll's live progress, or how the last one ended, for pages (None: no mailbox is polled)."""
+    if not configured():
+        return None
+    found = progress.read(PROGRESS_TASK)
+    return found.as_dict() if found else {"live": False, "percent": 0,
+                                          "text": "Waiting for the first check of the mailbox."}
+
+
+def _poll(limit: int | None) -> PollResult:
     cfg = current_app.config
     folder = cfg["IMAP_FOLDER"] or "INBOX"
     processed = str(cfg["IMAP_PROCESSED_FOLDER"] or "").strip()
@@ -258,8 +283,10 @@ def poll(limit: int | None = None) -> PollResult:
         if limit is not None:
             uids = uids[:limit]
         result.found = len(uids)
+        progress.report(PROGRESS_TASK, "Taking in new mail", 0, len(uids), force=True)
         for start in range(0, len(uids), BATCH):
             _take(conn, uids[start:start + BATCH], key, uidvalidity, state, processed, can_move, keyword_ok, result)
+            progress.report(PROGRESS_TASK, "Taking in new mail", min(start + BATCH, len(uids)), len(uids))
         state.polled_at = utcnow()
         session.commit()
         return result

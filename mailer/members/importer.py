@@ -7,16 +7,16 @@ import io
 import secrets
 from datetime import date
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
-from mailer import audit, scope
+from mailer import audit, progress, scope
 from mailer.db import session, utcnow
 from mailer.members import bulk, consent, exportfile
-from mailer.members.importplan import (SHOWN_FIELDS, HeldMember, ImportPlan, RowChange, RowError,  # noqa: F401
-                                       bulk_work, plan)
+from mailer.members.importplan import (COMPARING, SHOWN_FIELDS, WRITING, HeldMember, ImportPlan,  # noqa: F401
+                                       RowChange, RowError, bulk_work, plan, task_name)
 from mailer.pagination import Cursor, Key, KeysetPage, paginate
 from mailer.models import (AuditEvent, Branch, ConsentEvent, ImportMapping, ImportRun, ImportStatus, Member,
-                           MemberStatus, Officer)
+                           MemberCount, MemberStatus, Officer)
 
 
 def suggest_mapping(headers: list[str]) -> dict[str, str]:
@@ -146,8 +146,9 @@ class _Writer:
             change.member, change.values = HeldMember(member_id, {}), {}
         self._flush_logs()
 
-    def updated(self, result: ImportPlan) -> None:
-        """Update the changed members by id, a chunk at a time, and log what changed."""
+    def updated(self, result: ImportPlan, task: str | None = None) -> None:
+        """Update the changed members by id, a chunk at a time, and log what changed (reporting
+        how far it has gone as `task`, when given)."""
         self._branches(result)
         table = Member.__table__
         by_id = table.update().where(table.c.id == bindparam("member_id"))
@@ -161,6 +162,17 @@ class _Writer:
                                    | self._columns({k: c.values[k] for k in c.changes}) for c in part):
                 session.execute(by_id.values({k: bindparam(k) for k in rows[0] if k != "member_id"}), rows)
             self._flush_logs()
+            if task:
+                progress.report(task, WRITING, start_at + len(part), len(result.updated), force=True)
+
+
+def _count_members(run: ImportRun) -> None:
+    """Keep how many members each branch has in each status now, after this import (one grouped
+    query; a few rows): the history the overview's members-over-imports chart draws."""
+    rows = session.execute(select(Member.branch_id, Member.status, func.count()).group_by(Member.branch_id,
+                                                                                        Member.status)).all()
+    session.add_all([MemberCount(import_run_id=run.id, branch_id=branch_id, status=MemberStatus(status).value, count=n)
+                     for branch_id, status, n in rows])
 
 
 CHUNK = 5_000
@@ -196,18 +208,23 @@ def apply(run: ImportRun, officer: Officer | None) -> ImportPlan:
             "full_export": run.full_export, "created_at": run.created_at}
     try:
         writer = _Writer(run, officer)
-        result = plan(run.content, run.mapping, run.full_export, write_new=writer.new)
+        task = task_name(run_id)
+        result = plan(run.content, run.mapping, run.full_export, task, write_new=writer.new)
         with bulk_work():
-            writer.updated(result)
+            writer.updated(result, task)
         session.expire_all()  # members held in this session were written past it
         remember_mapping(run.mapping)
+        _count_members(run)
         run.status, run.finished_at, run.content, run.summary = ImportStatus.APPLIED, utcnow(), None, result.summary()
         audit.record("import.apply", "import", run.id,
                      {k: v for k, v in result.summary().items() if isinstance(v, int)},
                      note=run.filename, officer=officer, actor=None if officer else "cli")
         session.flush()
+        progress.finish(task, f"Imported: {len(result.new):,} new, {len(result.updated):,} updated, "
+                              f"{len(result.errors):,} rows with errors.")
         return result
     except Exception as exc:
+        progress.finish(task_name(run_id), "The import failed and nothing was changed.")
         session.rollback()
         failed = session.get(ImportRun, run_id)
         if failed is None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import select
 
-from mailer import audit
+from mailer import audit, progress
 from mailer.db import session
 from mailer.members import exportfile
 from mailer.members.service import EDITABLE, clean_values, value_cleaners
@@ -134,6 +134,7 @@ class RowChange:
     values: dict
     member: HeldMember | None = None      # None for a new member until it is written
     changes: dict = field(default_factory=dict)
+    status: str | None = None             # a new member's status (kept when its values are not)
 
     @property
     def moved(self) -> bool:
@@ -163,7 +164,10 @@ class ImportPlan:
         return [c for c in self.updated if c.moved]
 
     def with_status(self, status: MemberStatus) -> list[RowChange]:
-        return [c for c in self.updated if c.new_status == status.value]
+        """Members the import leaves with `status`: changed to it, or new with it (a newcomer
+        imported as lapsed is counted as lapsed, and is not welcomed: importer._to_welcome)."""
+        return ([c for c in self.new if c.status == status.value]
+                + [c for c in self.updated if c.new_status == status.value])
 
     def summary(self) -> dict:
         """Counts and errors, as kept on the import's record."""
@@ -200,22 +204,31 @@ def _compared(mapping: dict[str, str]) -> tuple[str, ...]:
     return tuple(sorted(names & set(EDITABLE) - {"status", "bulletins_consent"}))
 
 
-def plan(data: bytes, mapping: dict[str, str], full_export: bool = False,
+COMPARING, WRITING = "Comparing the file with the members held", "Writing the changes"
+
+
+def task_name(run_id: int) -> str:
+    """The name an import's live progress goes by (mailer.progress)."""
+    return f"import-{run_id}"
+
+
+def plan(data: bytes, mapping: dict[str, str], full_export: bool = False, task: str | None = None,
          write_new: Callable[[ImportPlan, list[RowChange]], None] | None = None) -> ImportPlan:
     """Compare the export with the members held, without changing anything. With `write_new`
-    (applying), the new members are handed to it in chunks as they are found."""
+    (applying), the new members are handed to it in chunks as they are found. With `task`, how far
+    it has gone is reported as that task's live progress, for the page that waits for it."""
     problems = exportfile.check_mapping(mapping)
     export = exportfile.read(data, keep_records=False, whole=False)
     if problems:
         raise exportfile.ExportFileError(" ".join(problems))
     result = ImportPlan(export.encoding, export.delimiter)
     with bulk_work():
-        _compare(result, export, mapping, full_export, write_new)
+        _compare(result, export, mapping, full_export, write_new, task, data.count(b"\n"))
     return result
 
 
 def _compare(result: ImportPlan, export: exportfile.ExportFile, mapping: dict[str, str], full_export: bool,
-             write_new) -> None:
+             write_new, task: str | None = None, lines: int = 0) -> None:
     compared = _compared(mapping)
     held = HeldIndex(compared)
     branches = {b.name.lower(): b.name for b in session.scalars(select(Branch))}
@@ -230,6 +243,8 @@ def _compare(result: ImportPlan, export: exportfile.ExportFile, mapping: dict[st
 
     for line, raw in exportfile.rows(export, mapping):
         result.rows_read += 1
+        if task:  # the file's lines less its header: the rows, but for quoted line breaks
+            progress.report(task, COMPARING, result.rows_read, max(lines - 1, result.rows_read))
         for named in held.named(raw):
             present.add(named.id)
         for optional in ("status", "bulletins_consent"):
@@ -277,9 +292,10 @@ def _compare(result: ImportPlan, export: exportfile.ExportFile, mapping: dict[st
                 values["status"] = MemberStatus.ACTIVE
             values.setdefault("bulletins_consent", defaults["bulletins_consent"])
             if write_new is None:  # a dry run: the diff shows a new member's line and label only
-                result.new.append(RowChange(line, label(values, line), {}))
+                result.new.append(RowChange(line, label(values, line), {}, status=MemberStatus(values["status"]).value))
                 continue
-            result.new.append(RowChange(line, label(values, line), values))
+            result.new.append(RowChange(line, label(values, line), values,
+                                        status=MemberStatus(values["status"]).value))
             pending_new += 1
             if pending_new >= CHUNK:
                 write_new(result, result.new[-pending_new:])

@@ -6,11 +6,12 @@ from mailer.models.campaigns import (Attachment, BodyFormat, Campaign, CampaignS
 from mailer.models.consent import ConsentEvent, MemberTag, Segment, Suppression, SuppressionReason, Tag
 from mailer.models.inbound import (BounceEvent, ImapState, InboundAttachment, InboundKind, InboundMessage,
                                    InboundStatus, MessageReference, OutgoingReply, Thread, ThreadNote, ThreadRead, ThreadStatus)
-from mailer.models.imports import ImportMapping, ImportRun, ImportStatus
+from mailer.models.imports import ImportMapping, ImportRun, ImportStatus, MemberCount
 from mailer.models.meetings import (AgendaItem, AgendaPaper, Attendance, CorrespondenceLink, Meeting, MeetingCampaign,
                                     MeetingKind, MeetingStatus, MinuteItem, Minutes, MinutesStatus, Response)
 from mailer.models.members import Branch, EmailHealth, Member, MemberStatus
 from mailer.models.officers import ApiToken, Officer, Role
+from mailer.models.routines import RoutineRun
 
 __all__ = [
     "ApiToken",
@@ -56,9 +57,11 @@ __all__ = [
     "ImportRun",
     "ImportStatus",
     "Member",
+    "MemberCount",
     "MemberStatus",
     "MessageReference",
     "Officer",
     "OutgoingReply",
     "Role",
+    "RoutineRun",
 ]

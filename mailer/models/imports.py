@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, LargeBinary, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.db import Base, UTCDateTime, utcnow
@@ -46,3 +46,16 @@ class ImportMapping(Base):
 
     header: Mapped[str] = mapped_column(String(120), primary_key=True)  # normalised header
     field: Mapped[str] = mapped_column(String(40))                      # "" means ignore
+
+
+class MemberCount(Base):
+    """How many members each branch had in each status just after an import was applied: the
+    history the overview charts (members over imports). A few rows per import, never a member."""
+
+    __tablename__ = "member_counts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_run_id: Mapped[int] = mapped_column(ForeignKey("import_runs.id", ondelete="CASCADE"), index=True)
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(20))   # a MemberStatus value
+    count: Mapped[int] = mapped_column(Integer)

@@ -7,7 +7,8 @@ what it says. Anything out of the officer's branch answers 404, as if it did not
 
 from __future__ import annotations
 
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for)
+from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   url_for)
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,6 +18,7 @@ from mailer.db import session
 from mailer.errors import Invalid
 from mailer.inputs import AssignIn, NoteIn, ReplyIn, StatusIn
 from mailer.inbound import correspondence as service
+from mailer.inbound import imap
 from mailer.models import InboundKind, InboundStatus, ThreadStatus
 from mailer.pagination import Cursor
 from mailer.web import downloads, forms
@@ -91,7 +93,13 @@ def index():
     return render_template("web/correspondence/inbox.html", page=page, tq=tq,
                            status=status if status in STATUS_CHOICES else "needs_action",
                            counts=service.counts(current_user), choices=service.filter_choices(current_user),
-                           args=request.args.to_dict())
+                           args=request.args.to_dict(), mailbox=imap.poll_progress())
+
+
+@bp.route("/mailbox.json")
+def mailbox_json():
+    """How far the IMAP poll has gone (counts only), for the pages that show it live."""
+    return jsonify(imap.poll_progress() or {"live": False, "percent": 0, "text": ""})
 
 
 # --- a thread ---------------------------------------------------------------------------------

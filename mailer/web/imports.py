@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
-from mailer import scope, welcome
+from mailer import progress, scope, welcome
 from mailer.members import exportfile, importer
 from mailer.inputs import ColumnIn, ImportUploadIn
 from mailer.models import ImportRun, ImportStatus
@@ -76,7 +76,9 @@ def preview(run_id: int):
     run = _run_or_404(run_id)
     if run.status is not ImportStatus.PENDING:
         return redirect(url_for(".detail", run_id=run.id))
-    plan = importer.plan(run.content, run.mapping, run.full_export)
+    task = importer.task_name(run.id)
+    plan = importer.plan(run.content, run.mapping, run.full_export, task)
+    progress.finish(task, "Compared: showing the changes.")
     return render_template("web/imports/preview.html", run=run, plan=plan, form=FlaskForm(),
                            fields=exportfile.FIELDS)
 
@@ -96,6 +98,14 @@ def apply(run_id: int):
     except Exception:  # the import recorded its own failure (importer.apply); shown below
         flash("The import failed and nothing was changed. The reason is shown below.", "error")
     return redirect(url_for(".detail", run_id=run_id))
+
+
+@bp.route("/<int:run_id>/progress.json")
+def progress_json(run_id: int):
+    """How far the comparison or the writing of this import has gone, for its page (mailer.progress)."""
+    _run_or_404(run_id)
+    found = progress.read(importer.task_name(run_id))
+    return jsonify(found.as_dict() if found else {"live": False, "percent": 0, "text": ""})
 
 
 @bp.route("/<int:run_id>/cancel", methods=["POST"])

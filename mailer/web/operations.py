@@ -9,6 +9,7 @@ from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
 
 from mailer import operations
+from mailer.inbound import imap
 from mailer.models import Role
 
 bp = Blueprint("operations", __name__, url_prefix="/operations")
@@ -45,7 +46,7 @@ def index():
             conn.close()
     return render_template("web/operations/index.html", form=FlaskForm(), queues=queues, workers=workers,
                            failed=failed, redis_error=redis_error, settings=operations.mail_settings(),
-                           database_ok=operations.database_ok())
+                           database_ok=operations.database_ok(), mailbox=imap.poll_progress())
 
 
 @bp.route("/jobs/<job_id>/retry", methods=["POST"])

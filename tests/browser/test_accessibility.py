@@ -150,6 +150,21 @@ def test_every_main_page_passes_axe_and_speaks_plainly_for_both_secretaries(page
     assert not failures, f"{len(failures)} serious or critical axe violations or raw identifiers:\n" + "\n".join(failures)
 
 
+def test_every_main_page_passes_axe_at_phone_width_for_both_secretaries(page, live_server, make_branch, make_officer):
+    """The same check at 390 px: the phone layout (collapsed tables, wrapped navigation, the
+    stacked composer) has contrast, names and targets of its own to get right."""
+    secretary, branch_secretary, shared, clp_only, public = seed(make_branch, make_officer)
+    session.commit()
+    page.set_viewport_size({"width": 390, "height": 844})
+    failures = check_pages(page, public, "no one, at 390 px")
+    sign_in(page, secretary.email)
+    failures += check_pages(page, shared + clp_only + ["/operations/", "/welcome/"], "CLP secretary, at 390 px")
+    page.context.clear_cookies()
+    sign_in(page, branch_secretary.email)
+    failures += check_pages(page, shared, "branch secretary, at 390 px")
+    assert not failures, f"{len(failures)} serious or critical axe violations or raw identifiers:\n" + "\n".join(failures)
+
+
 def test_every_main_page_fits_a_phone(page, live_server, make_branch, make_officer):
     secretary, _branch_secretary, shared, clp_only, public = seed(make_branch, make_officer)
     session.commit()

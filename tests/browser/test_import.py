@@ -63,7 +63,7 @@ def test_import_a_messy_export(page, shoot, tmp_path, make_officer, make_member)
     expect(page.get_by_text("1 member", exact=True)).to_be_visible()  # really nothing changed yet
     page.go_back()
 
-    page.get_by_role("button", name="Apply these changes").click()
+    page.get_by_role("button", name="Apply these changes").click(no_wait_after=True)
     expect(page.get_by_role("status").filter(has_text="Imported")).to_have_text(
         "Imported: 2 new, 1 updated, 1 rows with errors.")
     expect(page.locator("#import-status")).to_have_text("applied")
@@ -78,3 +78,48 @@ def test_import_a_messy_export(page, shoot, tmp_path, make_officer, make_member)
     expect(rows.filter(has_text="A0004")).to_contain_text("arrears")
     expect(rows.filter(has_text="A0003")).to_have_count(0)
     expect(page.get_by_text("1980")).to_have_count(0)  # the date of birth was never stored
+
+
+@pytest.mark.browser
+def test_a_large_import_shows_its_progress_while_it_runs(page, tmp_path, make_officer):
+    """The comparison and the writing each take seconds at this size: the page shows the count
+    going up (read from the task's progress.json) instead of seeming stuck."""
+    officer = make_officer()
+    rows = "".join(f"B{n:05d},Name{n},Family{n},b{n}@example.org,Riverside,Active\n" for n in range(20_000))
+    export = write_csv(tmp_path / "big.csv", "Membership number,First name,Last name,Email,Branch,Status\n" + rows)
+    sign_in(page, officer.email)
+    page.goto("/imports/new")
+    page.get_by_label("CSV file").set_input_files(export)
+    page.get_by_role("button", name="Upload and check").click()
+    expect(page.get_by_text("20000 rows")).to_be_visible()
+    # What the progress box says, noted as it changes: Playwright's own checks wait for the next
+    # page, and the note is kept in the tab's sessionStorage to read once it has come.
+    record_progress(page)
+    page.get_by_role("button", name="Continue: show the changes").click(no_wait_after=True)
+    expect(page.get_by_role("heading", name="What this import will change")).to_be_visible(timeout=60_000)
+    seen = page.evaluate("JSON.parse(sessionStorage.getItem('progress') || '[]')")
+    assert seen[0] == "Starting…"
+    counts = [int(m.group(1).replace(",", "")) for t in seen
+              if (m := re.fullmatch(r"Comparing the file with the members held: ([\d,]+) of 20,000", t))]
+    assert counts and 0 < counts[0] < 20_000 and counts == sorted(counts), seen  # it went up while the page waited
+    expect(page.locator("#count-new")).to_have_text("20000")
+
+    page.evaluate("sessionStorage.removeItem('progress')")
+    record_progress(page)
+    page.get_by_role("button", name="Apply these changes").click(no_wait_after=True)  # it takes longer than a click waits
+    expect(page.get_by_text("Imported: 20000 new")).to_be_visible(timeout=120_000)
+    seen = page.evaluate("JSON.parse(sessionStorage.getItem('progress') || '[]')")
+    assert any(re.fullmatch(r"(Comparing the file with the members held|Writing the changes): [\d,]+ of 20,000", t)
+               for t in seen), seen
+
+
+def record_progress(page) -> None:
+    """Note each text the page's import progress box shows, in sessionStorage (kept across pages)."""
+    page.evaluate("""() => {
+        const text = document.querySelector('#import-progress .live-progress-text');
+        new MutationObserver(() => {
+            const seen = JSON.parse(sessionStorage.getItem('progress') || '[]');
+            if (seen[seen.length - 1] !== text.textContent) seen.push(text.textContent);
+            sessionStorage.setItem('progress', JSON.stringify(seen));
+        }).observe(text, {childList: true, characterData: true, subtree: true});
+    }""")

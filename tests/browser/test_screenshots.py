@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mailer import demo
+from mailer import bulletin, demo
 from mailer.db import session
 from tests.browser.conftest import expect, sign_in
 from tests.browser.test_accessibility import app, seed  # noqa: F401 - the app fixture, on a real SMTP server
@@ -47,12 +47,14 @@ def test_the_main_screens(page, live_server, make_branch, make_officer, screensh
     demo.seed(members=60, echo=lambda *_: None)
     session.commit()
     secretary, _branch_secretary, shared, _clp_only, _public = seed(make_branch, make_officer)
+    bulletin.make(None)  # as the weekly routine makes it
     session.commit()
     urls = dict(zip(("overview", "members", "member", "edit", "campaigns", "composer", "confirmation", "campaign",
                      "inbox", "thread", "bounces", "meetings", "meeting"), shared))
 
     sign_in(page, secretary.email)
     expect(page.locator("#needs-correspondence")).to_be_visible()
+    expect(page.locator("#needs-bulletin")).to_contain_text("This week's bulletin is ready to finish")
     expect(page.locator("#chart-members svg.bars rect")).not_to_have_count(0)
     shot("overview", whole=True)  # what needs me, and the charts beneath
 

@@ -582,3 +582,35 @@ def test_the_operations_diagnosis_names_imap_failures(make_imap_app, dovecot, mo
     untrusted = diagnosis(IMAP_SECURITY="ssl", IMAP_PORT=dovecot.imaps_port)
     assert untrusted.kind == "tls" and "certificate could not be verified" in untrusted.sentence
     assert diagnosis(IMAP_PORT=free_port()).kind == "refused"
+
+
+def test_a_poll_shows_its_progress_live_and_how_it_ended(app, dovecot, monkeypatch, make_officer):
+    """What the Correspondence and Operations pages show while a poll runs, read back from Redis
+    at each step (mailer.progress), then its outcome through the page's JSON."""
+    from mailer import progress
+    from tests.conftest import login
+
+    for n in range(3):
+        dovecot.append(app.imap_user, raw_message(subject=f"Letter {n}", message_id=f"<p{n}@mail.example.net>"))
+    monkeypatch.setattr(imap, "BATCH", 1)  # a step per message
+    monkeypatch.setattr(progress, "EVERY", 0)
+    seen = []
+    real_report = progress.report
+
+    def report_and_read(*args, **kwargs):
+        real_report(*args, **kwargs)
+        seen.append(progress.read(imap.PROGRESS_TASK).as_dict())
+
+    monkeypatch.setattr(progress, "report", report_and_read)
+    imap.poll()
+    assert [(s["stage"], s["done"], s["total"], s["live"]) for s in seen] == [
+        ("Checking the mailbox", 0, 0, True), ("Taking in new mail", 0, 3, True), ("Taking in new mail", 1, 3, True),
+        ("Taking in new mail", 2, 3, True), ("Taking in new mail", 3, 3, True)]
+    assert seen[2]["text"] == "Taking in new mail: 1 of 3" and seen[2]["percent"] == 33
+    make_officer("secretary@example.org")
+    client = app.test_client()
+    login(client, "secretary@example.org")
+    ended = client.get("/correspondence/mailbox.json").get_json()
+    assert ended["live"] is False and re.fullmatch(r"Mailbox checked at \d\d:\d\d: 3 new messages\.", ended["text"])
+    page = client.get("/correspondence/").get_data(as_text=True)
+    assert 'id="mailbox-progress"' in page and "3 new messages." in page

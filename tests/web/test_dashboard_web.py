@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import event
+from sqlalchemy import event, select, update
 
 from mailer.db import session, utcnow
 from mailer.meetings.rules import LONDON
-from mailer.models import (Campaign, CampaignStatus, Delivery, DeliveryStatus, EmailHealth, Meeting, MeetingKind,
-                           MeetingStatus, Minutes, MinutesStatus, Role, Stream, Thread, ThreadStatus)
+from mailer.models import (Branch, Campaign, CampaignStatus, Delivery, DeliveryStatus, EmailHealth, Meeting, MeetingKind,
+                           MeetingStatus, Member, MemberStatus, Minutes, MinutesStatus, Role, Stream, Thread,
+                           ThreadStatus)
 from tests.conftest import login
 
 
@@ -124,3 +125,38 @@ def test_the_overview_charts_are_svg_within_scope(client, make_officer, make_mem
     page = client.get("/").data.decode()
     assert len(re.findall(r'<svg class="bars"[^>]*role="img"', page)) == len(mine)
     assert 'id="chart-members-title"' in page and "South" not in page and "<script" not in page.split("At a glance")[1].split("</svg>")[0]
+
+
+def test_members_over_imports_are_charted_from_the_counts_kept_at_each_import(make_officer, make_branch):
+    """Each applied import keeps members by branch and status as it left them; the chart shows
+    that history (not only today's figures), in the officer's scope."""
+    from mailer import charts
+    from mailer.members import importer
+    from tests.members.conftest import csv_bytes
+
+    clp = make_officer("clp@example.org", Role.CLP_SECRETARY)
+    header = ["Membership number", "First name", "Email", "Branch", "Status"]
+
+    def apply(*rows):
+        run = importer.start("export.csv", csv_bytes([header, *rows]), clp)
+        importer.apply(run, clp)
+        session.commit()
+
+    apply(["H1", "Ann", "ann@example.org", "North", "Active"], ["H2", "Bob", "bob@example.org", "North", "Active"],
+          ["H3", "Cy", "cy@example.org", "South", "Active"])
+    apply(["H2", "Bob", "bob@example.org", "North", "Lapsed"], ["H4", "Di", "di@example.org", "North", "New"],
+          ["H5", "Ed", "ed@example.org", "South", "Lapsed"])
+    north = session.scalars(select(Branch).where(Branch.name == "North")).one()
+    north_sec = make_officer("north@example.org", Role.BRANCH_SECRETARY, north)
+    labels = [s.value for s in MemberStatus]
+
+    def history(officer) -> list[dict]:
+        chart = {c.key: c for c in charts.charts(officer)}["history"]
+        return [{labels[i]: v for i, v in enumerate(b.values) if v} for b in chart.bars]
+
+    assert history(clp) == [{"active": 3}, {"active": 2, "lapsed": 2, "new": 1}]
+    assert history(north_sec) == [{"active": 2}, {"active": 1, "lapsed": 1, "new": 1}]  # North's only
+    # Today's figures move on; the history keeps what each import left.
+    session.execute(update(Member).values(status=MemberStatus.RESIGNED))
+    session.commit()
+    assert history(clp) == [{"active": 3}, {"active": 2, "lapsed": 2, "new": 1}]

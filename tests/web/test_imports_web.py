@@ -306,6 +306,8 @@ def test_lapsed_newcomers_are_not_to_welcome_and_rejected_rows_download(signed_i
         ["membership_number", "first_name", "last_name", "email", "status"])})
     preview = text(signed_in.get(f"/imports/{run_id}/preview"))
     assert "line 5: no membership number or email" in preview  # not a blank cell
+    # Newcomers imported as lapsed or resigned are counted on those cards (not only members changed to it).
+    assert (count(preview, "new"), count(preview, "lapsed"), count(preview, "resigned")) == (3, 1, 1)
     before = signed_in.get(f"/imports/{run_id}/rejected.csv")
     assert before.mimetype == "text/csv" and "attachment" in before.headers["Content-Disposition"]
     rows = before.get_data(as_text=True).splitlines()
@@ -317,6 +319,48 @@ def test_lapsed_newcomers_are_not_to_welcome_and_rejected_rows_download(signed_i
     signed_in.post(f"/imports/{run_id}/apply")
     held = members()
     assert held["W001"].to_welcome and not held["W002"].to_welcome and not held["W003"].to_welcome
+    detail = text(signed_in.get(f"/imports/{run_id}"))
+    assert (count(detail, "new"), count(detail, "lapsed"), count(detail, "resigned")) == (3, 1, 1)
+    overview = text(signed_in.get("/"))  # one to welcome (not the lapsed newcomer), and one on the lapsed card
+    assert "<strong>1</strong> not yet welcomed" in overview
+    assert re.search(r'status=lapsed"><span class="num">1</span> lapsed', overview)
     after = signed_in.get(f"/imports/{run_id}/rejected.csv").get_data(as_text=True).splitlines()
     assert after[0] == "Line,Member,Problem" and len(after) == 3
     assert after[1].startswith("5,line 5: no membership number or email")
+
+
+def test_the_comparison_and_the_writing_show_their_progress_live(signed_in, make_member, monkeypatch):
+    """What the mapping and preview pages show while the work runs, read back from Redis at each
+    step (mailer.progress), and its outcome through the page's progress.json."""
+    from mailer import progress
+
+    make_member(membership_number="P0000", email="p0@example.org")
+    export = csv_bytes([["Membership Number", "First name", "Email"]] +
+                       [[f"P{n:04d}", f"Name{n}", f"p{n}@example.org"] for n in range(12)])
+    run_id = run_id_from(upload(signed_in, export))
+    monkeypatch.setattr(progress, "EVERY", 0)
+    seen = []
+    real_report = progress.report
+
+    def report_and_read(*args, **kwargs):
+        real_report(*args, **kwargs)
+        seen.append(progress.read(importer.task_name(run_id)).as_dict())
+
+    monkeypatch.setattr(progress, "report", report_and_read)
+    assert signed_in.get(f"/imports/{run_id}/progress.json").get_json()["live"] is False  # nothing yet
+    mapping = signed_in.get(f"/imports/{run_id}/mapping").get_data(as_text=True)
+    assert 'data-progress="import-progress"' in mapping and 'id="import-progress"' in mapping
+    preview = signed_in.get(f"/imports/{run_id}/preview").get_data(as_text=True)
+    assert 'data-progress="import-progress"' in preview and "progress.js" in preview
+    assert [s["done"] for s in seen] == list(range(1, 13)) and all(s["total"] == 12 for s in seen)
+    assert seen[5] == {"stage": importer.COMPARING, "done": 6, "total": 12, "live": True, "percent": 50,
+                       "text": f"{importer.COMPARING}: 6 of 12"}
+    assert signed_in.get(f"/imports/{run_id}/progress.json").get_json()["text"] == "Compared: showing the changes."
+    seen.clear()
+    signed_in.post(f"/imports/{run_id}/apply")
+    writing = [(s["done"], s["total"]) for s in seen if s["stage"] == importer.WRITING]
+    assert writing == [(11, 12), (12, 12)]  # 11 new, then 1 updated: a step per chunk written
+    assert all(s["live"] for s in seen)
+    ended = signed_in.get(f"/imports/{run_id}/progress.json").get_json()
+    assert ended == {"stage": importer.WRITING, "done": 12, "total": 12, "live": False, "percent": 100,
+                     "text": "Imported: 11 new, 1 updated, 0 rows with errors."}

@@ -31,7 +31,7 @@ COMMITS_ALLOWED = {
     "sending/batch.py": None,  # the send engine: its per-chunk commits fence exactly-once sending
     "inbound/process.py": {"process", "process_many"},  # a batch: claimed in one commit, processed in another
     "inbound/correspondence.py": {"send_reply", "_claim_reply", "_reply_sent", "_release_reply"},  # a reply's lease
-    "inbound/imap.py": {"_state", "poll", "_take"},  # stored and committed before leaving the mailbox
+    "inbound/imap.py": {"_state", "_poll", "_take"},  # stored and committed before leaving the mailbox
     "inbound/smtpd.py": {"_store"},  # the SMTP receiver is a handler, like a view: 250 once committed
     "members/importer.py": {"apply"},  # records a failed import after the rollback, which the caller cannot
     "inbound/cli.py": None,  # commands (mailer inbound ...): each commits what it stored
