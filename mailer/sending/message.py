@@ -29,6 +29,11 @@ class Envelope:
     data: bytes
 
 
+# What a member's context holds that differs from one member to the next (the rest is the campaign's).
+PERSONAL = frozenset({"member", "unsubscribe_url", "preferences_url", "attending_url", "apologies_url",
+                      "not_attending_url"})
+
+
 class CampaignMessages:
     """Builds every member's message for one campaign, compiling the campaign only once."""
 
@@ -50,12 +55,25 @@ class CampaignMessages:
         )
         self._address_token = _AddressTokens()
         self._sender_name = cfg["SENDER_NAME"]
+        self._contexts = personal.Contexts(campaign)
+        # A subject that names nothing personal (most do not) is rendered once, for the first member.
+        self._same_subject = not (self.compiled.subject_names & PERSONAL)
+        self._subject: str | None = None
 
     def build(self, member: Member | None, delivery_id: int | None, to_address: str | None = None) -> Envelope:
         """The message for `member` (a sample member when None; a test send when `delivery_id` is None).
         `member` may be a Member, or the batch job's Recipient (the fields a message uses)."""
-        context = personal.context(self.campaign, member)
-        subject, html, text = self.compiled.render_pieces(context)
+        if member is None:
+            context = personal.context(self.campaign, None)
+            subject, html, text = self.compiled.render_pieces(context)
+        else:
+            context = self._contexts(member)
+            subject = self._subject
+            if subject is None:
+                subject = self.compiled.render_subject(context)
+                if self._same_subject:
+                    self._subject = subject
+            html, text = self.compiled.render_parts(context)
         recipient = to_address or member.email
         unique = secrets.token_hex(6)
         if delivery_id is None:
