@@ -202,7 +202,7 @@ def _send(campaign_id: int, batch_no: int, lease: Lease, recorder: _Recorder, ou
     totals = {s.value: 0 for s in DeliveryStatus}
     stalled = campaign.stalled_reason is not None
     lease.start()
-    with transport().connect() as conn:
+    with transport().connect(many=True) as conn:
         looked = time.monotonic()
         while True:
             rows = _claim(campaign_id, batch_no, chunk_size(cfg), lease)  # nothing once paused or cancelled
