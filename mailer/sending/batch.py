@@ -327,9 +327,12 @@ class _Recorder:
         dialect = eng.dialect
         compiled = self.stmt.compile(dialect=dialect)
         self.sql, self.positions = compiled.string, compiled.positiontup if compiled.positional else None
-        self.fixed = {name: bind.value for name, bind in compiled.binds.items()}
-        self.process = [(name, processor) for name, bind in compiled.binds.items()
-                        if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+        processors = {name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+                      for name, bind in compiled.binds.items()}
+        # The statement's own values (the statuses) made once; the five that change, per message.
+        self.fixed = {name: processors[name](bind.value) if processors[name] else bind.value
+                      for name, bind in compiled.binds.items() if name not in _MARK_VALUES}
+        self.process = [(name, processors[name]) for name in _MARK_VALUES if processors.get(name) is not None]
         self.errors = dialect.loaded_dbapi.Error
         pooled = eng.raw_connection()
         raw = pooled.driver_connection
@@ -346,9 +349,10 @@ class _Recorder:
         if self.raw is None:
             self._connect()
         now = utcnow()
-        params = dict(self.fixed, d_id=delivery_id, owner=owner, mid=message_id, t_sent=now, t_upd=now)
+        params = {"d_id": delivery_id, "owner": owner, "mid": message_id, "t_sent": now, "t_upd": now}
         for name, process in self.process:
             params[name] = process(params[name])
+        params.update(self.fixed)
         try:
             self.cursor.execute(self.sql, tuple(params[k] for k in self.positions) if self.positions else params)
             return self.cursor.rowcount
@@ -386,6 +390,9 @@ class _Recorder:
     def close(self) -> None:
         """Let the connection go."""
         self._disconnect()
+
+
+_MARK_VALUES = ("d_id", "owner", "mid", "t_sent", "t_upd")
 
 
 def _mark_sent(delivery_id: int, message_id: str, lease: Lease, recorder: _Recorder, strict: bool = True) -> None:

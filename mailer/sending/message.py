@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -107,4 +106,9 @@ class _AddressTokens:
         ident = tokens._b36(delivery_id)
         mac = self._mac.copy()
         mac.update(f"{kind}:{ident}".encode())
-        return f"{kind}-{ident}-{base64.b32encode(mac.digest()[:10]).decode().lower()}"
+        n = int.from_bytes(mac.digest()[:10], "big")  # base32 of 80 bits: eight 10-bit pairs of letters
+        return f"{kind}-{ident}-" + "".join([_B32_PAIRS[(n >> shift) & 1023] for shift in (70, 60, 50, 40, 30, 20, 10, 0)])
+
+
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648's alphabet, lower-cased as the tokens are
+_B32_PAIRS = [a + b for a in _B32 for b in _B32]
