@@ -229,11 +229,11 @@ def start_sink(choice: str, workdir: Path):
 
 # --- scratch parts --------------------------------------------------------------------------
 
-def seed(n: int, chunk: int = 10_000) -> tuple[int, int]:
+def seed(n: int) -> tuple[int, int]:
     """A secretary, five branches, N members and a weekly bulletin campaign to all of them.
     Returns (campaign id, officer id)."""
     officer_id = seed_officer()
-    add_members(0, n, chunk)
+    add_members(0, n)
     return new_campaign(officer_id), officer_id
 
 
@@ -253,26 +253,28 @@ def seed_officer() -> int:
     return officer.id
 
 
-def add_members(start: int, end: int, chunk: int = 10_000) -> None:
-    """Members number `start` to `end - 1`, bulk-inserted in chunks (never all in memory, never the ORM)."""
-    from sqlalchemy import insert
-
-    from mailer.db import session, utcnow
-    from mailer.models import Branch, EmailHealth, Member, MemberStatus
+def add_members(start: int, end: int) -> None:
+    """Members number `start` to `end - 1`, straight into the table through the driver (COPY on
+    PostgreSQL, executemany on SQLite: the scale benchmark's loader), never through the ORM."""
+    from mailer.bench_scale import Loader
+    from mailer.db import engine, session, utcnow
+    from mailer.models import Branch
 
     now = utcnow()
     branch_ids = [b.id for b in session.query(Branch.id).order_by(Branch.id)]
+    session.commit()
     wards = ["Castle", "Abbey", "Riverside", "Northgate", "St Mary's", "Hillside", "Market", "Parkland"]
-    table = Member.__table__
-    for first in range(start, end, chunk):
-        session.execute(insert(table), [{
-            "membership_number": f"B{i:07d}", "first_name": f"First{i}", "last_name": f"Last{i}",
-            "email": f"member{i}@bench.example.org", "postcode": "AN1 1AA", "ward": wards[i % len(wards)],
-            "polling_district": f"PD{i % 40}", "branch_id": branch_ids[i % len(branch_ids)],
-            "status": MemberStatus.ACTIVE, "notices_consent": True, "bulletins_consent": True,
-            "email_health": EmailHealth.OK, "to_welcome": False, "public_id": secrets.token_hex(16),
-            "created_at": now, "updated_at": now} for i in range(first, min(end, first + chunk))])
-        session.commit()
+    loader = Loader(engine())
+    stamp = loader.ts(now)
+    try:
+        loader.load("members", ["membership_number", "first_name", "last_name", "email", "postcode", "ward",
+                                "polling_district", "branch_id", "status", "notices_consent", "bulletins_consent",
+                                "email_health", "to_welcome", "public_id", "created_at", "updated_at"],
+                    ((f"B{i:07d}", f"First{i}", f"Last{i}", f"member{i}@bench.example.org", "AN1 1AA",
+                      wards[i % len(wards)], f"PD{i % 40}", branch_ids[i % len(branch_ids)], "active", True, True,
+                      "ok", False, secrets.token_hex(16), stamp, stamp) for i in range(start, end)))
+    finally:
+        loader.close()
 
 
 def new_campaign(officer_id: int) -> int:
