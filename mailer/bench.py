@@ -235,35 +235,63 @@ def start_sink(choice: str, workdir: Path):
 
 # --- scratch parts --------------------------------------------------------------------------
 
-def seed(n: int, chunk: int = 5_000) -> tuple[int, int]:
-    """A secretary, five branches, N members (bulk-inserted in chunks, never all in memory) and a
-    weekly bulletin campaign to all of them. Returns (campaign id, officer id)."""
+def seed(n: int) -> tuple[int, int]:
+    """A secretary, five branches, N members and a weekly bulletin campaign to all of them.
+    Returns (campaign id, officer id)."""
+    officer_id = seed_officer()
+    add_members(0, n)
+    return new_campaign(officer_id), officer_id
+
+
+def seed_officer() -> int:
+    """The secretary who sends, and the five branches members belong to."""
     from sqlalchemy import insert
 
-    from mailer.compose import drafts
     from mailer.db import session, utcnow
-    from mailer.models import Branch, EmailHealth, Member, MemberStatus, Role
+    from mailer.models import Branch, Role
     from mailer.officers.service import create_officer
 
     officer, _ = create_officer("bench-secretary@example.org", Role.CLP_SECRETARY,
                                 password=secrets.token_urlsafe(16))
     now = utcnow()
     session.execute(insert(Branch.__table__), [{"name": f"Bench branch {b}", "created_at": now} for b in range(5)])
-    branch_ids = [b.id for b in session.query(Branch.id).order_by(Branch.id)]
-    wards = ["Castle", "Abbey", "Riverside", "Northgate", "St Mary's", "Hillside", "Market", "Parkland"]
-    table = Member.__table__
-    for start in range(0, n, chunk):
-        session.execute(insert(table), [{
-            "membership_number": f"B{i:07d}", "first_name": f"First{i}", "last_name": f"Last{i}",
-            "email": f"member{i}@bench.example.org", "postcode": "AN1 1AA", "ward": wards[i % len(wards)],
-            "polling_district": f"PD{i % 40}", "branch_id": branch_ids[i % len(branch_ids)],
-            "status": MemberStatus.ACTIVE, "notices_consent": True, "bulletins_consent": True,
-            "email_health": EmailHealth.OK, "to_welcome": False, "public_id": secrets.token_hex(16),
-            "created_at": now, "updated_at": now} for i in range(start, min(n, start + chunk))])
-        session.commit()
-    campaign = drafts.create(officer, "weekly-bulletin")  # as it comes: about 10 KB as sent, most of it MJML's HTML
     session.commit()
-    return campaign.id, officer.id
+    return officer.id
+
+
+def add_members(start: int, end: int) -> None:
+    """Members number `start` to `end - 1`, straight into the table through the driver (COPY on
+    PostgreSQL, executemany on SQLite: the scale benchmark's loader), never through the ORM."""
+    from mailer.bench_scale import Loader
+    from mailer.db import engine, session, utcnow
+    from mailer.models import Branch
+
+    now = utcnow()
+    branch_ids = [b.id for b in session.query(Branch.id).order_by(Branch.id)]
+    session.commit()
+    wards = ["Castle", "Abbey", "Riverside", "Northgate", "St Mary's", "Hillside", "Market", "Parkland"]
+    loader = Loader(engine())
+    stamp = loader.ts(now)
+    try:
+        loader.load("members", ["membership_number", "first_name", "last_name", "email", "postcode", "ward",
+                                "polling_district", "branch_id", "status", "notices_consent", "bulletins_consent",
+                                "email_health", "to_welcome", "public_id", "created_at", "updated_at"],
+                    ((f"B{i:07d}", f"First{i}", f"Last{i}", f"member{i}@bench.example.org", "AN1 1AA",
+                      wards[i % len(wards)], f"PD{i % 40}", branch_ids[i % len(branch_ids)], "active", True, True,
+                      "ok", False, secrets.token_hex(16), stamp, stamp) for i in range(start, end)))
+    finally:
+        loader.close()
+
+
+def new_campaign(officer_id: int) -> int:
+    """The weekly bulletin as it comes (about 10 KB as sent, most of it MJML's HTML), to every member."""
+    from mailer.compose import drafts
+    from mailer.db import session
+    from mailer.models import Officer
+
+    campaign = drafts.create(session.get(Officer, officer_id), "weekly-bulletin")
+    session.commit()
+    return campaign.id
 
 
 def _worker_env(settings: dict[str, str]) -> dict[str, str]:
@@ -594,13 +622,32 @@ def _settled_count(sink, wait: float = 0.3) -> int:
 
 # --- the command ----------------------------------------------------------------------------
 
+def _sizes(ctx, param, values) -> list[int]:
+    """-n 10000 -n 100000, or -n 10000,100000: each size once, smallest first."""
+    out = set()
+    for value in values:
+        for part in str(value).replace("_", "").split(","):
+            if part.strip():
+                try:
+                    size = int(part)
+                except ValueError:
+                    raise click.BadParameter(f"{part!r} is not a number of recipients") from None
+                if size < 1:
+                    raise click.BadParameter("a size is at least 1")
+                out.add(size)
+    return sorted(out) or [10_000]
+
+
 @bench_cli.command("send", with_appcontext=False)
-@click.option("--recipients", "-n", type=click.IntRange(1), default=10_000, show_default=True,
-              help="Members to seed and send to.")
+@click.option("--recipients", "-n", "sizes", multiple=True, callback=_sizes, metavar="N[,N...]",
+              help="Members to send to (default 10,000). Repeat it, or give several separated by commas, to "
+              "measure several sizes in one run: smallest first, each a campaign of its own to that many members.")
 @click.option("--workers", "-w", type=click.IntRange(1), default=2, show_default=True,
               help="Worker processes, and SMTP connections for the baselines.")
 @click.option("--baseline-sample", type=click.IntRange(1), default=10_000, show_default=True,
-              help="The ceiling and the naive loop are timed on the first min(N, this) members.")
+              help="The ceiling is timed on the first min(N, this) members, just before and just after each size's send.")
+@click.option("--naive-sample", type=click.IntRange(0), default=2_000, show_default=True,
+              help="Flask-Mail's naive loop is timed once, on the first min(N, this) members (0: not at all).")
 @click.option("--sink", "sink_choice", type=click.Choice(["auto", "smtp-sink", "aiosmtpd"]), default="auto",
               show_default=True, help="The SMTP server that receives everything.")
 @click.option("--database-url", help="An empty database to use instead of a scratch SQLite file.")
@@ -612,15 +659,16 @@ def _settled_count(sink, wait: float = 0.3) -> int:
               help="A setting for the scratch app and its workers, e.g. --set SEND_CHUNK=100 (repeatable).")
 @click.option("--keep", is_flag=True, help="Keep the scratch folder (database, worker logs) and print where.")
 @click.option("--json", "as_json", is_flag=True, help="Print only one JSON object on stdout, as the last line.")
-def bench_send(recipients: int, workers: int, baseline_sample: int, sink_choice: str, database_url: str | None,
-               redis_url: str | None, timeout: float, overrides: tuple[str, ...], keep: bool, as_json: bool) -> None:
-    """Time a real campaign send (N members, W worker processes) against the SMTP ceiling and
-    Flask-Mail's naive loop, on scratch data."""
+def bench_send(sizes: list[int], workers: int, baseline_sample: int, naive_sample: int, sink_choice: str,
+               database_url: str | None, redis_url: str | None, timeout: float, overrides: tuple[str, ...], keep: bool,
+               as_json: bool) -> None:
+    """Time real campaign sends (N members each, W worker processes) against the SMTP ceiling,
+    measured beside each, and Flask-Mail's naive loop, on scratch data."""
     workdir = Path(tempfile.mkdtemp(prefix="mailer-bench-"))
     os.chmod(workdir, 0o755)
     try:
         with ExitStack() as stack:
-            result = _bench(stack, workdir, recipients, workers, baseline_sample, sink_choice, database_url,
+            result = _bench(stack, workdir, sizes, workers, baseline_sample, naive_sample, sink_choice, database_url,
                             redis_url, timeout, _settings_from(overrides))
     finally:
         if keep:
@@ -628,9 +676,26 @@ def bench_send(recipients: int, workers: int, baseline_sample: int, sink_choice:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     if not as_json:
-        for key, value in result.items():
-            click.echo(f"{key:>22}: {value}")
+        click.echo(_table(result))
     click.echo(json.dumps(result))
+
+
+def _table(result: dict) -> str:
+    """The per-size figures as a small table, for people (the JSON line follows it)."""
+    head = ("recipients", "pipeline/s", "ceiling/s", "ratio", "CPU us/msg pipeline", "ceiling", "x ceiling",
+            "recorded", "duplicates")
+    rows = [head] + [(f"{r['recipients']:,}", f"{r['pipeline_msgs_per_s']:,.0f}", f"{r['ceiling_msgs_per_s']:,.0f}",
+                      f"{r['ratio_to_ceiling']:.3f}", f"{r['pipeline_cpu_us_per_msg']:,}",
+                      f"{r['ceiling_cpu_us_per_msg']:,}", f"{r['cpu_ratio_to_ceiling']:.2f}",
+                      f"{r['deliveries_recorded']:,}", str(r["duplicates"])) for r in result["sizes"]]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in rows]
+    naive = result.get("naive")
+    if naive:
+        lines.append(f"naive Flask-Mail loop: {naive['msgs_per_s']:,.0f}/s on {naive['sample']:,} members, "
+                     f"{naive['cpu_us_per_msg']:,} us CPU per message")
+    lines.append(f"load average {result['load_average']} -> {result['load_average_after']}; sink: {result['sink']}")
+    return "\n".join(lines)
 
 
 def _settings_from(overrides: tuple[str, ...]) -> dict[str, str]:
@@ -649,14 +714,23 @@ def _settings_from(overrides: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _bench(stack: ExitStack, workdir: Path, n: int, workers: int, baseline_sample: int, sink_choice: str,
-           database_url: str | None, redis_url: str | None, timeout: float, extra: dict[str, str]) -> dict:
+def _ceiling(app, sink, campaign_id: int, ids: list[int], workers: int, envelopes: list) -> tuple[float, int, float]:
+    """(seconds, messages received, CPU seconds) of the ceiling over the pre-rendered `envelopes`."""
+    cpu_before = _children_cpu()
+    seconds, received = run_baseline("ceiling", app, sink, campaign_id, ids, workers, envelopes)
+    return seconds, received, _children_cpu() - cpu_before
+
+
+def _bench(stack: ExitStack, workdir: Path, sizes: list[int], workers: int, baseline_sample: int, naive_sample: int,
+           sink_choice: str, database_url: str | None, redis_url: str | None, timeout: float,
+           extra: dict[str, str]) -> dict:
     from sqlalchemy import func, select
 
     from mailer import create_app, migrate
     from mailer.db import engine, session
     from mailer.models import Delivery, DeliveryStatus, Member
 
+    load_before = [round(x, 2) for x in os.getloadavg()]
     sink = start_sink(sink_choice, workdir)
     stack.callback(sink.stop)
     _say(f"SMTP sink: {sink.name} on 127.0.0.1:{sink.port}")
@@ -685,73 +759,101 @@ def _bench(stack: ExitStack, workdir: Path, n: int, workers: int, baseline_sampl
     migrate.upgrade()
     if session.scalar(select(func.count()).select_from(Member)):
         raise click.ClickException("--database-url must name an empty database: this one has members.")
-    t = time.perf_counter()
-    campaign_id, officer_id = seed(n)
-    _say(f"Seeded {n} members in {time.perf_counter() - t:.1f} s.")
+    officer_id = seed_officer()
 
     procs = start_workers(stack, workers, _worker_env(settings), workdir)
     wait_for_workers(procs, workers, workdir)
-    _say(f"{workers} worker process(es) ready; sending ...")
+    _say(f"{workers} worker process(es) ready.")
 
-    before = sink.received()
-    cpu_before = _workers_cpu(procs)
     sampler = RssSampler(procs)
     sampler.start()
+    results, seeded, size_bytes, naive = [], 0, 0, None
     try:
-        pipeline_s = run_pipeline(campaign_id, officer_id, n, procs, workdir, timeout)
-        _wait_idle()  # the last work-horses exit (and are counted) just after the campaign is marked sent
+        for n in sizes:
+            t = time.perf_counter()
+            add_members(seeded, n)
+            seeded = n
+            campaign_id = new_campaign(officer_id)
+            _say(f"[{n:,}] seeded up to {n:,} members in {time.perf_counter() - t:.1f} s; a campaign to all of them.")
+
+            sample = min(n, baseline_sample)
+            ids = _sample_ids(sample)
+            envelopes = prerender(campaign_id, ids)
+            size_bytes = sum(len(e[2]) for e in envelopes) / len(envelopes)
+            before_s, before_received, before_cpu = _ceiling(app, sink, campaign_id, ids, workers, envelopes)
+            _say(f"[{n:,}] ceiling before: {sample / before_s:.0f}/s")
+
+            load = [round(x, 2) for x in os.getloadavg()]
+            if hasattr(sink, "reset"):
+                sink.reset()  # a sink that counts recipients counts the pipeline's alone
+            received_before, cpu_before = sink.received(), _workers_cpu(procs)
+            pipeline_s = run_pipeline(campaign_id, officer_id, n, procs, workdir, timeout)
+            _wait_idle()  # the last work-horses exit (and are counted) just after the campaign is marked sent
+            pipeline_cpu = _workers_cpu(procs) - cpu_before
+            received = _settled_count(sink) - received_before
+            seen = sink.recipients_seen()
+            _say(f"[{n:,}] pipeline: {n / pipeline_s:.0f}/s ({pipeline_s:.1f} s)")
+
+            after_s, after_received, after_cpu = _ceiling(app, sink, campaign_id, ids, workers, envelopes)
+            del envelopes
+            _say(f"[{n:,}] ceiling after: {sample / after_s:.0f}/s")
+
+            session.rollback()
+            recorded = session.scalar(select(func.count(func.distinct(Delivery.member_id))).where(
+                Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.SENT))
+            # Messages beyond one per member: exact where the sink knows recipients (aiosmtpd); with
+            # smtp-sink, received minus members recorded sent (see SmtpSink for why that is sound).
+            duplicates = received - (recorded if seen is None else seen)
+            # The ceiling's rate: both measurements together (the same messages twice, around the send).
+            ceiling_rate = 2 * sample / (before_s + after_s)
+            ceiling_cpu_us = (before_cpu + after_cpu) / (2 * sample) * 1e6
+            pipeline_rate, pipeline_cpu_us = n / pipeline_s, pipeline_cpu / n * 1e6
+            results.append({
+                "recipients": n,
+                "pipeline_seconds": round(pipeline_s, 3),
+                "pipeline_msgs_per_s": round(pipeline_rate, 1),
+                "ceiling_msgs_per_s": round(ceiling_rate, 1),
+                "ceiling_before_msgs_per_s": round(sample / before_s, 1),
+                "ceiling_after_msgs_per_s": round(sample / after_s, 1),
+                "ratio_to_ceiling": round(pipeline_rate / ceiling_rate, 3),
+                "pipeline_cpu_us_per_msg": round(pipeline_cpu_us),
+                "ceiling_cpu_us_per_msg": round(ceiling_cpu_us),
+                "cpu_ratio_to_ceiling": round(pipeline_cpu_us / ceiling_cpu_us, 2),
+                "baseline_sample": sample,
+                "deliveries_recorded": recorded,
+                "sink_received": received,
+                "baseline_received": before_received + after_received,
+                "duplicates": duplicates,
+                "load_average": load,
+            })
+            if naive is None and naive_sample:
+                naive_ids = ids[:min(n, naive_sample)]
+                cpu_before = _children_cpu()
+                naive_s, naive_received = run_baseline("naive", app, sink, campaign_id, naive_ids, workers)
+                naive = {"sample": len(naive_ids), "msgs_per_s": round(len(naive_ids) / naive_s, 1),
+                         "cpu_us_per_msg": round((_children_cpu() - cpu_before) / len(naive_ids) * 1e6),
+                         "received": naive_received}
+                _say(f"Naive Flask-Mail loop: {naive['msgs_per_s']:.0f}/s on {len(naive_ids)} members.")
     finally:
         peak_rss = sampler.stop()
-    pipeline_cpu = _workers_cpu(procs) - cpu_before
-    pipeline_received = _settled_count(sink) - before
-    session.rollback()
-    recorded = session.scalar(select(func.count(func.distinct(Delivery.member_id))).where(
-        Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.SENT))
-    seen = sink.recipients_seen()
-    # Messages beyond one per member: exact where the sink knows recipients (aiosmtpd); with
-    # smtp-sink, received minus members recorded sent (see SmtpSink for why that is sound).
-    duplicates = pipeline_received - (seen if seen is not None else recorded)
-    _say(f"Pipeline: {n} members in {pipeline_s:.2f} s ({n / pipeline_s:.0f}/s), {pipeline_received} received.")
 
-    sample = min(n, baseline_sample)
-    ids = _sample_ids(sample)
-    envelopes = prerender(campaign_id, ids)
-    size = sum(len(e[2]) for e in envelopes) / len(envelopes)
-    cpu_before = _children_cpu()
-    ceiling_s, ceiling_received = run_baseline("ceiling", app, sink, campaign_id, ids, workers, envelopes)
-    ceiling_cpu = _children_cpu() - cpu_before
-    del envelopes
-    _say(f"Ceiling: {sample} pre-rendered messages in {ceiling_s:.2f} s ({sample / ceiling_s:.0f}/s).")
-    cpu_before = _children_cpu()
-    naive_s, naive_received = run_baseline("naive", app, sink, campaign_id, ids, workers)
-    naive_cpu = _children_cpu() - cpu_before
-    _say(f"Naive Flask-Mail loop: {sample} messages in {naive_s:.2f} s ({sample / naive_s:.0f}/s).")
-
-    pipeline_rate, ceiling_rate, naive_rate = n / pipeline_s, sample / ceiling_s, sample / naive_s
-    return {
-        "recipients": n,
-        **({"settings": extra} if extra else {}),
+    first = results[0]
+    out = {
+        "sizes": results,
         "workers": workers,
-        "baseline_sample": sample,
-        "message_bytes": round(size),
-        "pipeline_seconds": round(pipeline_s, 3),
-        "pipeline_msgs_per_s": round(pipeline_rate, 1),
-        "ceiling_msgs_per_s": round(ceiling_rate, 1),
-        "naive_msgs_per_s": round(naive_rate, 1),
-        "ratio_to_ceiling": round(pipeline_rate / ceiling_rate, 3),
-        "ratio_to_naive": round(pipeline_rate / naive_rate, 3),
-        "deliveries_recorded": recorded,
-        "sink_received": pipeline_received,
-        "baseline_received": ceiling_received + naive_received,
-        "duplicates": duplicates,
+        **({"settings": extra} if extra else {}),
+        "message_bytes": round(size_bytes),
+        "min_ratio_to_ceiling": min(r["ratio_to_ceiling"] for r in results),
+        "max_cpu_ratio_to_ceiling": max(r["cpu_ratio_to_ceiling"] for r in results),
+        "naive": naive,
         "peak_worker_rss_mb": round(peak_rss, 1),
-        # CPU (user + system) per message of the sending processes: less at the mercy of whatever
-        # else the machine runs than the rates are.
-        "pipeline_cpu_us_per_msg": round(pipeline_cpu / n * 1e6),
-        "ceiling_cpu_us_per_msg": round(ceiling_cpu / sample * 1e6),
-        "naive_cpu_us_per_msg": round(naive_cpu / sample * 1e6),
         "sink": sink.name,
+        "load_average": load_before,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
+    if naive:
+        out["ratio_to_naive"] = round(first["pipeline_msgs_per_s"] / naive["msgs_per_s"], 3)
+    return out
 
 
 def _clean_redis() -> None:

@@ -69,7 +69,7 @@ SETTINGS: tuple[Setting, ...] = (
     _mailer("DKIM_SELECTOR", "mailer", "DKIM selector (the DNS record is SELECTOR._domainkey.DOMAIN)."),
     _mailer("DKIM_DOMAIN", "", "DKIM signing domain. Default: the sender address's domain."),
     _mailer("BATCH_SIZE", 1000, "Recipients per batch job."),
-    _mailer("SEND_CHUNK", 100, "Messages claimed at a time within a batch; consent and suppression are re-checked "
+    _mailer("SEND_CHUNK", 500, "Messages claimed at a time within a batch; consent and suppression are re-checked "
             "for each chunk just before it is sent (under a relay rate limit, chunks shrink to ten seconds' worth)."),
     _mailer("BATCH_TIMEOUT", 3600, "Seconds a batch job may run at least (more when a relay rate limit makes the batch slower)."),
     _mailer("BATCH_LOCK_TTL", 60, "Seconds of a batch run's lease on its rows (renewed while it lives; a killed run's rows are taken over once it ends; an inbound message's claim lasts twice this)."),

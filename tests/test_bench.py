@@ -14,23 +14,32 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = {"pipeline_msgs_per_s", "ceiling_msgs_per_s", "naive_msgs_per_s", "ratio_to_ceiling", "ratio_to_naive",
-        "deliveries_recorded", "duplicates", "peak_worker_rss_mb", "sink"}
+KEYS = {"sizes", "naive", "ratio_to_naive", "min_ratio_to_ceiling", "max_cpu_ratio_to_ceiling", "peak_worker_rss_mb",
+        "sink", "load_average"}
+SIZE_KEYS = {"recipients", "pipeline_msgs_per_s", "ceiling_msgs_per_s", "ratio_to_ceiling", "pipeline_cpu_us_per_msg",
+             "ceiling_cpu_us_per_msg", "cpu_ratio_to_ceiling", "deliveries_recorded", "sink_received", "duplicates"}
 
 
-def test_bench_send_reports_every_member_recorded_once(tmp_path):
+def test_bench_send_reports_every_member_recorded_once_at_each_size(tmp_path):
+    """Two sizes in one run (each a campaign to that many members, the members added between
+    them): each size's figures, every member recorded once, nothing received twice."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "MAIL_"))}
     env.update(MAILER_INSTANCE_PATH=str(tmp_path / "instance"), PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-m", "mailer", "bench", "send", "--recipients", "200", "--workers", "1",
-                           "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-                          stdin=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-m", "mailer", "bench", "send", "--recipients", "200,350", "--workers", "1",
+                           "--baseline-sample", "150", "--naive-sample", "50", "--json"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert KEYS <= result.keys()
-    assert result["deliveries_recorded"] == 200
-    assert result["duplicates"] == 0
-    assert result["sink_received"] == 200
-    assert result["pipeline_msgs_per_s"] > 0 and result["ceiling_msgs_per_s"] > 0 and result["naive_msgs_per_s"] > 0
+    assert [size["recipients"] for size in result["sizes"]] == [200, 350]
+    for size in result["sizes"]:
+        assert SIZE_KEYS <= size.keys()
+        n = size["recipients"]
+        assert size["deliveries_recorded"] == n and size["sink_received"] == n and size["duplicates"] == 0
+        assert size["baseline_received"] == 2 * 150  # the ceiling before and after the send
+        assert size["pipeline_msgs_per_s"] > 0 and size["ceiling_msgs_per_s"] > 0
+        assert size["pipeline_cpu_us_per_msg"] > 0 and size["ceiling_cpu_us_per_msg"] > 0
+    assert result["naive"]["sample"] == 50 and result["naive"]["received"] == 50
     assert result["peak_worker_rss_mb"] > 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -28,6 +27,11 @@ class Envelope:
     data: bytes
 
 
+# What a member's context holds that differs from one member to the next (the rest is the campaign's).
+PERSONAL = frozenset({"member", "unsubscribe_url", "preferences_url", "attending_url", "apologies_url",
+                      "not_attending_url"})
+
+
 class CampaignMessages:
     """Builds every member's message for one campaign, compiling the campaign only once."""
 
@@ -49,12 +53,25 @@ class CampaignMessages:
         )
         self._address_token = _AddressTokens()
         self._sender_name = cfg["SENDER_NAME"]
+        self._contexts = personal.Contexts(campaign)
+        # A subject that names nothing personal (most do not) is rendered once, for the first member.
+        self._same_subject = not (self.compiled.subject_names & PERSONAL)
+        self._subject: str | None = None
 
     def build(self, member: Member | None, delivery_id: int | None, to_address: str | None = None) -> Envelope:
         """The message for `member` (a sample member when None; a test send when `delivery_id` is None).
         `member` may be a Member, or the batch job's Recipient (the fields a message uses)."""
-        context = personal.context(self.campaign, member)
-        subject, html, text = self.compiled.render_pieces(context)
+        if member is None:
+            context = personal.context(self.campaign, None)
+            subject, html, text = self.compiled.render_pieces(context)
+        else:
+            context = self._contexts(member)
+            subject = self._subject
+            if subject is None:
+                subject = self.compiled.render_subject(context)
+                if self._same_subject:
+                    self._subject = subject
+            html, text = self.compiled.render_parts(context)
         recipient = to_address or member.email
         unique = secrets.token_hex(6)
         if delivery_id is None:
@@ -88,4 +105,9 @@ class _AddressTokens:
         ident = tokens._b36(delivery_id)
         mac = self._mac.copy()
         mac.update(f"{kind}:{ident}".encode())
-        return f"{kind}-{ident}-{base64.b32encode(mac.digest()[:10]).decode().lower()}"
+        n = int.from_bytes(mac.digest()[:10], "big")  # base32 of 80 bits: eight 10-bit pairs of letters
+        return f"{kind}-{ident}-" + "".join([_B32_PAIRS[(n >> shift) & 1023] for shift in (70, 60, 50, 40, 30, 20, 10, 0)])
+
+
+_B32 = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648's alphabet, lower-cased as the tokens are
+_B32_PAIRS = [a + b for a in _B32 for b in _B32]

@@ -126,10 +126,11 @@ class Connection:
 class Transport:
     """How mail leaves: `connect()` for many messages on one connection, `send()` for one."""
 
-    def connect(self, patience: float | None = None) -> Connection:
+    def connect(self, patience: float | None = None, many: bool = False) -> Connection:
         """A connection that waits at most `patience` seconds for the relay's limits (None: as
-        long as it takes, for jobs; a page gives up sooner)."""
-        return self._connection(relay_limiter(), dkim_signer(), patience)
+        long as it takes, for jobs; a page gives up sooner). `many`: for a run of messages (a
+        batch), which takes the relay's tokens from Redis a few at a time."""
+        return self._connection(relay_limiter(RelayLimiter.BLOCK_MAX if many else 1), dkim_signer(), patience)
 
     def send(self, sender: str, recipients: list[str], data: bytes, patience: float | None = None) -> dict[str, Result]:
         """One message on a connection of its own; a relay that cannot be reached is a temporary
@@ -197,15 +198,16 @@ def transport() -> Transport:
     return TRANSPORTS[current_app.config["MAIL_TRANSPORT"]]()
 
 
-def relay_limiter() -> RelayLimiter:
-    """The relay's limits (RATE_*), shared through Redis by every worker and page."""
+def relay_limiter(block: int = 1) -> RelayLimiter:
+    """The relay's limits (RATE_*), shared through Redis by every worker and page (`block`: see
+    RelayLimiter)."""
     from mailer import queue
 
     cfg = current_app.config
     limits = Limits(cfg["RATE_PER_MINUTE"], cfg["RATE_PER_HOUR"], cfg["RATE_PER_DAY"], cfg["RATE_CONNECTIONS"])
     if not limits.any and not limits.connections:
         return _NO_LIMITS
-    return RelayLimiter(queue.redis_connection(), cfg.get("MAIL_SERVER") or "default", limits)
+    return RelayLimiter(queue.redis_connection(), cfg.get("MAIL_SERVER") or "default", limits, block)
 
 
 class _NoLimits:

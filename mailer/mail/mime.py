@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+import time
 from dataclasses import dataclass, field
 from email.header import Header
 from email.utils import formataddr, formatdate
@@ -56,24 +57,36 @@ class QuotedPrintable:
 
     def __init__(self):
         self.known: dict[str, bytes] = {}
+        self.runs: dict[str, bytes] = {}
+
+    RUNS = 512  # encoded runs remembered: those with nothing personal in them recur for every member
 
     def encode(self, pieces: list[str]) -> bytes:
-        if any("\r" in p for p in pieces):
-            return _qp("".join(pieces))
         out: list[bytes] = []
         run: list[str] = []
-        edge = self.CONTEXT
+        edge, known, runs = self.CONTEXT, self.known, self.runs
         for piece in pieces:
             if len(piece) < self.ANCHOR:
+                if "\r" in piece:
+                    return _qp("".join(pieces))
                 run.append(piece)
                 continue
-            run.append(piece[:edge])
-            out.append(_qp_line_ended("".join(run)))
-            middle = self.known.get(piece)
+            middle = known.get(piece)
             if middle is None:
+                if "\r" in piece:
+                    return _qp("".join(pieces))
                 middle = _qp_line_ended(piece[edge:-edge])
-                if len(self.known) < self.LIMIT:
-                    self.known[str(piece)] = middle
+                if len(known) < self.LIMIT:
+                    known[str(piece)] = middle
+            run.append(piece[:edge])
+            text = "".join(run)
+            encoded = runs.get(text)
+            if encoded is None:
+                encoded = _qp_line_ended(text)
+                if len(runs) >= self.RUNS:
+                    runs.clear()
+                runs[text] = encoded
+            out.append(encoded)
             out.append(middle)
             run = [piece[-edge:]]
         out.append(_qp("".join(run)))
@@ -102,6 +115,27 @@ def _fold(name: str, value: str) -> bytes:
     if len(line) > 900 and ", " in value:
         line = f"{name}: " + ",\r\n ".join(value.split(", "))
     return line.encode("ascii") + CRLF
+
+
+def _headers(*pairs: tuple[str, str]) -> bytes:
+    """The header lines, as `_fold` makes each: in one piece when none needs folding or
+    re-ending (no line break in it, every line well under 900 characters)."""
+    lines = "".join(f"{name}: {value}\r\n" for name, value in pairs)
+    if "\n" in lines.replace("\r\n", "") or "\r" in lines.replace("\r\n", "") \
+            or any(len(name) + len(value) > 897 for name, value in pairs):
+        return b"".join(_fold(name, value) for name, value in pairs)
+    return lines.encode("ascii")
+
+
+_date = [0, ""]
+
+
+def _now() -> str:
+    """The Date header's value, made once a second (it names the second)."""
+    second = int(time.time())
+    if _date[0] != second:
+        _date[:] = [second, formatdate(second, localtime=False, usegmt=True)]
+    return _date[1]
 
 
 @dataclass
@@ -136,10 +170,10 @@ class Skeleton:
               text: str | list[str], html: str | list[str]) -> bytes:
         """One member's complete message, as bytes ready for SMTP. The text and HTML may be given
         whole, or as the pieces the campaign's templates rendered them in (see QuotedPrintable)."""
-        headers = self._fixed + b"".join(_fold(k, v) for k, v in [
-            ("To", to), ("Subject", encode_header(subject)), ("Date", formatdate(localtime=False, usegmt=True)),
+        headers = self._fixed + _headers(
+            ("To", to), ("Subject", encode_header(subject)), ("Date", _now()),
             ("Message-ID", message_id), ("Reply-To", reply_to), ("List-Unsubscribe", list_unsubscribe),
-            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")])
+            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
         alternative = (
             f"--{self.alt_boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n"
             "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + self._encode("text", text) + (

@@ -118,3 +118,63 @@ def test_each_accepted_message_is_in_the_database_before_the_next_goes_out(app, 
     monkeypatch.setattr(batch, "_send_one", checked)
     batch.send_batch(campaign.id, 0)
     assert seen == [(0, 0), (1, 1), (2, 2), (3, 3)]
+
+
+def test_a_campaigns_contexts_are_those_of_the_plain_function(make_campaign, make_member, make_branch):
+    """The send's context maker (link around a token, signer made once) gives `context`'s values,
+    and its preferences token is `preferences_token`'s, to the character, and reads back."""
+    campaign = make_campaign()
+    contexts = personal.Contexts(campaign)
+    for i, branch in enumerate([make_branch("Northgate"), None]):
+        member = make_member(first_name=f"Ann{i}", email=f"ann{i}@example.org", branch=branch)
+        fast, plain = contexts(member), personal.context(campaign, member)
+        assert fast.keys() == plain.keys()
+        assert vars(fast["member"]) == vars(plain["member"])
+        assert {k: v for k, v in fast.items() if k != "member"} == {k: v for k, v in plain.items() if k != "member"}
+        token = tokens.PreferencesTokens(campaign.id)(member)
+        assert token == tokens.preferences_token(member, campaign.id)
+        assert tokens.read_preferences_token(token) == (member, campaign.id)
+
+
+def test_the_parts_render_as_the_whole_does(make_campaign, make_member):
+    """`render_parts` (one context per part, member fields read without the sandbox's vetting)
+    joins to what `render` gives; a misspelt field is still an error, and the sandbox still
+    refuses what is not a member's field."""
+    import pytest
+
+    from mailer.compose.render import CompiledCampaign, TemplateError
+
+    campaign = make_campaign()
+    member = make_member(first_name="Bea", ward="")
+    messages = CampaignMessages(campaign)
+    context = personal.context(campaign, member)
+    subject, html, text = messages.compiled.render(context)
+    parts = messages.compiled.render_parts(context)
+    assert ("".join(parts[0]), "".join(parts[1])) == (html, text)
+    assert messages.compiled.render_subject(context) == subject
+    wrong = CompiledCampaign("s", "{{ member.frist_name }}", "x")
+    with pytest.raises(TemplateError, match="frist_name"):
+        wrong.render_parts(context)
+    sneaky = CompiledCampaign("s", "{{ member.__class__.__init__.__globals__ }}", "x")
+    with pytest.raises(TemplateError):
+        sneaky.render_parts(context)
+
+
+def test_headers_in_one_piece_are_those_folded_one_by_one():
+    from mailer.mail.mime import _fold, _headers
+
+    cases = [[("To", "Ann <a@example.org>"), ("Subject", "=?utf-8?q?caf=C3=A9?=")],
+             [("List-Unsubscribe", ", ".join(f"<https://example.org/{i}>" for i in range(60)))],  # folded
+             [("Subject", "=?utf-8?b?AAAA?=\r\n =?utf-8?b?BBBB?="), ("X", "a\nb")]]  # line ends made CRLF
+    for pairs in cases:
+        assert _headers(*pairs) == b"".join(_fold(k, v) for k, v in pairs)
+
+
+def test_remembered_runs_encode_as_before():
+    """The same pieces encoded by a fresh encoder and by one that remembers runs: the same bytes."""
+    rnd = random.Random(11)
+    markup = ["".join(rnd.choice("abc <>=\n.é") for _ in range(300)) for _ in range(3)]
+    remembering = QuotedPrintable()
+    for _ in range(200):
+        pieces = [rnd.choice(markup + ["Dear ", rnd.choice(["Ann", "Bob", "Zoë"]), ",\n", "=x"]) for _ in range(8)]
+        assert remembering.encode(pieces) == QuotedPrintable().encode(pieces)

@@ -106,3 +106,26 @@ def test_the_relays_login_is_used(app, make_officer):
     finally:
         controller.stop()
     assert [authenticated for authenticated, _ in received] == [True]
+
+
+def test_a_batch_takes_relay_tokens_in_blocks_and_never_more_than_the_limit(app):
+    """A batch's limiter asks Redis once per block of tokens (a hundredth of the limit, at most
+    20), spending them one message at a time; two of them together still get no more than the
+    limit allows, and a single send (a page's) takes one token at a time."""
+    from mailer.mail import RelayLimiter, relay_limiter
+
+    _limited(app, 600)  # a block of 6
+    first, second = relay_limiter(RelayLimiter.BLOCK_MAX), relay_limiter(RelayLimiter.BLOCK_MAX)
+    assert first.block == 6 and relay_limiter().block == 1
+    calls = []
+    real = first._take
+    first._take = lambda **kw: calls.append(kw) or real(**kw)
+    assert all(first.wait_for_token(give_up_after=0) for _ in range(13))
+    assert len(calls) == 3  # 6 + 6 + 1 of the third block
+    key = first._buckets[0][0]
+    assert float(first.redis.hget(key, "tokens")) == pytest.approx(600 - 18, abs=1)  # taken before being spent
+    sent = 13
+    while first.wait_for_token(give_up_after=0) or second.wait_for_token(give_up_after=0):
+        sent += 1
+        assert sent <= 600 + 5  # the bucket refills 10 a second: a few may come while this loop runs
+    assert sent >= 600  # every token taken was spent: each limiter spends what it holds before asking again
