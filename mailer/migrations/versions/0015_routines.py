@@ -1,8 +1,8 @@
 """routines remember what they made (the weekly bulletin: one draft a week); member counts by
 branch and status are kept after each import (the overview's members-over-imports chart)
 
-Revision ID: 0014_routines_h7
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-26
 """
 
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import mailer.db
 
 
-revision = '0014_routines_h7'
-down_revision = '0013'  # the file 0013_jobs.py; its revision id is '0013'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

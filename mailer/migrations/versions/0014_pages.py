@@ -1,6 +1,6 @@
 """pages at scale: indexes that answer the dashboard, the postal list and the bounces page
 
-Revision ID: 0014_pages_h6
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-11-26
 
@@ -17,7 +17,7 @@ Create Date: 2026-11-26
 from alembic import op
 
 
-revision = '0014_pages_h6'
+revision = '0014'
 down_revision = '0013'
 branch_labels = None
 depends_on = None
