@@ -28,7 +28,8 @@ from mailer.inbound.sanitize import sanitize_inbound_html
 from mailer.inbound.threads import (SUBJECT_PREFIX, base_address, from_delivery, normalise_subject, referenced,
                                     thread_message)
 from mailer.inbound.trim_html import trim_message
-from mailer.models import Delivery, InboundAttachment, InboundKind, InboundMessage, InboundStatus, MessageReference
+from mailer.models import (Delivery, InboundAttachment, InboundKind, InboundMessage, InboundStatus, MessageReference,
+                           Thread)
 from mailer.compose.tokens import read_address_token
 
 

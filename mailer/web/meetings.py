@@ -20,6 +20,7 @@ from mailer.errors import Invalid
 from mailer.inputs import (AcceptIn, AgendaIn, AgendaRowIn, AgendaRowsIn, AnswerIn, HeldIn, MeetingIn, NoticeIn,
                            PaperIn, ReasonIn, RegisterIn, validate)
 from mailer.meetings import feeds, rules, service
+from mailer.meetings import minutes as minutes_service
 from mailer.meetings.rules import LONDON, MeetingError
 from mailer.models import Meeting, MeetingKind, MeetingStatus, Response as Answer
 from mailer.pagination import Cursor
