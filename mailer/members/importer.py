@@ -152,6 +152,9 @@ class _Writer:
         self._branches(result)
         table = Member.__table__
         by_id = table.update().where(table.c.id == bindparam("member_id"))
+        done, total = len(result.new), len(result.new) + len(result.updated)  # the new were written as compared
+        if task:
+            progress.report(task, WRITING, done, total, force=True)
         for start_at in range(0, len(result.updated), CHUNK):
             part = result.updated[start_at:start_at + CHUNK]
             for change in part:
@@ -163,7 +166,7 @@ class _Writer:
                 session.execute(by_id.values({k: bindparam(k) for k in rows[0] if k != "member_id"}), rows)
             self._flush_logs()
             if task:
-                progress.report(task, WRITING, start_at + len(part), len(result.updated), force=True)
+                progress.report(task, WRITING, done + start_at + len(part), total, force=True)
 
 
 def _count_members(run: ImportRun) -> None:
