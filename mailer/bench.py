@@ -40,6 +40,7 @@ import click
 from flask.cli import AppGroup
 
 from mailer.bench_scale import command_options as scale_options
+from mailer.bench_start import command_options as start_options
 from mailer.up import start_embedded_redis
 
 bench_cli = AppGroup("bench", help="Benchmarks on scratch data (never the app's own database).")
@@ -784,3 +785,14 @@ def bench_scale(**kwargs) -> None:
     from mailer import bench_scale as scale
 
     scale.main(**kwargs)
+
+
+@bench_cli.command("start", with_appcontext=False)
+@start_options
+def bench_start(**kwargs) -> None:
+    """The send start alone (snapshot, batch numbers, queuing) at 100,000 recipients, on a scratch
+    SQLite file and (with --database-url) an empty PostgreSQL database: wall, CPU and the
+    database's own time, a few runs."""
+    from mailer import bench_start as start
+
+    start.main(**kwargs)
