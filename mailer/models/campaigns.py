@@ -7,7 +7,7 @@ import enum
 import secrets
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.db import Base, UTCDateTime, utcnow
@@ -105,7 +105,13 @@ class Delivery(Base):
         UniqueConstraint("campaign_id", "email"),  # one message per address, even where members share one
         Index("ix_deliveries_campaign_status", "campaign_id", "status"),
         Index("ix_deliveries_campaign_batch", "campaign_id", "batch_no"),
-        Index("ix_deliveries_campaign_sent_at", "campaign_id", "sent_at"),  # the rate over the last minute
+        # The rate over the last minute, and finding a bounce's or reply's delivery by Message-ID:
+        # partial, only rows that have been sent. A send's start inserts every row with neither,
+        # so it writes no entry to these two indexes (see 0014_send_start).
+        Index("ix_deliveries_campaign_sent_at", "campaign_id", "sent_at",
+              postgresql_where=text("sent_at IS NOT NULL"), sqlite_where=text("sent_at IS NOT NULL")),
+        Index("ix_deliveries_message_id", "message_id",
+              postgresql_where=text("message_id IS NOT NULL"), sqlite_where=text("message_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -116,7 +122,7 @@ class Delivery(Base):
                                                    default=DeliveryStatus.QUEUED)
     batch_no: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    message_id: Mapped[str | None] = mapped_column(String(250), index=True)
+    message_id: Mapped[str | None] = mapped_column(String(250))  # indexed where set (above)
     error: Mapped[str | None] = mapped_column(String(1000))
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
