@@ -124,10 +124,18 @@ def snapshot(campaign: Campaign) -> Snapshot:
     # (one statement: no second pass updating every row), so each batch job takes its rows with
     # one indexed query. A repeated snapshot numbers the same recipients the same way.
     batch_no = (func.row_number().over(order_by=recipients.c.member_id) - 1) // size
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         # Grouping 100,000 addresses, then sorting them by member, spills to disk at the default
         # work_mem (4 MB); in memory, for this transaction only, the SELECT takes a third less.
         session.execute(text("SET LOCAL work_mem = '64MB'"))
+    cache = session.scalar(text("PRAGMA cache_size")) if dialect == "sqlite" else None
+    if cache is not None:
+        # The rows and their index entries (about 20 MB at 100,000 recipients) outgrow SQLite's
+        # page cache (2 MB): it then writes pages to the log mid-statement and writes them again
+        # as they change. With room for them, for this statement only, it takes a fifth less CPU
+        # and a third less time.
+        session.execute(text("PRAGMA cache_size = -65536"))
     # The first snapshot of a campaign (the only one, in practice: start() holds the campaign's
     # row locked and snapshots only a scheduled campaign, which has no rows) is a plain INSERT:
     # on PostgreSQL, ON CONFLICT makes every row a speculative insertion, about a sixth of the
@@ -140,7 +148,11 @@ def snapshot(campaign: Campaign) -> Snapshot:
                literal(DeliveryStatus.QUEUED.value), batch_no, literal(0), literal(now, type_=Delivery.updated_at.type))
         .where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
         .order_by(recipients.c.member_id))  # ids follow member order on every database
-    return Snapshot(session.execute(stmt).rowcount, fresh)
+    try:
+        return Snapshot(session.execute(stmt).rowcount, fresh)
+    finally:
+        if cache is not None:
+            session.execute(text(f"PRAGMA cache_size = {int(cache)}"))
 
 
 def _insert_ignoring_duplicates():
