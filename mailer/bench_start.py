@@ -83,9 +83,11 @@ def seed_members(engine, recipients: int, deliveries: int, seed_value: int = 13)
         if deliveries:
             per = min(len(emails), deliveries)
             campaigns = -(-deliveries // per)
-            L.load("campaigns", ["id", "stream", "name", "subject", "body", "segment", "status", "created_at",
-                                 "updated_at", "started_at", "finished_at", "web_token", "counts"],
-                   [(c + 1, "bulletins", f"Bulletin {c + 1}", f"Bulletin {c + 1}", "News.", L.json({}), "sent",
+            L.load("campaigns", ["id", "stream", "name", "subject", "preheader", "from_name", "body_format", "body",
+                                 "segment", "status", "created_at", "updated_at", "started_at", "finished_at",
+                                 "web_token", "counts"],
+                   [(c + 1, "bulletins", f"Bulletin {c + 1}", f"Bulletin {c + 1}", "", "", "markdown", "News.",
+                     L.json({}), "sent",
                      ts(now), ts(now), ts(now), ts(now), secrets.token_urlsafe(12), L.json({"sent": per}))
                     for c in range(campaigns)])
 
