@@ -92,12 +92,11 @@ def start(campaign_id: int) -> str:
 
         welcome.mark_welcomed(campaign)  # a welcome's members leave the to-welcome list with their rows made
         campaign.status, campaign.started_at = CampaignStatus.SENDING, utcnow()
-        if made.fresh and made.rows:
-            # Every row was made just now, queued, numbered 0, 1, ... in runs of BATCH_SIZE: each
-            # batch has work and none is running, so there is nothing to look up (at 100,000 rows,
-            # reading the batch numbers and counting what is left took a tenth of the start).
-            size = current_app.config["BATCH_SIZE"]
-            work.after_commit("send_batches", campaign.id, list(range(-(-made.rows // size))), "")
+        if made.fresh and made.last_batch is not None:
+            # Every row was made just now, queued, numbered 0, 1, ... up to the last batch: each
+            # batch has work and none is running, so there is nothing more to look up (at 100,000
+            # rows, reading the batch numbers and counting what is left took a tenth of the start).
+            work.after_commit("send_batches", campaign.id, list(range(made.last_batch + 1)), "")
             return "started"
     if campaign.status is not CampaignStatus.SENDING:
         return campaign.status.value
@@ -107,13 +106,14 @@ def start(campaign_id: int) -> str:
 
 
 class Snapshot(NamedTuple):
-    rows: int    # rows the snapshot added
-    fresh: bool  # the campaign had none before: these are all its rows, batches 0, 1, ...
+    fresh: bool              # the campaign had no rows before: these are all its rows, batches 0, 1, ...
+    last_batch: int | None   # the highest batch number of its rows (None: no rows)
 
 
 def snapshot(campaign: Campaign) -> Snapshot:
     """One Delivery row per recipient, chosen in SQL: segment, consent, suppressions, one per
-    address. Idempotent: rows already there are kept. Returns how many rows it added."""
+    address. Idempotent: rows already there are kept. Says whether it made every row, and the
+    last batch number (from the end of the (campaign_id, batch_no) index: no count of the rows)."""
     recipients = segments.recipients(campaign.segment, campaign.stream, officer=None)
     if campaign.branch_id:  # a branch's campaign never leaves the branch, whoever sends it
         recipients = recipients.where(Member.branch_id == campaign.branch_id)
@@ -149,10 +149,11 @@ def snapshot(campaign: Campaign) -> Snapshot:
         .where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
         .order_by(recipients.c.member_id))  # ids follow member order on every database
     try:
-        return Snapshot(session.execute(stmt).rowcount, fresh)
+        session.execute(stmt)
     finally:
         if cache is not None:
             session.execute(text(f"PRAGMA cache_size = {int(cache)}"))
+    return Snapshot(fresh, session.scalar(select(func.max(Delivery.batch_no)).where(Delivery.campaign_id == campaign.id)))
 
 
 def _insert_ignoring_duplicates():

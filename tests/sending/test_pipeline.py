@@ -148,7 +148,7 @@ def test_start_queues_each_batch_of_its_snapshot_once(app, make_campaign, make_m
                            .where(Delivery.campaign_id == campaign.id).order_by(Delivery.id)).all()
     assert rows == [(m.id, i // 4, DeliveryStatus.QUEUED) for i, m in enumerate(members)]
     again = campaigns.snapshot(campaign)
-    assert (again.rows, again.fresh) == (0, False)
+    assert (again.fresh, again.last_batch) == (False, 2)
     assert session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id)) == 9
     session.rollback()
 
