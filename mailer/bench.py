@@ -46,6 +46,7 @@ from flask.cli import AppGroup
 
 from mailer.bench_import import command_options as import_options
 from mailer.bench_scale import command_options as scale_options
+from mailer.bench_start import command_options as start_options
 from mailer.up import start_embedded_redis
 
 bench_cli = AppGroup("bench", help="Benchmarks on scratch data (never the app's own database).")
@@ -902,3 +903,14 @@ def bench_import(**kwargs) -> None:
     from mailer import bench_import as benchmark
 
     benchmark.main(**kwargs)
+
+
+@bench_cli.command("start", with_appcontext=False)
+@start_options
+def bench_start(**kwargs) -> None:
+    """The send start alone (snapshot, batch numbers, queuing) at 100,000 recipients, on a scratch
+    SQLite file and (with --database-url) an empty PostgreSQL database: wall, CPU and the
+    database's own time, a few runs."""
+    from mailer import bench_start as start
+
+    start.main(**kwargs)

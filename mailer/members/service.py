@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Select, String, cast, func, insert, literal, select, update
 from sqlalchemy.orm import defer, joinedload
 
 from mailer import audit, scope
@@ -318,6 +318,7 @@ def erase(officer: Officer, member: Member, reason: str) -> None:
     if not reason.strip():
         raise MemberError({"reason": "say why (for example: erasure request received on a date)"})
     _erase_from_import_reports(member)
+    _erase_from_deliveries(member)
     for event in session.scalars(select(AuditEvent).where(AuditEvent.subject_type == "member",
                                                           AuditEvent.subject_id == member.id)):
         event.changes = {name: ["[erased]", "[erased]"] for name in event.changes}
@@ -327,6 +328,18 @@ def erase(officer: Officer, member: Member, reason: str) -> None:
     member.status, member.notices_consent, member.bulletins_consent = MemberStatus.RESIGNED, False, False
     member.to_welcome = False
     audit.record("member.erase", "member", member.id, note=reason.strip(), officer=officer)
+
+
+def _erase_from_deliveries(member: Member) -> None:
+    """The member's delivery rows keep their status and times (a campaign's totals), not the
+    address: it becomes "[erased <row id>]" (unique, as one campaign's addresses must be; never an
+    address, so a row still queued is found unreachable and suppressed), and any relay reply
+    quoting it loses it too."""
+    values = {"email": literal("[erased ") + cast(Delivery.id, String) + literal("]")}
+    if member.email:
+        values["error"] = func.replace(Delivery.error, member.email, "[erased]")
+    session.execute(update(Delivery).where(Delivery.member_id == member.id).values(**values)
+                    .execution_options(synchronize_session=False))
 
 
 def _erase_from_import_reports(member: Member) -> None:

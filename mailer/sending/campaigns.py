@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import and_, func, insert, literal, or_, select, text, true, update
@@ -87,9 +88,15 @@ def start(campaign_id: int) -> str:
     if campaign.status is CampaignStatus.SCHEDULED:
         if campaign.scheduled_at and campaign.scheduled_at > utcnow() + timedelta(seconds=5):
             return "not yet"  # rescheduled later: its own job will come
-        snapshot(campaign)
+        made = snapshot(campaign)
         members.welcomed_by(campaign)  # a welcome's members leave the to-welcome list with their rows made
         campaign.status, campaign.started_at = CampaignStatus.SENDING, utcnow()
+        if made.fresh and made.last_batch is not None:
+            # Every row was made just now, queued, numbered 0, 1, ... up to the last batch: each
+            # batch has work and none is running, so there is nothing more to look up (at 100,000
+            # rows, reading the batch numbers and counting what is left took a tenth of the start).
+            work.after_commit("send_batches", campaign.id, list(range(made.last_batch + 1)), "")
+            return "started"
     if campaign.status is not CampaignStatus.SENDING:
         return campaign.status.value
     enqueue_batches(campaign)
@@ -97,9 +104,15 @@ def start(campaign_id: int) -> str:
     return "started"
 
 
-def snapshot(campaign: Campaign) -> int:
+class Snapshot(NamedTuple):
+    fresh: bool              # the campaign had no rows before: these are all its rows, batches 0, 1, ...
+    last_batch: int | None   # the highest batch number of its rows (None: no rows)
+
+
+def snapshot(campaign: Campaign) -> Snapshot:
     """One Delivery row per recipient, chosen in SQL: segment, consent, suppressions, one per
-    address. Idempotent: rows already there are kept. Returns the number of rows."""
+    address. Idempotent: rows already there are kept. Says whether it made every row, and the
+    last batch number (from the end of the (campaign_id, batch_no) index: no count of the rows)."""
     recipients = segments.recipients(campaign.segment, campaign.stream, officer=None)
     if campaign.branch_id:  # a branch's campaign never leaves the branch, whoever sends it
         recipients = recipients.where(Member.branch_id == campaign.branch_id)
@@ -110,18 +123,36 @@ def snapshot(campaign: Campaign) -> int:
     # (one statement: no second pass updating every row), so each batch job takes its rows with
     # one indexed query. A repeated snapshot numbers the same recipients the same way.
     batch_no = (func.row_number().over(order_by=recipients.c.member_id) - 1) // size
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         # Grouping 100,000 addresses, then sorting them by member, spills to disk at the default
         # work_mem (4 MB); in memory, for this transaction only, the SELECT takes a third less.
         session.execute(text("SET LOCAL work_mem = '64MB'"))
-    stmt = _insert_ignoring_duplicates().from_select(
+    cache = session.scalar(text("PRAGMA cache_size")) if dialect == "sqlite" else None
+    if cache is not None:
+        # The rows and their index entries (about 20 MB at 100,000 recipients) outgrow SQLite's
+        # page cache (2 MB): it then writes pages to the log mid-statement and writes them again
+        # as they change. With room for them, for this statement only, it takes a fifth less CPU
+        # and a third less time.
+        session.execute(text("PRAGMA cache_size = -65536"))
+    # The first snapshot of a campaign (the only one, in practice: start() holds the campaign's
+    # row locked and snapshots only a scheduled campaign, which has no rows) is a plain INSERT:
+    # on PostgreSQL, ON CONFLICT makes every row a speculative insertion, about a sixth of the
+    # statement's time at 100,000 rows. The unique (campaign_id, email) constraint still stands
+    # behind it, and the SELECT yields each address once. Rows already there: ON CONFLICT keeps them.
+    fresh = session.scalar(select(Delivery.id).where(Delivery.campaign_id == campaign.id).limit(1)) is None
+    stmt = (insert(Delivery) if fresh else _insert_ignoring_duplicates()).from_select(
         ["campaign_id", "member_id", "email", "status", "batch_no", "attempts", "updated_at"],
         select(literal(campaign.id), recipients.c.member_id, recipients.c.email,
                literal(DeliveryStatus.QUEUED.value), batch_no, literal(0), literal(now, type_=Delivery.updated_at.type))
         .where(true())  # SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT
         .order_by(recipients.c.member_id))  # ids follow member order on every database
-    session.execute(stmt)
-    return session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id))
+    try:
+        session.execute(stmt)
+    finally:
+        if cache is not None:
+            session.execute(text(f"PRAGMA cache_size = {int(cache)}"))
+    return Snapshot(fresh, session.scalar(select(func.max(Delivery.batch_no)).where(Delivery.campaign_id == campaign.id)))
 
 
 def _insert_ignoring_duplicates():

@@ -371,6 +371,35 @@ def test_erase_removes_personal_data_and_blanks_the_audit_values(clp, people):
     assert service.search(clp, MemberQuery(q="zoe")).total == 0
 
 
+def test_erase_leaves_no_address_in_the_members_deliveries(clp, people):
+    """Deliveries have no foreign key to members (0016_send_start): erasure itself takes the
+    address off the member's delivery rows, in every campaign, queued or long sent, and out of a
+    relay's reply quoting it; others' rows and every row's status stay."""
+    from mailer.models import Campaign, CampaignStatus, Delivery, DeliveryStatus, Stream
+
+    zoe, bob = people["zoe"], people["bob"]
+    sent = Campaign(stream=Stream.BULLETINS, name="Sent", subject="s", status=CampaignStatus.SENT)
+    live = Campaign(stream=Stream.BULLETINS, name="Live", subject="l", status=CampaignStatus.SENDING)
+    session.add_all([sent, live])
+    session.flush()
+    session.add_all([
+        Delivery(campaign_id=sent.id, member_id=zoe.id, email="zoe@example.org", status=DeliveryStatus.FAILED,
+                 error="550 <zoe@example.org>: no such mailbox"),
+        Delivery(campaign_id=live.id, member_id=zoe.id, email="zoe@example.org", status=DeliveryStatus.QUEUED),
+        Delivery(campaign_id=sent.id, member_id=bob.id, email=bob.email, status=DeliveryStatus.SENT)])
+    session.commit()
+    service.erase(clp, zoe, "erasure request")
+    session.commit()
+    session.expire_all()
+    rows = session.scalars(select(Delivery).order_by(Delivery.id)).all()
+    assert [(r.member_id, r.status) for r in rows] == [(zoe.id, DeliveryStatus.FAILED), (zoe.id, DeliveryStatus.QUEUED),
+                                                       (bob.id, DeliveryStatus.SENT)]
+    assert [r.email for r in rows] == [f"[erased {rows[0].id}]", f"[erased {rows[1].id}]", bob.email]
+    assert rows[0].error == "550 <[erased]>: no such mailbox"
+    everything = " ".join(f"{r.email} {r.error}" for r in rows)
+    assert "zoe" not in everything.lower()
+
+
 def test_erase_needs_a_reason(clp, people):
     with pytest.raises(MemberError) as caught:
         service.erase(clp, people["zoe"], "   ")

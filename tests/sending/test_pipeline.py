@@ -133,6 +133,26 @@ def test_starting_twice_snapshots_once(make_campaign, make_member, scripted_smtp
     assert len(scripted_smtp.accepted) == 5
 
 
+def test_start_queues_each_batch_of_its_snapshot_once(app, make_campaign, make_member):
+    """The start knows its batches from the rows it added (runs of BATCH_SIZE, 4 here, in member
+    order): it queues exactly those; a snapshot repeated over the rows adds none and keeps them."""
+    from mailer import work
+
+    members = [make_member(email=f"batch{i}@example.org") for i in range(9)]
+    campaign = make_campaign()
+    campaigns.send_now(campaign, None)
+    session.commit()
+    assert campaigns.start(campaign.id) == "started"
+    assert [w for w in work.pending() if w[0] == "send_batches"] == [("send_batches", (campaign.id, [0, 1, 2], ""), {})]
+    rows = session.execute(select(Delivery.member_id, Delivery.batch_no, Delivery.status)
+                           .where(Delivery.campaign_id == campaign.id).order_by(Delivery.id)).all()
+    assert rows == [(m.id, i // 4, DeliveryStatus.QUEUED) for i, m in enumerate(members)]
+    again = campaigns.snapshot(campaign)
+    assert (again.fresh, again.last_batch) == (False, 2)
+    assert session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id)) == 9
+    session.rollback()
+
+
 def test_progress_reports_counts_and_percent(make_campaign, make_member):
     for i in range(6):
         make_member(email=f"prog{i}@example.org")
