@@ -364,3 +364,16 @@ def test_the_comparison_and_the_writing_show_their_progress_live(signed_in, make
     ended = signed_in.get(f"/imports/{run_id}/progress.json").get_json()
     assert ended == {"stage": importer.WRITING, "done": 12, "total": 12, "live": False, "percent": 100,
                      "text": "Imported: 11 new, 1 updated, 0 rows with errors."}
+
+
+def test_a_big_import_preview_lists_the_first_rows_and_says_how_many_more(signed_in):
+    """A 100,000-row export must not make a 100,000-row page: each list shows its first 500 and
+    says that the rest are written too."""
+    export = csv_bytes([["Membership Number", "First name", "Email"]] +
+                       [[f"Q{n:04d}", f"Name{n}", f"q{n}@example.org"] for n in range(520)])
+    run_id = run_id_from(upload(signed_in, export))
+    signed_in.get(f"/imports/{run_id}/mapping")
+    preview = signed_in.get(f"/imports/{run_id}/preview").get_data(as_text=True)
+    assert "New members (520)" in preview
+    assert preview.count("<tr><td>") == 500
+    assert "The first 500 of 520 are shown here; applying the import writes every one of them." in preview
