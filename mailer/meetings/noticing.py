@@ -65,10 +65,18 @@ class MeetingView:
             when += end.strftime(" to %-I:%M%p").replace("AM", "am").replace("PM", "pm")
         where = ", ".join(p for p in (meeting.venue_name, meeting.venue_address) if p) or "online only"
         agenda = "\n".join(f"{i}. {item.title}" for i, item in enumerate(meeting.agenda, 1))
-        return cls(meeting.title, meeting.body_name, meeting.kind.label, when, start.strftime("%A %-d %B %Y"),
-                   start.strftime("%H:%M"), where, meeting.online_url, meeting.dial_in,
-                   meeting.accessibility or "Please tell the secretary of any access needs.", agenda,
-                   meeting.cancelled_reason)
+        text = _literal  # officers' words become the campaign's template source: data, never code
+        return cls(text(meeting.title), text(meeting.body_name), meeting.kind.label, when,
+                   start.strftime("%A %-d %B %Y"), start.strftime("%H:%M"), text(where), text(meeting.online_url),
+                   text(meeting.dial_in), text(meeting.accessibility or "Please tell the secretary of any access needs."),
+                   text(agenda), text(meeting.cancelled_reason))
+
+
+def _literal(value: str | None) -> str:
+    """`value` as template source that renders to itself: every "{" becomes a raw block holding
+    "{", so no "{{", "{%" or "{#" in a title, venue or agenda item is read as template code when the
+    notice is rendered for each member."""
+    return (value or "").replace("{", "{% raw %}{{% endraw %}")
 
 
 def fill(template: str, meeting: Meeting) -> str:
