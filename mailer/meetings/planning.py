@@ -14,7 +14,7 @@ from mailer.db import session, utcnow
 from mailer.members import count_cache, segments
 from mailer.meetings import rules
 from mailer.meetings.rules import LONDON, MeetingError
-from mailer.models import (AgendaItem, AgendaPaper, Attendance, Campaign, EmailHealth, Meeting, MeetingCampaign,
+from mailer.models import (AgendaItem, AgendaPaper, Attendance, Branch, Campaign, EmailHealth, Meeting, MeetingCampaign,
                            MeetingKind, MeetingStatus, Member, MemberStatus, Officer, Suppression)
 from mailer.pagination import Cursor, Key, KeysetPage, paginate
 
@@ -70,7 +70,7 @@ def create(officer: Officer, values: dict) -> tuple[Meeting, list[str]]:
     """Plan a meeting with the default agenda. Returns it with any warnings (a clash). Not committed."""
     if not scope.sees_all(officer):
         values["branch_id"] = scope.own_branch_id(officer)  # a branch secretary's meetings are their branch's
-    problems = rules.validate(values)
+    problems = rules.validate(values) + _branch_problems(values)
     if problems:
         raise MeetingError(" ".join(problems))
     kind = MeetingKind(values["kind"])
@@ -113,6 +113,12 @@ def _link_last_minutes(meeting: Meeting) -> None:
     item.last_minutes_id = previous.id if previous else None
 
 
+def _branch_problems(values: dict) -> list[str]:
+    """A meeting's branch must be one Mailer holds (the form offers only those; the API takes a number)."""
+    branch_id = values.get("branch_id")
+    return ["There is no such branch."] if branch_id and session.get(Branch, branch_id) is None else []
+
+
 def update(officer: Officer, meeting: Meeting, values: dict) -> tuple[dict, list[str]]:
     """Change a meeting's details. A change of time or place after the notice raises the invite's
     SEQUENCE, so the update members are sent replaces the event in their calendars. Not committed."""
@@ -121,7 +127,7 @@ def update(officer: Officer, meeting: Meeting, values: dict) -> tuple[dict, list
     if not scope.sees_all(officer):
         values = {k: v for k, v in values.items() if k != "branch_id"}  # it stays their branch's meeting
     merged = {k: getattr(meeting, k) for k in EDITABLE} | values
-    problems = rules.validate(merged, meeting)
+    problems = rules.validate(merged, meeting) + _branch_problems(values)
     if problems:
         raise MeetingError(" ".join(problems))
     before = {k: getattr(meeting, k) for k in EDITABLE} | {"entitled": meeting.entitled}

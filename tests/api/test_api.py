@@ -306,6 +306,11 @@ def test_a_meeting_planned_noticed_and_registered(api, make_member):
     past = datetime(2020, 1, 1, 19, tzinfo=timezone.utc).isoformat()
     problem_of(api.post("/api/v1/meetings", json={"title": "Old", "kind": "general", "starts_at": past,
                                                   "venue_name": "Hall"}), 409)
+    future = datetime(2031, 1, 1, 19, tzinfo=timezone.utc).isoformat()
+    nowhere = problem_of(api.post("/api/v1/meetings", json={"title": "Somewhere", "kind": "general",
+                                                            "starts_at": future, "branch_id": 999999,
+                                                            "venue_name": "Hall"}), 409)
+    assert nowhere["detail"] == "There is no such branch."  # refused, not a database error
 
 
 def test_the_register_comes_a_page_at_a_time_with_its_counts_for_the_whole(api, make_member):
