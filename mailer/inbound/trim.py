@@ -44,6 +44,9 @@ that reads like an attribution ("On 3 May 2024 the council wrote:") followed by 
 taken for the start of an earlier message; a few lines under a rule ("____") are taken for a
 signature; and a few lines under a quoted message in a top-posted reply are taken for the quoted
 sender's signature.
+
+Over 400 lines on purpose (just): the rules a. to e. above are read as one rule set, each a
+small function beside the others whose order it depends on.
 """
 from __future__ import annotations
 

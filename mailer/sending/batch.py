@@ -17,6 +17,10 @@ This is a job handler, not a service: its commits (each claim, each message mark
 chunk's outcomes, each release) are its exactly-once fencing protocol, so it commits as it goes,
 where every service leaves the commit to its caller. Its retries are recorded with
 `mailer.work.after_commit` and queued by the registry (mailer.jobs) once the commit is in.
+
+Over 400 lines on purpose: the claim, the lease and its heartbeat, the per-message mark, the
+release and the recovery are one exactly-once protocol whose invariants each step relies on;
+read together they can be checked together (tests/sending/test_faults.py and tests/faults).
 """
 
 from __future__ import annotations
