@@ -372,30 +372,42 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+def scratch_app(name: str, url: str, redis_url: str, instance: Path, stack: ExitStack, queue: str, **settings):
+    """A Mailer app on an empty scratch database, migrated, with its engine (disposed with the
+    stack): what every benchmark seeds into. Refuses a database that already holds members."""
+    from sqlalchemy import func, select
+
+    from mailer import create_app, migrate
+    from mailer.db import engine, session
+    from mailer.models import Member
+
+    instance.mkdir(parents=True, exist_ok=True)
+    os.environ["MAILER_INSTANCE_PATH"] = str(instance)
+    app = create_app({"DATABASE_URL": url, "REDIS_URL": redis_url, "SECRET_KEY": secrets.token_hex(16),
+                      "QUEUE_NAME": f"{queue}-{os.getpid()}", "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": 9,
+                      **settings})
+    with app.app_context():
+        migrate.upgrade()
+        if session.scalar(select(func.count()).select_from(Member)):
+            raise click.ClickException(f"{name}: the database must be empty (it has members).")
+        session.close()
+        bound = engine()
+        stack.callback(bound.dispose)
+    return app, bound
+
+
 class Target:
     """One database: its app, signed-in client and query counter."""
 
     def __init__(self, name: str, url: str, redis_url: str, instance: Path, sizes: Sizes, stack: ExitStack):
-        from sqlalchemy import func, select
         from werkzeug.security import generate_password_hash
 
-        from mailer import create_app, migrate
-        from mailer.db import engine, session
-        from mailer.models import Member
+        from mailer.db import session
 
         self.name = name
-        instance.mkdir(parents=True, exist_ok=True)
-        os.environ["MAILER_INSTANCE_PATH"] = str(instance)
-        self.app = create_app({"DATABASE_URL": url, "REDIS_URL": redis_url, "SECRET_KEY": secrets.token_hex(16),
-                               "WTF_CSRF_ENABLED": False,
-                               "QUEUE_NAME": f"bench-scale-{os.getpid()}", "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": 9})
+        self.app, self.engine = scratch_app(name, url, redis_url, instance, stack, "bench-scale",
+                                            WTF_CSRF_ENABLED=False)
         with self.app.app_context():
-            migrate.upgrade()
-            if session.scalar(select(func.count()).select_from(Member)):
-                raise click.ClickException(f"{name}: the database must be empty (it has members).")
-            session.close()
-            self.engine = engine()
-            stack.callback(self.engine.dispose)
             t = time.perf_counter()
             self.info = seed(self.engine, sizes, generate_password_hash("bench-password"))
             self.seed_seconds = time.perf_counter() - t

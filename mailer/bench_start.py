@@ -35,7 +35,7 @@ from pathlib import Path
 
 import click
 
-from mailer.bench_scale import BRANCHES, DOMAINS, FIRST, LAST, STATUSES, Loader
+from mailer.bench_scale import BRANCHES, DOMAINS, FIRST, LAST, STATUSES, Loader, scratch_app
 
 
 def _say(message: str) -> None:
@@ -168,25 +168,9 @@ class StatementClock:
 class Target:
     def __init__(self, name: str, url: str, redis_url: str, instance: Path, recipients: int, deliveries: int,
                  stack: ExitStack):
-        from mailer import create_app, migrate
-        from mailer.db import engine, session
-
         self.name = name
-        instance.mkdir(parents=True, exist_ok=True)
-        os.environ["MAILER_INSTANCE_PATH"] = str(instance)
-        self.app = create_app({"DATABASE_URL": url, "REDIS_URL": redis_url, "SECRET_KEY": secrets.token_hex(16),
-                               "QUEUE_NAME": f"bench-start-{os.getpid()}", "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": 9})
+        self.app, self.engine = scratch_app(name, url, redis_url, instance, stack, "bench-start")
         with self.app.app_context():
-            from sqlalchemy import func, select
-
-            from mailer.models import Member
-
-            migrate.upgrade()
-            if session.scalar(select(func.count()).select_from(Member)):
-                raise click.ClickException(f"{name}: the database must be empty (it has members).")
-            session.close()
-            self.engine = engine()
-            stack.callback(self.engine.dispose)
             t = time.perf_counter()
             self.seeded = seed_members(self.engine, recipients, deliveries)
             self.seed_seconds = time.perf_counter() - t
