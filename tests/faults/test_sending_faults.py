@@ -23,9 +23,13 @@ def _kill_group(proc) -> None:
     proc.wait(10)
 
 
-def _newest_child(proc) -> psutil.Process:
-    """The worker's current work-horse: its child forked last (the scheduler came first)."""
-    kids = psutil.Process(proc.pid).children()
+def _newest_child(proc, timeout: float = 10) -> psutil.Process:
+    """The worker's current work-horse: its child forked last (the scheduler came first). Between
+    two batch jobs the worker has none for a moment: wait for the next one to be forked."""
+    deadline = time.monotonic() + timeout
+    while not (kids := psutil.Process(proc.pid).children()):
+        assert time.monotonic() < deadline, f"the worker forked no work-horse within {timeout} s"
+        time.sleep(0.005)
     return max(kids, key=lambda k: k.create_time())
 
 
