@@ -19,6 +19,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formatdate, make_msgid
 from enum import Enum
+from typing import NamedTuple
 
 from flask import Flask, current_app
 from flask_mail import Mail
@@ -93,11 +94,20 @@ class Result:
 Result.ACCEPTED = Result(Verdict.ACCEPTED, 250, "OK")
 
 
+class Upcoming(NamedTuple):
+    """The message a sender will hand to the same connection next (its bytes as built)."""
+
+    sender: str
+    recipients: list[str]
+    data: bytes
+
+
 class Connection:
     """One open connection of a transport: many messages may go through it, one after another."""
 
     def __init__(self, limiter: RelayLimiter, sign, patience: float | None):
         self.limiter, self.sign, self.patience = limiter, sign, patience
+        self._presigned: tuple[bytes, bytes] | None = None  # (as built, as signed) of a message announced ahead
 
     def __enter__(self):
         return self
@@ -105,18 +115,30 @@ class Connection:
     def __exit__(self, *exc):
         self.close()
 
-    def send(self, sender: str, recipients: list[str], data: bytes, before_content=None) -> dict[str, Result]:
+    def send(self, sender: str, recipients: list[str], data: bytes, before_content=None,
+             then: Upcoming | None = None) -> dict[str, Result]:
         """Send `data` (the message as built, unsigned) to `recipients`, with `sender` as the
         envelope sender: after the relay's rate limit allows, DKIM-signed. A result per recipient;
         RelayUnavailable when the relay cannot be reached at all. `before_content` is called once
-        the relay has taken the envelope, just before the content goes out."""
+        the relay has taken the envelope, just before the content goes out. `then`: the message
+        the caller will send next on this connection, if it knows it (a relay that pipelines
+        takes its envelope in the same write as this message's end)."""
         if not self.limiter.wait_for_token(give_up_after=self.patience):
             return dict.fromkeys(recipients, Result.lost("the relay's sending limit is reached: try again shortly"))
-        if self.sign is not None:
-            data = self.sign(data)
-        return self._send(sender, recipients, data, before_content)
+        return self._send(sender, recipients, self.signed(data), before_content, then)
 
-    def _send(self, sender, recipients, data, before_content) -> dict[str, Result]:
+    def signed(self, data: bytes) -> bytes:
+        """The final bytes of a message: DKIM-signed when a key is configured (once: a message
+        announced ahead was signed then)."""
+        if self.sign is None:
+            return data
+        if self._presigned is not None and self._presigned[0] is data:
+            return self._presigned[1]
+        signed = self.sign(data)
+        self._presigned = (data, signed)
+        return signed
+
+    def _send(self, sender, recipients, data, before_content, then) -> dict[str, Result]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -168,7 +190,7 @@ class MemoryTransport(Transport):
 
 
 class _MemoryConnection(Connection):
-    def _send(self, sender, recipients, data, before_content) -> dict[str, Result]:
+    def _send(self, sender, recipients, data, before_content, then) -> dict[str, Result]:
         if before_content is not None:
             before_content()
         with _outbox_lock:

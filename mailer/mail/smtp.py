@@ -3,8 +3,9 @@ which is an SMTP endpoint like any relay), on smtplib's connection.
 
 One connection is reused for many messages and reopened once the relay drops it (a 421). With
 PIPELINING (RFC 2920, offered by Postfix, Exchange and Gmail alike) MAIL, RCPT and DATA go in one
-write, so a message costs two round trips instead of four; the message, whose lines all end in
-CRLF already, is dot-stuffed with one replace rather than smtplib's regex.
+write, and in a run of messages that write goes with the previous message's end of data, so a
+message costs one round trip instead of four; the message, whose lines all end in CRLF already,
+is dot-stuffed with one replace rather than smtplib's regex.
 """
 
 from __future__ import annotations
@@ -48,11 +49,19 @@ def open_host() -> smtplib.SMTP:
 
 class SmtpConnection(Connection):
     """One relay connection, reopened when the relay drops it, holding one of the relay's
-    connection slots while open."""
+    connection slots while open.
+
+    With PIPELINING, the envelope of the message the caller will send next (`then`) goes out in
+    the same write as this message's end of data (RFC 2920 lets the content open a group of
+    commands), so each message costs one round trip. Its content is only written once the caller
+    has heard this message's 250 and asks for the next one: a run stopped between the two leaves
+    an envelope without content, which the relay cannot deliver; the connection is then dropped
+    rather than ended with QUIT (it is waiting for content)."""
 
     def __init__(self, limiter, sign, patience):
         super().__init__(limiter, sign, patience)
         self.host: smtplib.SMTP | None = None
+        self.ahead: tuple[str, tuple[str, ...], bytes] | None = None  # announced, its replies unread
 
     def open(self) -> smtplib.SMTP:
         if self.host is None:
@@ -70,6 +79,8 @@ class SmtpConnection(Connection):
         return self.host
 
     def close(self) -> None:
+        if self.ahead is not None:
+            self._abandon()  # the relay waits for the announced message's content: nothing more to say
         if self.host is not None:
             host, self.host = self.host, None
             try:
@@ -80,20 +91,27 @@ class SmtpConnection(Connection):
 
     def _abandon(self) -> None:
         """Drop the connection without QUIT (mid-DATA: nothing half-sent may be delivered)."""
+        self.ahead = None
         if self.host is not None:
             self.host.close()
             self.host = None
             self.limiter.release_connection()
 
-    def _send(self, sender: str, recipients: list[str], data: bytes, before_content) -> dict[str, Result]:
+    def _send(self, sender: str, recipients: list[str], data: bytes, before_content, then) -> dict[str, Result]:
         """RelayUnavailable when no connection can be opened; a result per recipient otherwise (a
         connection lost on the way: temporary, with no code; the next message reopens it).
         `before_content` is called once the relay has taken the envelope, just before the content."""
+        if self.ahead is not None and self.ahead != (sender, tuple(recipients), data):
+            self._abandon()  # another message than the one announced: start afresh
         if self.host is not None and self.host.sock is None:
             self.close()  # the relay closed it (a 421): reopen rather than fail the next message
         try:
             host = self.open()
-            results = self._envelope(host, sender, recipients, len(data))
+            if self.ahead is not None:  # its envelope went out with the last message's end
+                self.ahead = None
+                results = _envelope_results(host, recipients, _replies(host, len(recipients) + 2))
+            else:
+                results = self._envelope(host, sender, recipients, len(data))
         except (smtplib.SMTPException, socket.timeout, OSError) as exc:
             return self._lost(recipients, exc)
         accepted = [r for r in recipients if results[r].accepted]
@@ -105,17 +123,28 @@ class SmtpConnection(Connection):
             except BaseException:
                 self._abandon()  # mid-DATA: drop the connection, so nothing half-sent is delivered
                 raise
+        announce = self._announcement(host, then)
         try:
-            host.send(dot_stuffed(data))
+            host.send(dot_stuffed(data) + announce)
             code, reply = host.getreply()
-            if code != 250:
+            if code == 421:
+                self._abandon()  # the relay is closing: what was announced is lost with it
+            elif code != 250 and not announce:
                 _reset_or_close(host, code)
         except (smtplib.SMTPException, socket.timeout, OSError) as exc:
             return results | self._lost(accepted, exc)
         return results | dict.fromkeys(accepted, Result.of(code, reply))
 
+    def _announcement(self, host, then) -> bytes:
+        """The next message's envelope, to go out with this one's end, when the relay pipelines."""
+        if then is None or not (host.does_esmtp and host.has_extn("pipelining")):
+            return b""
+        data = self.signed(then.data)
+        self.ahead = (then.sender, tuple(then.recipients), data)
+        return _envelope_commands(host, then.sender, then.recipients, len(data))
+
     def _lost(self, recipients: list[str], exc: BaseException) -> dict[str, Result]:
-        self.close()
+        self._abandon() if self.ahead is not None else self.close()
         return dict.fromkeys(recipients, Result.lost(f"connection lost: {exc}"))
 
     @staticmethod
@@ -123,21 +152,31 @@ class SmtpConnection(Connection):
         """MAIL, RCPT for each recipient, DATA: in one write when the relay pipelines, else one at a
         time, stopping at a refused MAIL or when no recipient was taken."""
         host.ehlo_or_helo_if_needed()
-        options = f" size={size}" if host.does_esmtp and host.has_extn("size") else ""
-        if not (sender + "".join(recipients)).isascii() and host.has_extn("smtputf8"):
-            options += " SMTPUTF8"  # an internationalised address (RFC 6531); without it the relay decides
-        mail = f"MAIL FROM:{smtp_address(sender)}{options}\r\n".encode()
-        rcpts = [f"RCPT TO:{smtp_address(r)}\r\n".encode() for r in recipients]
         if host.does_esmtp and host.has_extn("pipelining"):
-            host.send(b"".join([mail, *rcpts, b"DATA\r\n"]))
-            replies = [host.getreply() for _ in range(len(rcpts) + 2)]
+            host.send(_envelope_commands(host, sender, recipients, size))
+            replies = _replies(host, len(recipients) + 2)
         else:
+            mail, *rcpts = _envelope_commands(host, sender, recipients, size).splitlines(keepends=True)[:-1]
             replies = [_command(host, mail)]
             if replies[0][0] == 250:
                 replies += [_command(host, rcpt) for rcpt in rcpts]
                 if any(code in (250, 251) for code, _ in replies[1:]):
                     replies.append(_command(host, b"DATA\r\n"))
         return _envelope_results(host, recipients, replies)
+
+
+def _envelope_commands(host, sender: str, recipients: list[str], size: int) -> bytes:
+    """MAIL FROM (with SIZE, and SMTPUTF8 for an internationalised address, when offered), a RCPT
+    TO per recipient, DATA: each line ending in CRLF."""
+    options = f" size={size}" if host.does_esmtp and host.has_extn("size") else ""
+    if not (sender + "".join(recipients)).isascii() and host.has_extn("smtputf8"):
+        options += " SMTPUTF8"  # an internationalised address (RFC 6531); without it the relay decides
+    mail = f"MAIL FROM:{smtp_address(sender)}{options}\r\n"
+    return (mail + "".join(f"RCPT TO:{smtp_address(r)}\r\n" for r in recipients) + "DATA\r\n").encode()
+
+
+def _replies(host: smtplib.SMTP, count: int) -> list[tuple[int, bytes]]:
+    return [host.getreply() for _ in range(count)]
 
 
 def _command(host: smtplib.SMTP, command: bytes) -> tuple[int, bytes]:

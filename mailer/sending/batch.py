@@ -42,7 +42,7 @@ from sqlalchemy.orm import joinedload
 
 from mailer import audit, work
 from mailer.db import engine, session, utcnow
-from mailer.mail import Connection, RelayUnavailable, transport
+from mailer.mail import Connection, RelayUnavailable, Upcoming, transport
 from mailer.members import segments
 from mailer.models import Branch, Campaign, CampaignStatus, Delivery, DeliveryStatus, EmailHealth, Member, Stream
 from mailer.sending import campaigns
@@ -508,12 +508,18 @@ class _Built:
         env = self.envelopes.pop(delivery_id, None)
         return env if env is not None else self.messages.build(member, delivery_id, to_address=to_address)
 
+    def upcoming(self) -> Upcoming | None:
+        """The message to be sent after the one just handed over (the chunk's rows go in order)."""
+        env = next(iter(self.envelopes.values()), None)
+        return Upcoming(env.sender, [env.recipient], env.data) if env is not None else None
+
 
 def _send_one(conn: Connection, messages: CampaignMessages | _Built, row, member, before_content=None) -> Outcome:
     if member is None:
         return Outcome(row.id, row.member_id, DeliveryStatus.SUPPRESSED, error="member removed")
     env = messages.build(member, row.id, to_address=row.email)
-    result = conn.send(env.sender, [env.recipient], env.data, before_content)[env.recipient]  # RelayUnavailable: the batch waits
+    then = messages.upcoming() if isinstance(messages, _Built) else None  # its envelope may go with this one's end
+    result = conn.send(env.sender, [env.recipient], env.data, before_content, then)[env.recipient]  # RelayUnavailable: the batch waits
     if result.accepted:
         return Outcome(row.id, row.member_id, DeliveryStatus.SENT, message_id=env.message_id)
     if result.code is None:  # the connection was lost: the transport reopens it for the next message

@@ -9,7 +9,7 @@ from aiosmtpd.smtp import AuthResult
 
 from mailer.compose import drafts
 from mailer.db import session
-from mailer.mail import NotSent, Verdict, transport
+from mailer.mail import NotSent, Upcoming, Verdict, transport
 from tests.conftest import free_port
 
 
@@ -24,6 +24,77 @@ def test_one_message_has_a_result_per_recipient(app, scripted_smtp):
         nobody = conn.send("secretary@anytown-labour.example", ["gone@example.org"], b"Subject: x\r\n\r\nx\r\n")
         assert nobody["gone@example.org"].accepted  # the same connection goes on (the script said 550 once)
     assert [rcpt for rcpt, _m in scripted_smtp.accepted] == ["ok@example.org", "gone@example.org"]
+
+
+SENDER = "secretary@anytown-labour.example"
+
+
+def _message(n: int) -> bytes:
+    return f"Subject: message {n}\r\n\r\nbody {n}\r\n".encode()
+
+
+def _writes(monkeypatch) -> list[bytes]:
+    """What the transport writes to the relay, one entry per write."""
+    import smtplib
+
+    writes, real = [], smtplib.SMTP.send
+    monkeypatch.setattr(smtplib.SMTP, "send", lambda host, data: (writes.append(data if isinstance(data, bytes) else data.encode()), real(host, data))[1])
+    return writes
+
+
+def test_a_run_of_messages_costs_one_write_each_where_the_relay_pipelines(app, scripted_smtp, monkeypatch):
+    """Each message's end of data goes with the next message's envelope (RFC 2920), and every
+    message still reaches its own recipient with its own content."""
+    writes = _writes(monkeypatch)
+    messages = [(f"m{n}@example.org", _message(n)) for n in range(4)]
+    with transport().connect() as conn:
+        for n, (rcpt, data) in enumerate(messages):
+            then = Upcoming(SENDER, [messages[n + 1][0]], messages[n + 1][1]) if n + 1 < len(messages) else None
+            assert conn.send(SENDER, [rcpt], data, then=then)[rcpt].accepted
+    assert [(rcpt, m["Subject"]) for rcpt, m in scripted_smtp.accepted] == [
+        (f"m{n}@example.org", f"message {n}") for n in range(4)]
+    sends = [w for w in writes if not w.startswith((b"ehlo", b"quit"))]
+    if scripted_smtp.pipelining:  # the first envelope alone, then one write per message
+        assert len(sends) == 1 + 4 and all(b"RCPT TO:<m%d@" % (n + 1) in sends[n + 1] for n in range(3))
+    else:
+        assert len(sends) == 4 * 4  # MAIL, RCPT, DATA and the content, one at a time
+
+
+def test_a_message_announced_but_never_sent_is_not_delivered(app, scripted_smtp):
+    """A run that stops after announcing the next envelope (paused, cancelled, its lease lost)
+    drops the connection: the relay, still waiting for content, delivers nothing."""
+    with transport().connect() as conn:
+        assert conn.send(SENDER, ["a@example.org"], _message(1), then=Upcoming(SENDER, ["b@example.org"], _message(2)))[
+            "a@example.org"].accepted
+    with transport().connect() as conn:  # the relay is still there for the next run
+        assert conn.send(SENDER, ["c@example.org"], _message(3))["c@example.org"].accepted
+    assert [rcpt for rcpt, _m in scripted_smtp.accepted] == ["a@example.org", "c@example.org"]
+
+
+def test_another_message_than_the_one_announced_goes_to_its_own_recipient(app, scripted_smtp):
+    """Should the caller send something else after all, the announced envelope is never used for
+    it: the content of one member's message can never go to another's address."""
+    with transport().connect() as conn:
+        conn.send(SENDER, ["a@example.org"], _message(1), then=Upcoming(SENDER, ["b@example.org"], _message(2)))
+        assert conn.send(SENDER, ["c@example.org"], _message(3))["c@example.org"].accepted
+        assert conn.send(SENDER, ["b@example.org"], _message(2))["b@example.org"].accepted
+    assert [(rcpt, m["Subject"]) for rcpt, m in scripted_smtp.accepted] == [
+        ("a@example.org", "message 1"), ("c@example.org", "message 3"), ("b@example.org", "message 2")]
+
+
+def test_a_refusal_of_an_announced_recipient_is_that_message_s_result(app, scripted_smtp):
+    """The relay's answers to an envelope that went out early are read as that message's own, and
+    the run goes on with the next."""
+    scripted_smtp.script = {"gone@example.org": ["550 5.1.1 no such user"]}
+    upcoming = [("gone@example.org", _message(2)), ("c@example.org", _message(3))]
+    with transport().connect() as conn:
+        first = conn.send(SENDER, ["a@example.org"], _message(1), then=Upcoming(SENDER, [upcoming[0][0]], upcoming[0][1]))
+        gone = conn.send(SENDER, ["gone@example.org"], upcoming[0][1], then=Upcoming(SENDER, ["c@example.org"], upcoming[1][1]))
+        last = conn.send(SENDER, ["c@example.org"], upcoming[1][1])
+    assert first["a@example.org"].accepted and last["c@example.org"].accepted
+    assert (gone["gone@example.org"].verdict, gone["gone@example.org"].code) == (Verdict.PERMANENT, 550)
+    assert [(rcpt, m["Subject"]) for rcpt, m in scripted_smtp.accepted] == [
+        ("a@example.org", "message 1"), ("c@example.org", "message 3")]
 
 
 @pytest.mark.parametrize("greeting, verdict", [("421 4.3.2 busy", Verdict.TEMPORARY), ("554 5.7.1 go away", Verdict.PERMANENT)])
