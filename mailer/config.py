@@ -68,7 +68,8 @@ SETTINGS: tuple[Setting, ...] = (
     _mailer("DKIM_PRIVATE_KEY", "", "PEM private key: when set, every message is DKIM-signed (dkimpy)."),
     _mailer("DKIM_SELECTOR", "mailer", "DKIM selector (the DNS record is SELECTOR._domainkey.DOMAIN)."),
     _mailer("DKIM_DOMAIN", "", "DKIM signing domain. Default: the sender address's domain."),
-    _mailer("BATCH_SIZE", 1000, "Recipients per batch job."),
+    _mailer("BATCH_SIZE", 2500, "Recipients per batch job (a job costs a worker about 50 ms of its own: a fork, connections, "
+            "the campaign's templates compiled; at 2,500 messages that is about 2%)."),
     _mailer("SEND_CHUNK", 500, "Messages claimed at a time within a batch; consent and suppression are re-checked "
             "for each chunk just before it is sent (under a relay rate limit, chunks shrink to ten seconds' worth)."),
     _mailer("BATCH_TIMEOUT", 3600, "Seconds a batch job may run at least (more when a relay rate limit makes the batch slower)."),

@@ -80,18 +80,18 @@ def test_bench_scale_times_every_page_on_seeded_data(tmp_path):
 
 def test_bench_start_times_the_real_start_job_at_a_given_size(tmp_path):
     """`mailer bench start` at a tiny size: exactly the asked number of recipients get a row, in
-    batches of BATCH_SIZE (1000), every batch queued, each run on the same data (its rows removed
+    batches of BATCH_SIZE (2500), every batch queued, each run on the same data (its rows removed
     after it); wall and CPU per run, and the statements' times."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "MAIL_"))}
     env.update(MAILER_INSTANCE_PATH=str(tmp_path / "instance"), PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-m", "mailer", "bench", "start", "--recipients", "2500", "--deliveries",
+    done = subprocess.run([sys.executable, "-m", "mailer", "bench", "start", "--recipients", "5500", "--deliveries",
                            "3000", "--runs", "2", "--json"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert (result["recipients"], result["earlier_deliveries"], result["runs"]) == (2500, 3000, 2)
+    assert (result["recipients"], result["earlier_deliveries"], result["runs"]) == (5500, 3000, 2)
     sqlite = result["databases"]["sqlite"]
     assert len(sqlite["runs"]) == 2 and sqlite["median_wall_s"] > 0 and sqlite["median_cpu_s"] > 0
     for run in sqlite["runs"]:
-        assert (run["outcome"], run["recipients"], run["batches"], run["jobs_queued"]) == ("started", 2500, 3, 3)
+        assert (run["outcome"], run["recipients"], run["batches"], run["jobs_queued"]) == ("started", 5500, 3, 3)
         assert any(s["sql"].startswith("INSERT INTO deliveries") for s in run["statements"])
