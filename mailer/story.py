@@ -292,11 +292,11 @@ def pdf(member: Member) -> bytes:
         by_section.setdefault(entry.section, []).append(entry)
     full = {title: [r for r in found.sections[key] if r.get("text")]
             for key, title in (("letters", "Their letters in full"), ("replies", "Our replies in full"))}
-    title = f"Personal data held: {member.full_name}"
-    doc = Document(title, _all_text(found, by_section, full))
+    intro = (f"Everything {current_app.config['ORG_NAME']} holds about this member in Mailer, "
+             f"as of {words.when(datetime.now().astimezone())}.")
+    doc = Document(f"Personal data held: {member.full_name}", intro + _all_text(found, by_section, full))
     doc.heading(f"Personal data held about {member.full_name}")
-    doc.paragraph(f"Everything {current_app.config['ORG_NAME']} holds about this member in Mailer, "
-                  f"as of {words.when(datetime.now().astimezone())}.")
+    doc.paragraph(intro)
     doc.heading("Their record", 2)
     for key, value in found.details.items():
         doc.paragraph(str(value) or "—", label=f"{key}:", gap=0)
