@@ -135,6 +135,105 @@ class Document(FPDF):
     def text(self, value: str) -> str:
         return value if self.unicode else value.encode(_CORE_ENCODING, "replace").decode(_CORE_ENCODING)
 
+    # Drawing with fpdf2's cells: what is drawn is text, never markup, so what members wrote needs
+    # no escaping. Lines are broken here, a word at a time, because fpdf2's multi_cell and
+    # write_html measure a line again for every character they add: most of a long export's time.
+
+    def heading(self, text: str, level: int = 1) -> None:
+        """A bold heading: level 1 for the document's title, 2 for a section."""
+        if level > 1:
+            self.ln(3)
+        self.lines([("B", text)], size=16 if level == 1 else 13)
+        self.ln(2)
+
+    def paragraph(self, text: str, label: str = "", gap: float = 2) -> None:
+        """`label` in bold, then `text`, wrapped at the margins (a newline in `text` starts a new
+        line), then `gap` mm of space: 0 between the lines of a list, such as a record's fields."""
+        self.lines([("B", label), ("", f" {text}" if label else text)])
+        self.ln(gap)
+
+    def bullet(self, text: str, label: str = "") -> None:
+        """One item of a bulleted list: the bullet, `label` in bold, then `text`, hanging from the
+        bullet."""
+        self.lines([("B", label), ("", f" {text}" if label else text)], indent=6, marker="\u2022")
+        self.ln(0.5)
+
+    def lines(self, runs: list[tuple[str, str]], size: float = 11, indent: float = 0, marker: str = "") -> None:
+        """`runs` ((style, text): "" regular, "B" bold) wrapped between the margins, `indent` mm in,
+        with `marker` (a bullet) before the first line; a page breaks between lines as needed."""
+        height = size * 0.45  # mm: 1.3 times the size in points
+        left = self.l_margin + indent
+        for n, line in enumerate(self._wrap(runs, size, self.w - self.r_margin - left)):
+            if n == 0 and marker:
+                self.set_x(self.l_margin + 2)
+                self._draw([("", marker)], size, height)  # breaks the page first if the line needs it
+            self.set_x(left)
+            self._draw(line, size, height)
+            self.ln(height)
+        self.set_font(self.family, size=11)
+
+    def _wrap(self, runs: list[tuple[str, str]], size: float, room: float) -> list[list[tuple[str, str]]]:
+        """The runs broken into lines no wider than `room` mm: at spaces, or within a word wider
+        than a whole line."""
+        lines: list[list[tuple[str, str]]] = [[]]
+        used = 0.0
+
+        def put(style: str, piece: str, width: float) -> None:
+            nonlocal used
+            line = lines[-1]
+            if not piece:
+                return
+            if line and line[-1][0] == style:
+                line[-1] = (style, line[-1][1] + piece)
+            else:
+                line.append((style, piece))
+            used += width
+
+        for style, text in runs:
+            self.set_font(self.family, style, size)
+            for n, row in enumerate(self.text(text).replace("\r\n", "\n").replace("\t", " ").split("\n")):
+                if n:
+                    lines.append([])
+                    used = 0.0
+                for m, word in enumerate(row.split(" ")):
+                    piece = f" {word}" if m and lines[-1] else word
+                    width = self._width(piece)
+                    if used + width > room and lines[-1]:
+                        lines.append([])
+                        piece, used, width = word, 0.0, self._width(word)
+                    while width > room:  # longer than a line (an address, a link): cut it
+                        cut = self._fits(piece, room)
+                        put(style, piece[:cut], self._width(piece[:cut]))
+                        lines.append([])
+                        piece, used = piece[cut:], 0.0
+                        width = self._width(piece)
+                    put(style, piece, width)
+        return lines
+
+    def _fits(self, word: str, room: float) -> int:
+        """How many of `word`'s first characters fit in `room` mm (at least one)."""
+        width = 0.0
+        for i, char in enumerate(word):
+            width += self._width(char)
+            if width > room:
+                return max(i, 1)
+        return len(word)
+
+    def _width(self, text: str) -> float:
+        """`text`'s width in the current font, in mm: what get_string_width gives (this document
+        sets no character spacing or stretching) without its cost per call."""
+        return self.current_font.get_text_width(self.normalize_text(text), self.font_size_pt, None)[1] / self.k
+
+    def _draw(self, line: list[tuple[str, str]], size: float, height: float) -> None:
+        """One line's runs, each in its style, side by side from the current position."""
+        margin, self.c_margin = self.c_margin, 0  # no padding between the runs of a line
+        try:
+            for style, piece in line:
+                self.set_font(self.family, style, size)
+                self.cell(self._width(piece), height, piece)
+        finally:
+            self.c_margin = margin
+
     def markdown(self, text: str) -> None:
         # "•" itself for the built-in font: fpdf2's own bullet for it is pre-encoded for Latin-1
         self.write_html(self.text(_md.render(text)), font_family=self.family,

@@ -282,39 +282,48 @@ def export_pdf(officer: Officer | None, member: Member) -> bytes:
 
 
 def pdf(member: Member) -> bytes:
-    """The subject access export as a readable PDF: the record, then each section in full."""
-    import html
-
-    from mailer.documents import markdown_pdf  # fpdf is loaded only when a PDF is asked for
+    """The subject access export as a readable PDF: the record, then each section in full.
+    Drawn as text (headings, fields, bullets), so nothing a member wrote is read as markup."""
+    from mailer.documents import Document  # fpdf is loaded only when a PDF is asked for
 
     found = story(member, limit=None)
-    esc = html.escape
-    lines = [f"# Personal data held about {esc(member.full_name)}", "",
-             esc(f"Everything {current_app.config['ORG_NAME']} holds about this member in Mailer, "
-                 f"as of {words.when(datetime.now().astimezone())}."), "", "## Their record", ""]
-    lines += [f"**{esc(k)}:** {esc(str(v)) or '—'}  " for k, v in found.details.items()]
-    lines += ["", f"**Tags:** {esc(', '.join(found.tags)) or 'none'}", ""]
-    if found.suppressions:
-        lines += ["**Addresses we must not write to:** " + esc("; ".join(
-            f"{s['email']} ({s['stream']}, {s['reason']})" for s in found.suppressions)), ""]
     by_section: dict[str, list[Entry]] = {}
     for entry in found.timeline():
         by_section.setdefault(entry.section, []).append(entry)
-    for key, title in SECTIONS.items():
-        lines += [f"## {esc(title)}", ""]
+    full = {title: [r for r in found.sections[key] if r.get("text")]
+            for key, title in (("letters", "Their letters in full"), ("replies", "Our replies in full"))}
+    intro = (f"Everything {current_app.config['ORG_NAME']} holds about this member in Mailer, "
+             f"as of {words.when(datetime.now().astimezone())}.")
+    doc = Document(f"Personal data held: {member.full_name}", intro + _all_text(found, by_section, full))
+    doc.heading(f"Personal data held about {member.full_name}")
+    doc.paragraph(intro)
+    doc.heading("Their record", 2)
+    for key, value in found.details.items():
+        doc.paragraph(str(value) or "—", label=f"{key}:", gap=0)
+    doc.ln(2)
+    doc.paragraph(", ".join(found.tags) or "none", label="Tags:")
+    if found.suppressions:
+        doc.paragraph("; ".join(f"{s['email']} ({s['stream']}, {s['reason']})" for s in found.suppressions),
+                      label="Addresses we must not write to:")
+    for key, heading in SECTIONS.items():
+        doc.heading(heading, 2)
         entries = by_section.get(key, [])
         if not entries:
-            lines += ["None.", ""]
+            doc.paragraph("None.")
         for e in entries:
-            lines += [f"- **{esc(words.when(e.at) or 'undated')}** {esc(e.title)}"
-                      + (f": {esc(e.detail)}" if e.detail else "")]
-        lines.append("")
-    for key, title in (("letters", "Their letters in full"), ("replies", "Our replies in full")):
-        full = [r for r in found.sections[key] if r.get("text")]
-        if full:
-            lines += [f"## {esc(title)}", ""]
-            for r in full:
-                lines += [f"**{esc(r.get('subject') or '(no subject)')}** "
-                          f"({esc(r.get('received_at') or r.get('at') or '')})", "",
-                          esc(r["text"]).replace("\n", "  \n"), ""]
-    return markdown_pdf(f"Personal data held: {member.full_name}", "\n".join(lines))
+            doc.bullet(e.title + (f": {e.detail}" if e.detail else ""), label=words.when(e.at) or "undated")
+    for heading, rows in full.items():
+        if rows:
+            doc.heading(heading, 2)
+            for r in rows:
+                when = r.get("received_at") or r.get("at") or ""
+                doc.paragraph(f"({when})", label=r.get("subject") or "(no subject)")
+                doc.paragraph(r["text"])
+    return bytes(doc.output())
+
+
+def _all_text(found: Story, by_section: dict[str, list[Entry]], full: dict[str, list[dict]]) -> str:
+    """Every piece of member text the PDF draws, so the document picks a font that holds it all."""
+    return " ".join([*map(str, found.details.values()), *found.tags, *(s["email"] for s in found.suppressions),
+                     *(f"{e.title} {e.detail}" for entries in by_section.values() for e in entries),
+                     *(f"{r.get('subject') or ''} {r['text']}" for rows in full.values() for r in rows)])

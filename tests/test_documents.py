@@ -42,3 +42,20 @@ def test_other_letters_use_dejavu_read_once_and_only_the_styles_used():
     assert "Ōkafor again" in _text(data)
     rare, data = _document("漢", "漢 ✈")  # beyond the common letters: the whole font
     assert rare.unicode and not rare.common and "✈" in _text(data)
+
+
+def test_drawn_text_wraps_within_the_margins_and_long_words_are_cut():
+    doc = pdf.Document("Record", "")
+    long_line = " ".join(f"word{i}" for i in range(60))
+    address = "x" * 150 + "@example.org"  # wider than a line: cut, not run off the page
+    doc.heading("Their record")
+    doc.paragraph("Keir Hardie", label="Name:", gap=0)
+    doc.bullet(long_line, label="1/3/2026")
+    doc.paragraph(f"{address}\nsecond line")
+    lines = [doc._wrap([("", long_line)], 11, 100), doc._wrap([("", address)], 11, 100)]
+    for wrapped in lines:
+        assert len(wrapped) > 1 and all(doc._width("".join(t for _s, t in line)) <= 100 for line in wrapped)
+    assert "".join(t for line in lines[1] for _s, t in line) == address  # every character kept
+    text = _text(bytes(doc.output()))
+    assert "Their record" in text and "Name: Keir Hardie" in text and "1/3/2026 word0 word1" in text
+    assert "word59" in text and "second line" in text

@@ -134,6 +134,20 @@ def test_every_item_appears_in_the_timeline_and_the_exports(app, make_member, ma
         assert expected in text, expected
 
 
+def test_what_members_wrote_is_printed_as_written_not_read_as_markup(app, make_member):
+    """Names and letters go into the PDF as text: Markdown and HTML in them show literally."""
+    member = make_member(first_name="**Bold**", last_name="<b>Hardie</b>", email="keir@example.org")
+    session.add(InboundMessage(transport="file", dedupe_key="sha256:md", sha256="1" * 64, raw=b"x", size=1,
+                               kind=InboundKind.REPLY, from_address="keir@example.org", subject="_Motion_ & <i>",
+                               visible_text="# Not a heading\n- not a list\n[a link](http://x.example)",
+                               member_id=member.id, received_at=T0))
+    session.commit()
+    text = _pdf_text(story.pdf(member))
+    for literal in ("about **Bold** <b>Hardie</b>", "_Motion_ & <i>", "# Not a heading - not a list",
+                    "[a link](http://x.example)"):
+        assert literal in text, literal
+
+
 def test_the_page_view_is_capped_and_bounded(app, make_member, make_officer):
     """Long histories are cut on the page (the export has all), and the number of queries does
     not grow with the history."""
