@@ -139,6 +139,11 @@ class Delivery(Base):
     # only a row whose lease has run out may be taken back by another run.
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The relay's 250, recorded by the run at once, in columns no index covers (a cheap write per
+    # message); folded into status, sent_at and message_id once per chunk, or by whoever takes
+    # the row back from a run that died (0017_accepted_marks; sending.campaigns.fold_accepted).
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_message_id: Mapped[str | None] = mapped_column(String(250))
 
     campaign: Mapped[Campaign] = relationship(primaryjoin="foreign(Delivery.campaign_id) == Campaign.id")
     member: Mapped[Member | None] = relationship(primaryjoin="foreign(Delivery.member_id) == Member.id")

@@ -240,11 +240,25 @@ def cancel(campaign: Campaign, officer: Officer | None) -> None:
     audit.record("campaign.cancel", "campaign", campaign.id, officer=officer)
 
 
+def fold_accepted(*where) -> int:
+    """Rows the relay accepted (their run marked them so, at once) become SENT, with their
+    sent_at and Message-ID: once per chunk by the run itself, and by anyone about to take rows
+    back from a run that died, first, so that no message that went out is sent again or
+    cancelled. `where`: which SENDING rows to look at. Does not commit."""
+    return session.execute(update(Delivery).where(
+        *where, Delivery.status == DeliveryStatus.SENDING, Delivery.accepted_at.is_not(None))
+        .values(status=DeliveryStatus.SENT, sent_at=Delivery.accepted_at, message_id=Delivery.accepted_message_id,
+                updated_at=Delivery.accepted_at, error=None, lease_until=None, accepted_at=None,
+                accepted_message_id=None)
+        .execution_options(synchronize_session=False)).rowcount
+
+
 def settle_cancelled(campaign_id: int) -> int:
     """Every row of a cancelled campaign with work left becomes CANCELLED: queued, deferred, and
     claimed by a run that died (its lease run out). A live run's rows are settled by that run,
     which stops at its next look at the campaign. Does not commit."""
     now = utcnow()
+    fold_accepted(Delivery.campaign_id == campaign_id, or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
     return session.execute(update(Delivery).where(
         Delivery.campaign_id == campaign_id,
         or_(Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)),

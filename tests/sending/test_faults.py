@@ -168,6 +168,48 @@ def test_a_killed_run_is_recovered_from_the_database(make_campaign, make_member,
     assert status_of(campaign) is CampaignStatus.SENDING  # not finished while a live run holds a row
 
 
+def _dead_run_with_one_accepted(campaign):
+    """A run died holding the first two rows: the relay had taken the first (marked accepted, not
+    yet folded into SENT), the second was on the way. Its lease has run out."""
+    from datetime import timedelta
+
+    from mailer.db import utcnow
+
+    jobs.start_campaign(campaign.id)
+    rows = sorted(_deliveries(campaign).values(), key=lambda d: d.id)
+    expired, accepted_at = utcnow() - timedelta(seconds=1), utcnow() - timedelta(seconds=30)
+    for d in rows[:2]:
+        d.status, d.attempts, d.claimed_by, d.lease_until = DeliveryStatus.SENDING, 1, "dead", expired
+    rows[0].accepted_at, rows[0].accepted_message_id = accepted_at, "<taken@x>"
+    session.commit()
+    return rows, accepted_at
+
+
+@pytest.mark.parametrize("then", ["recovered", "cancelled"])
+def test_what_a_dead_run_marked_accepted_is_sent_neither_again_nor_cancelled(make_campaign, make_member,
+                                                                             scripted_smtp, then):
+    """Taking rows back from a run that died (its batch run again, or its campaign cancelled)
+    first folds in its marks: the message the relay took is SENT, with its Message-ID and time."""
+    for i in range(3):
+        make_member(email=f"dead{i}@example.org")
+    campaign = make_campaign()
+    campaigns.send_now(campaign, None)
+    session.commit()
+    rows, accepted_at = _dead_run_with_one_accepted(campaign)
+    if then == "recovered":
+        jobs.send_batch(campaign.id, 0)
+    else:
+        campaigns.cancel(session.get(type(campaign), campaign.id), None)
+        session.commit()
+    after = _deliveries(campaign)
+    taken = after[rows[0].email]
+    assert (taken.status, taken.message_id, taken.sent_at, taken.accepted_at) == (
+        DeliveryStatus.SENT, "<taken@x>", accepted_at, None)
+    assert rows[0].email not in [r for r, _ in scripted_smtp.accepted]
+    others = {after[r.email].status for r in rows[1:]}
+    assert others == ({DeliveryStatus.SENT} if then == "recovered" else {DeliveryStatus.CANCELLED})
+
+
 def test_two_runs_of_one_batch_never_send_to_the_same_member(app, make_campaign, make_member, scripted_smtp):
     """Two runs of one batch at once, on a relay slower than their lease: each member gets one
     message. The heartbeat keeps a live run's rows its own however slow the relay."""
