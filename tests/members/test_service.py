@@ -210,6 +210,21 @@ def test_filter_choices_are_scoped(clp, castle_secretary, people):
     assert everything["wards"] == ["Bridge Ward", "Castle Ward", "Keep Ward", "River Ward"]
 
 
+def test_filter_choices_for_every_branch_are_the_distinct_values_in_order(clp, people, make_member, branches):
+    """CLP roles' choices come by index probes, value after value: the same list a DISTINCT gives,
+    members without a ward or district left out, whatever the case and however many share one."""
+    make_member(membership_number="L0007", first_name="No", last_name="Ward", email="noward@example.org",
+                branch=branches[0], ward=None, polling_district=None)
+    make_member(membership_number="L0008", first_name="Low", last_name="Case", email="low@example.org",
+                branch=branches[1], ward="abbey ward", polling_district="ab1")
+    choices = service.filter_choices(clp)
+    for name, col in (("wards", Member.ward), ("polling_districts", Member.polling_district)):
+        distinct = list(session.scalars(select(col).where(col.is_not(None)).distinct().order_by(col)))
+        assert choices[name] == distinct and None not in distinct
+    assert sorted(choices["wards"], key=str.lower) == ["abbey ward", "Bridge Ward", "Castle Ward", "Keep Ward",
+                                                        "River Ward"]
+
+
 def test_get_member_respects_the_branch_scope(clp, castle_secretary, people):
     assert scope.get_member(castle_secretary, people["zoe"].id) is people["zoe"]
     assert scope.get_member(castle_secretary, people["bob"].id) is None
