@@ -225,6 +225,23 @@ def test_filter_choices_for_every_branch_are_the_distinct_values_in_order(clp, p
                                                         "River Ward"]
 
 
+def test_a_searchs_total_counts_what_its_pages_list(clp, castle_secretary, people):
+    """The total is counted from its own statement (the plain search condition, which the trigram
+    indexes answer): it must keep the branch scope and the filters the pages keep."""
+    from mailer.pagination import Cursor
+
+    for officer, mq in ((clp, MemberQuery(q="example.org")), (castle_secretary, MemberQuery(q="example.org")),
+                        (clp, MemberQuery(q="example.org", status=MemberStatus.ACTIVE)),
+                        (castle_secretary, MemberQuery(q="example.org", ward="Keep Ward"))):
+        listed, page = [], service.search(officer, mq, per_page=2)
+        listed += numbers(page)
+        while page.next_after:
+            mq.cursor = Cursor(after=decode(page.next_after))
+            page = service.search(officer, mq, per_page=2)
+            listed += numbers(page)
+        assert page.total == len(listed) == len(set(listed)) > 0
+
+
 def test_get_member_respects_the_branch_scope(clp, castle_secretary, people):
     assert scope.get_member(castle_secretary, people["zoe"].id) is people["zoe"]
     assert scope.get_member(castle_secretary, people["bob"].id) is None
