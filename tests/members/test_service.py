@@ -210,6 +210,38 @@ def test_filter_choices_are_scoped(clp, castle_secretary, people):
     assert everything["wards"] == ["Bridge Ward", "Castle Ward", "Keep Ward", "River Ward"]
 
 
+def test_filter_choices_for_every_branch_are_the_distinct_values_in_order(clp, people, make_member, branches):
+    """CLP roles' choices come by index probes, value after value: the same list a DISTINCT gives,
+    members without a ward or district left out, whatever the case and however many share one."""
+    make_member(membership_number="L0007", first_name="No", last_name="Ward", email="noward@example.org",
+                branch=branches[0], ward=None, polling_district=None)
+    make_member(membership_number="L0008", first_name="Low", last_name="Case", email="low@example.org",
+                branch=branches[1], ward="abbey ward", polling_district="ab1")
+    choices = service.filter_choices(clp)
+    for name, col in (("wards", Member.ward), ("polling_districts", Member.polling_district)):
+        distinct = list(session.scalars(select(col).where(col.is_not(None)).distinct().order_by(col)))
+        assert choices[name] == distinct and None not in distinct
+    assert sorted(choices["wards"], key=str.lower) == ["abbey ward", "Bridge Ward", "Castle Ward", "Keep Ward",
+                                                        "River Ward"]
+
+
+def test_a_searchs_total_counts_what_its_pages_list(clp, castle_secretary, people):
+    """The total is counted from its own statement (the plain search condition, which the trigram
+    indexes answer): it must keep the branch scope and the filters the pages keep."""
+    from mailer.pagination import Cursor
+
+    for officer, mq in ((clp, MemberQuery(q="example.org")), (castle_secretary, MemberQuery(q="example.org")),
+                        (clp, MemberQuery(q="example.org", status=MemberStatus.ACTIVE)),
+                        (castle_secretary, MemberQuery(q="example.org", ward="Keep Ward"))):
+        listed, page = [], service.search(officer, mq, per_page=2)
+        listed += numbers(page)
+        while page.next_after:
+            mq.cursor = Cursor(after=decode(page.next_after))
+            page = service.search(officer, mq, per_page=2)
+            listed += numbers(page)
+        assert page.total == len(listed) == len(set(listed)) > 0
+
+
 def test_get_member_respects_the_branch_scope(clp, castle_secretary, people):
     assert scope.get_member(castle_secretary, people["zoe"].id) is people["zoe"]
     assert scope.get_member(castle_secretary, people["bob"].id) is None
