@@ -14,7 +14,7 @@ another run takes the rows back): a run killed at any moment leaves at most the 
 on its connection unrecorded, and that one alone may reach its member twice. Redis is not needed
 to know what was sent.
 
-This is a job handler, not a service: its commits (each claim, each message marked sent, each
+This is a job handler, not a service: its commits (each claim, each message marked accepted, each
 chunk's outcomes, each release) are its exactly-once fencing protocol, so it commits as it goes,
 where every service leaves the commit to its caller. Its retries are recorded with
 `mailer.work.after_commit` and queued by the registry (mailer.jobs) once the commit is in.
