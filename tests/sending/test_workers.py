@@ -43,8 +43,12 @@ def test_worker_killed_mid_send_resumes_without_resending(app, make_campaign, ma
     _second, log2 = start_worker(env)  # reconciles at start: the batch is enqueued again
     wait_until(lambda: _count(campaign.id, DeliveryStatus.SENT) == len(people), 120,
                "every delivery to be sent after the restart", log2)
-    for member in people:
-        assert len(scripted_smtp.received_by(member.email)) == 1, member.email
+    copies = {member.email: len(scripted_smtp.received_by(member.email)) for member in people}
+    # Everyone once, but for the message the kill may have caught between the relay's 250 and
+    # its mark (the one on the wire of the killed worker's one connection): the promise, and all
+    # the promise (README, "Nothing sent twice").
+    assert all(n >= 1 for n in copies.values()), copies
+    assert sum(n - 1 for n in copies.values()) <= 1, copies
     session.expire_all()
     assert session.get(Campaign, campaign.id).status is CampaignStatus.SENT
 
