@@ -95,6 +95,10 @@ def _by(cleaner, then=lambda found: found):
 
 When = Annotated[datetime, BeforeValidator(_read_when)]
 Day = Annotated[date, BeforeValidator(_read_day)]
+# A browser sends a textarea's line ends as CR LF (HTML's form encoding): text kept as written
+# stores them as LF, as the API's clients send them.
+TypedText = Annotated[str, BeforeValidator(lambda v: v.replace("\r\n", "\n") if isinstance(v, str) else v),
+                      StringConstraints(max_length=100_000)]
 
 
 # pydantic's words for the commonest refusals, as an officer reads them ({label}: the field's name).
@@ -444,8 +448,8 @@ class AnswerIn(Strict):
 class MinutesTextIn(Strict):
     """The minutes' editor: each item's text by its id, and who was present."""
 
-    texts: dict[int, Annotated[str, StringConstraints(max_length=100_000)]] = {}
-    present_text: Annotated[str, StringConstraints(max_length=100_000)] = None  # not on the form: unchanged
+    texts: dict[int, TypedText] = {}
+    present_text: TypedText = None  # not on the form: unchanged
 
 
 class ThreadChoiceIn(Strict):

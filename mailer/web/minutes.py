@@ -72,10 +72,7 @@ def save_minutes(meeting_id: int):
     if found is None:
         return _to_minutes(meeting)
     given = forms.parse(MinutesTextIn, texts=forms.keyed("text-", [item.id for item in found.items]))
-    texts = {item_id: text.replace("\r\n", "\n") for item_id, text in given.texts.items()}
-    present_text = given.present_text
-    minutes_service.save(current_user, found, texts,
-                         present_text.replace("\r\n", "\n") if present_text is not None else None)
+    minutes_service.save(current_user, found, given.texts, given.present_text)
     flash("Minutes saved.", "info")
     return _to_minutes(meeting)
 

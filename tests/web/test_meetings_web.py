@@ -464,11 +464,13 @@ def test_minutes_written_approved_by_the_chair_only_circulated_and_adopted(app, 
     assert "goes to every member the minutes are circulated to, and onto the minutes' web copy" in page
 
     # Write by agenda item; attach the letter to the correspondence item.
-    texts = {f"text-{i.id}": f"Minute of {i.title}." for i in minutes.items}
-    signed_in.post(f"/meetings/{meeting_id}/minutes/save", data={"present_text": "Bob Baker (chair)", **texts})
+    # (as a browser sends a textarea: lines end in CR LF; they are kept as LF, as the API sends them)
+    texts = {f"text-{i.id}": f"Minute of {i.title}.\r\nAgreed." for i in minutes.items}
+    signed_in.post(f"/meetings/{meeting_id}/minutes/save",
+                   data={"present_text": "Bob Baker (chair)\r\nCara Cole", **texts})
     signed_in.post(f"/meetings/{meeting_id}/minutes/correspondence", data={"thread_id": str(thread.id)})
     minutes = fresh(meeting_id).minutes
-    assert minutes.present_text == "Bob Baker (chair)" and minutes.items[0].text == "Minute of Apologies."
+    assert minutes.present_text == "Bob Baker (chair)\nCara Cole" and minutes.items[0].text == "Minute of Apologies.\nAgreed."
     page = text(signed_in.get(f"/meetings/{meeting_id}/minutes"))
     summary = page.split('id="correspondence"')[1].split('id="appendix"')[0]
     assert "Polling station changes" in summary and "from Town Clerk" in summary
@@ -496,7 +498,7 @@ def test_minutes_written_approved_by_the_chair_only_circulated_and_adopted(app, 
     page = text(signed_in.post(f"/meetings/{meeting_id}/minutes/correspondence/{thread.id}/remove", data={},
                                follow_redirects=True))
     assert "their correspondence can no longer change" in page
-    assert fresh(meeting_id).minutes.items[0].text == "Minute of Apologies."
+    assert fresh(meeting_id).minutes.items[0].text == "Minute of Apologies.\nAgreed."
 
     confirm_and_send(signed_in, meeting_id, "minutes")
     minutes = fresh(meeting_id).minutes
