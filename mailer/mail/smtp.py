@@ -137,11 +137,11 @@ class SmtpConnection(Connection):
 
     def _announcement(self, host, then) -> bytes:
         """The next message's envelope, to go out with this one's end, when the relay pipelines."""
-        if then is None or not (host.does_esmtp and host.has_extn("pipelining")):
+        if then is None or not _pipelines(host):
             return b""
         data = self.signed(then.data)
         self.ahead = (then.sender, tuple(then.recipients), data)
-        return _envelope_commands(host, then.sender, then.recipients, len(data))
+        return b"".join(_envelope_commands(host, then.sender, then.recipients, len(data)))
 
     def _lost(self, recipients: list[str], exc: BaseException) -> dict[str, Result]:
         self._abandon() if self.ahead is not None else self.close()
@@ -152,27 +152,31 @@ class SmtpConnection(Connection):
         """MAIL, RCPT for each recipient, DATA: in one write when the relay pipelines, else one at a
         time, stopping at a refused MAIL or when no recipient was taken."""
         host.ehlo_or_helo_if_needed()
-        if host.does_esmtp and host.has_extn("pipelining"):
-            host.send(_envelope_commands(host, sender, recipients, size))
+        mail, *rcpts, data = _envelope_commands(host, sender, recipients, size)
+        if _pipelines(host):
+            host.send(b"".join([mail, *rcpts, data]))
             replies = _replies(host, len(recipients) + 2)
         else:
-            mail, *rcpts = _envelope_commands(host, sender, recipients, size).splitlines(keepends=True)[:-1]
             replies = [_command(host, mail)]
             if replies[0][0] == 250:
                 replies += [_command(host, rcpt) for rcpt in rcpts]
                 if any(code in (250, 251) for code, _ in replies[1:]):
-                    replies.append(_command(host, b"DATA\r\n"))
+                    replies.append(_command(host, data))
         return _envelope_results(host, recipients, replies)
 
 
-def _envelope_commands(host, sender: str, recipients: list[str], size: int) -> bytes:
+def _pipelines(host: smtplib.SMTP) -> bool:
+    return host.does_esmtp and host.has_extn("pipelining")
+
+
+def _envelope_commands(host, sender: str, recipients: list[str], size: int) -> list[bytes]:
     """MAIL FROM (with SIZE, and SMTPUTF8 for an internationalised address, when offered), a RCPT
-    TO per recipient, DATA: each line ending in CRLF."""
+    TO per recipient, DATA: each a line ending in CRLF."""
     options = f" size={size}" if host.does_esmtp and host.has_extn("size") else ""
     if not (sender + "".join(recipients)).isascii() and host.has_extn("smtputf8"):
         options += " SMTPUTF8"  # an internationalised address (RFC 6531); without it the relay decides
-    mail = f"MAIL FROM:{smtp_address(sender)}{options}\r\n"
-    return (mail + "".join(f"RCPT TO:{smtp_address(r)}\r\n" for r in recipients) + "DATA\r\n").encode()
+    return [f"MAIL FROM:{smtp_address(sender)}{options}\r\n".encode(),
+            *(f"RCPT TO:{smtp_address(r)}\r\n".encode() for r in recipients), b"DATA\r\n"]
 
 
 def _replies(host: smtplib.SMTP, count: int) -> list[tuple[int, bytes]]:
