@@ -7,7 +7,7 @@ import enum
 import secrets
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, or_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.db import Base, UTCDateTime, utcnow
@@ -147,3 +147,9 @@ class Delivery(Base):
 
     campaign: Mapped[Campaign] = relationship(primaryjoin="foreign(Delivery.campaign_id) == Campaign.id")
     member: Mapped[Member | None] = relationship(primaryjoin="foreign(Delivery.member_id) == Member.id")
+
+    @classmethod
+    def lease_ran_out(cls, now: datetime):
+        """Rows whose run's lease has run out, or that never had one (their run died): they may
+        be taken back."""
+        return or_(cls.lease_until.is_(None), cls.lease_until < now)

@@ -270,8 +270,7 @@ def recover(campaign_id: int, batch_no: int) -> int:
     its lease, so its rows are never taken). They are sent again; only the one that was on the
     wire when its run died can have reached its member already (the rest it marked accepted)."""
     now = utcnow()
-    theirs = (Delivery.campaign_id == campaign_id, Delivery.batch_no == batch_no,
-              or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
+    theirs = (Delivery.campaign_id == campaign_id, Delivery.batch_no == batch_no, Delivery.lease_ran_out(now))
     campaigns.fold_accepted(*theirs)  # what the relay took before the run died is sent, not taken back
     taken = session.execute(update(Delivery).where(*theirs, Delivery.status == DeliveryStatus.SENDING)
         .values(status=DeliveryStatus.QUEUED, claimed_by=None, lease_until=None, updated_at=now)

@@ -258,12 +258,11 @@ def settle_cancelled(campaign_id: int) -> int:
     claimed by a run that died (its lease run out). A live run's rows are settled by that run,
     which stops at its next look at the campaign. Does not commit."""
     now = utcnow()
-    fold_accepted(Delivery.campaign_id == campaign_id, or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))
+    fold_accepted(Delivery.campaign_id == campaign_id, Delivery.lease_ran_out(now))
     return session.execute(update(Delivery).where(
         Delivery.campaign_id == campaign_id,
         or_(Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED)),
-            and_(Delivery.status == DeliveryStatus.SENDING,
-                 or_(Delivery.lease_until.is_(None), Delivery.lease_until < now))))
+            and_(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_ran_out(now))))
         .values(status=DeliveryStatus.CANCELLED, claimed_by=None, lease_until=None, updated_at=now)
         .execution_options(synchronize_session=False)).rowcount
 
