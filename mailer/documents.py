@@ -149,13 +149,13 @@ class Document(FPDF):
     def paragraph(self, text: str, label: str = "", gap: float = 2) -> None:
         """`label` in bold, then `text`, wrapped at the margins (a newline in `text` starts a new
         line), then `gap` mm of space: 0 between the lines of a list, such as a record's fields."""
-        self.lines([("B", label), ("", f" {text}" if label else text)])
+        self.lines(_labelled(label, text))
         self.ln(gap)
 
     def bullet(self, text: str, label: str = "") -> None:
         """One item of a bulleted list: the bullet, `label` in bold, then `text`, hanging from the
         bullet."""
-        self.lines([("B", label), ("", f" {text}" if label else text)], indent=6, marker="\u2022")
+        self.lines(_labelled(label, text), indent=6, marker="\u2022")
         self.ln(0.5)
 
     def lines(self, runs: list[tuple[str, str]], size: float = 11, indent: float = 0, marker: str = "") -> None:
@@ -238,6 +238,11 @@ class Document(FPDF):
         # "•" itself for the built-in font: fpdf2's own bullet for it is pre-encoded for Latin-1
         self.write_html(self.text(_md.render(text)), font_family=self.family,
                         ul_bullet_char="disc" if self.unicode else "\u2022")
+
+
+def _labelled(label: str, text: str) -> list[tuple[str, str]]:
+    """`label` in bold, then `text` after a space (no space when there is no label)."""
+    return [("B", label), ("", f" {text}" if label else text)]
 
 
 def markdown_pdf(title: str, text: str) -> bytes:
